@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Text.Json;
+using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Recap;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+using KpuEdge.Crypto;
+
+namespace KpuEdge.Cloud.Api;
+
+/// <summary>
+/// The public results API, shaped after Sirekap's public JSON (<c>chart</c>, <c>table</c>, <c>progres</c>, <c>ts</c>,
+/// and for a TPS <c>administrasi</c>) so tools that read Sirekap can read ours, plus each TPS's signed submission.
+/// </summary>
+public static class ResultsApi
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = false,
+    };
+
+    public static void MapResultsApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/v1/results/{contest}", (string contest, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices) =>
+            Results(contest, "0", recap, ledger, devices));
+        app.MapGet("/api/v1/results/{contest}/{region}", (string contest, string region, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices) =>
+            Results(contest, region, recap, ledger, devices));
+        app.MapGet("/api/v1/status", (IResultsLedger ledger, IngestStats stats) => Microsoft.AspNetCore.Http.Results.Json(new
+        {
+            ledger_entries = ledger.Count,
+            ingest = new
+            {
+                received = stats.Received,
+                accepted = stats.Accepted,
+                duplicates = stats.Duplicates,
+                rejected = stats.Rejected,
+            },
+            rejections_recorded = ledger.RejectionCounts(),
+        }, Json));
+    }
+
+    private static async Task<IResult> Results(string contestSlug, string regionText, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices)
+    {
+        if (!Contests.TryParseSlug(contestSlug, out var contest))
+            return Error(400, $"Unknown contest '{contestSlug}'; one of {string.Join(", ", Contests.All.Select(c => c.Slug()))}.");
+        if (!RegionCode.TryParse(regionText, out var region))
+            return Error(400, $"'{regionText}' is not a region code (2, 4, 6, 10 or 13 digits, or 0 for the nation).");
+        var context = recap.Context;
+        if (region.Level == RegionLevel.Tps)
+        {
+            var tps = TpsCode.Parse(region.Value);
+            if (!context.Tree.Contains(tps)) return Error(404, $"No TPS {region}.");
+            return Microsoft.AspNetCore.Http.Results.Json(TpsResult(tps, contest, context, ledger, devices), Json);
+        }
+        if (!context.Tree.TryGet(region, out var node)) return Error(404, $"No region {region}.");
+
+        var view = await recap.ViewAsync(contest, region);
+        var keys = ChoiceKeys(contest, region, context, view.Totals);
+        var table = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var child in context.Tree.ChildrenOf(region))
+        {
+            view.Children.TryGetValue(child.Value, out var childTotals);
+            long expected = context.TpsExpected(contest, child);
+            var row = new Dictionary<string, object?>(StringComparer.Ordinal);
+            foreach (var key in keys) row[key] = childTotals?.Chart.GetValueOrDefault(key);
+            row["psu"] = null;
+            row["persen"] = Percent(childTotals?.TpsReported ?? 0, expected);
+            row["status_progress"] = childTotals is not null && childTotals.TpsReported >= expected && expected > 0;
+            table[child.Value] = row;
+        }
+        long total = context.TpsExpected(contest, region);
+        var chart = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var key in keys) chart[key] = view.Totals.Chart.GetValueOrDefault(key);
+        chart["persen"] = Percent(view.Totals.TpsReported, total);
+        return Microsoft.AspNetCore.Http.Results.Json(new
+        {
+            kode = region.ToString(),
+            nama = node.Name,
+            tingkat = region.Level.ToString().ToLowerInvariant(),
+            contest = contest.Slug(),
+            chart,
+            table,
+            progres = new { total, progres = view.Totals.TpsReported },
+            administrasi = Administrasi(view.Totals),
+            ts = Ts(view.UpdatedAt),
+        }, Json);
+    }
+
+    private static object TpsResult(TpsCode tps, ContestId contest, RecapContext context, IResultsLedger ledger, DeviceRegistryProvider devices)
+    {
+        var versions = ledger.ForTps(tps).Where(e => e.Contest == contest).ToList();
+        var ballot = context.Ballots.For(contest, tps);
+        if (versions.Count == 0 || ballot is null)
+        {
+            return new
+            {
+                kode = tps.Value, contest = contest.Slug(), chart = (object?)null, images = Array.Empty<string>(),
+                administrasi = (object?)null, psu = (string?)null, ts = (string?)null,
+                status_suara = false, status_adm = false, submission = (object?)null,
+                held = ballot is not null,
+            };
+        }
+        var current = versions[^1];
+        var signed = SignedSubmission.Decode(current.Wire);
+        var s = signed.Submission;
+        var totals = ContestTotals.FromTally(s.Tally, ballot);
+        string signature = !devices.TryGet(s.DeviceId, out var device) ? "device_unknown"
+            : signed.VerifySignature(device.PublicKey) ? "verified" : "invalid";
+        return new
+        {
+            kode = tps.Value,
+            contest = contest.Slug(),
+            chart = totals.Chart,
+            images = Array.Empty<string>(),
+            administrasi = Administrasi(totals),
+            psu = (string?)null,
+            ts = Ts(current.ReceivedAt),
+            status_suara = true,
+            status_adm = true,
+            submission = new
+            {
+                hash = current.Hash.ToString(),
+                ledger_position = current.Position,
+                device_id = s.DeviceId,
+                sequence = s.Sequence,
+                device_time = s.DeviceTime,
+                received_at = current.ReceivedAt,
+                image_hash = s.ImageHash.ToString(),
+                signature,
+                versions = versions.Select(v => new { ledger_position = v.Position, hash = v.Hash.ToString(), sequence = v.Sequence, received_at = v.ReceivedAt }),
+            },
+        };
+    }
+
+    private static object Administrasi(ContestTotals t) => new Dictionary<string, long>
+    {
+        ["suara_sah"] = t.SuaraSah,
+        ["suara_tidak_sah"] = t.SuaraTidakSah,
+        ["suara_total"] = t.SuaraTotal,
+        ["pemilih_dpt_j"] = t.DptL + t.DptP,
+        ["pemilih_dpt_l"] = t.DptL,
+        ["pemilih_dpt_p"] = t.DptP,
+        ["pengguna_dpt_j"] = t.PenggunaDpt,
+        ["pengguna_dptb_j"] = t.PenggunaDptb,
+        ["pengguna_non_dpt_j"] = t.PenggunaDpk,
+        ["pengguna_total_j"] = t.PenggunaTotal,
+    };
+
+    /// <summary>Choice keys of the contest in a region: a single ballot's order where there is one, else what was counted.</summary>
+    private static IReadOnlyList<string> ChoiceKeys(ContestId contest, RegionCode region, RecapContext context, ContestTotals totals)
+    {
+        if (contest == ContestId.Ppwp) return context.Election.PpwpPairs.Select(p => p.Number.ToString()).ToArray();
+        if (contest.IsPartyContest()) return context.Election.Parties.Select(p => p.Number.ToString()).ToArray();
+        return totals.Chart.Keys.Order(StringComparer.Ordinal).ToArray();
+    }
+
+    private static double Percent(long reported, long expected) =>
+        expected == 0 ? 0 : Math.Round(100.0 * reported / expected, 2);
+
+    private static string Ts(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+
+    private static IResult Error(int status, string message) =>
+        Microsoft.AspNetCore.Http.Results.Json(new { error = message }, Json, statusCode: status);
+}

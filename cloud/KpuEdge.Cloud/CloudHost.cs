@@ -1,0 +1,87 @@
+using System.Net;
+using System.Net.Sockets;
+using KpuEdge.Cloud.Api;
+using KpuEdge.Cloud.Broker;
+using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Recap;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+using KpuEdge.Crypto;
+using Microsoft.Extensions.Options;
+
+namespace KpuEdge.Cloud;
+
+/// <summary>What an in-process caller (the simulator, tests) may hand the host instead of files.</summary>
+public sealed class CloudOverrides
+{
+    public RegionTree? Tree { get; init; }
+    public ElectionDefinition? Election { get; init; }
+    public DeviceRegistry? Registry { get; init; }
+    public TimeProvider? Time { get; init; }
+    public Action<ILoggingBuilder>? Logging { get; init; }
+}
+
+/// <summary>
+/// The cloud in one host: Orleans silo (localhost clustering), embedded MQTT broker, ingest, results ledger
+/// and the public API. <c>kpu-cloud</c> runs it; the simulator and tests start the same host in process.
+/// </summary>
+public static class CloudHost
+{
+    public static WebApplication Build(string[] args, Action<CloudOptions>? configure = null, CloudOverrides? overrides = null)
+    {
+        overrides ??= new CloudOverrides();
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        var options = new CloudOptions();
+        builder.Configuration.GetSection(CloudOptions.Section).Bind(options);
+        configure?.Invoke(options);
+        ResolvePorts(options);
+
+        overrides.Logging?.Invoke(builder.Logging);
+        builder.WebHost.UseUrls(options.HttpUrl);
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: "kpu-edge", clusterId: $"kpu-{options.SiloPort}");
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(Options.Create(options));
+        services.AddSingleton(overrides.Time ?? TimeProvider.System);
+        services.AddSingleton(overrides.Tree ?? RegionTree.LoadEmbedded());
+        services.AddSingleton(overrides.Election ?? (options.ElectionPath is { Length: > 0 } path ? ElectionDefinition.Load(path) : ElectionDefinition.Default));
+        services.AddSingleton(sp => new DeviceRegistryProvider(sp.GetRequiredService<IOptions<CloudOptions>>(), sp.GetRequiredService<TimeProvider>(), overrides.Registry));
+        services.AddSingleton<IResultsLedger>(_ => new SqliteLedger(options.LedgerPath));
+        services.AddSingleton<RecapContext>();
+        services.AddSingleton<RecapService>();
+        services.AddSingleton<SubmissionChecker>();
+        services.AddSingleton<IngestStats>();
+        services.AddSingleton(new BrokerEndpoint(options.BrokerHost, options.BrokerPort));
+        if (options.EmbeddedBroker)
+        {
+            services.AddSingleton<EmbeddedBroker>();
+            services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
+        }
+        services.AddSingleton<IngestService>();
+        services.AddHostedService(sp => sp.GetRequiredService<IngestService>());
+
+        var app = builder.Build();
+        app.MapResultsApi();
+        app.MapGet("/", () => "KpuEdge cloud: GET /api/v1/results/{contest}/{region}, /api/v1/status");
+        return app;
+    }
+
+    /// <summary>Replaces port 0 with a free port, for the broker and the silo (Kestrel resolves its own).</summary>
+    private static void ResolvePorts(CloudOptions options)
+    {
+        if (options.EmbeddedBroker && options.BrokerPort == 0) options.BrokerPort = FreePort();
+        if (options.SiloPort == 0) options.SiloPort = FreePort();
+        if (options.GatewayPort == 0) options.GatewayPort = FreePort();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,50 @@
+using KpuEdge.Crypto;
+using Microsoft.Extensions.Options;
+
+namespace KpuEdge.Cloud.Ingest;
+
+/// <summary>
+/// The device registry the ingest checks against. Devices provisioned while the cloud runs appear without a
+/// restart: an unknown device makes it re-read the registry file if the file changed (at most once a second).
+/// </summary>
+public sealed class DeviceRegistryProvider
+{
+    private readonly string _path;
+    private readonly TimeProvider _time;
+    private readonly Lock _reloadLock = new();
+    private DateTime _fileWrittenAt;
+    private DateTimeOffset _lastCheck;
+
+    public DeviceRegistryProvider(IOptions<CloudOptions> options, TimeProvider time, DeviceRegistry? registry = null)
+    {
+        _path = options.Value.RegistryPath;
+        _time = time;
+        Registry = registry ?? new DeviceRegistry();
+        Reload();
+    }
+
+    /// <summary>The live registry; in-process provisioning (the simulator) registers devices here directly.</summary>
+    public DeviceRegistry Registry { get; }
+
+    public bool TryGet(string deviceId, out DeviceRecord device)
+    {
+        if (Registry.TryGet(deviceId, out device)) return true;
+        var now = _time.GetUtcNow();
+        lock (_reloadLock)
+        {
+            if (now - _lastCheck < TimeSpan.FromSeconds(1)) return false;
+            _lastCheck = now;
+            Reload();
+        }
+        return Registry.TryGet(deviceId, out device);
+    }
+
+    private void Reload()
+    {
+        if (!File.Exists(_path)) return;
+        var writtenAt = File.GetLastWriteTimeUtc(_path);
+        if (writtenAt == _fileWrittenAt) return;
+        _fileWrittenAt = writtenAt;
+        foreach (var device in DeviceRegistry.Load(_path).All) Registry.Register(device);
+    }
+}

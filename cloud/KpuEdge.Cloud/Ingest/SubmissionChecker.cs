@@ -1,0 +1,72 @@
+using KpuEdge.Core.Elections;
+using KpuEdge.Cloud.Recap;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Tally;
+using KpuEdge.Crypto;
+using Microsoft.Extensions.Options;
+
+namespace KpuEdge.Cloud.Ingest;
+
+/// <summary>The verdict on one incoming message before it meets the ledger.</summary>
+public abstract record CheckOutcome(Sha256Hash Hash);
+
+/// <summary>Signed by the registered device, for its own TPS, consistent: ready to be sequenced and recorded.</summary>
+public sealed record Verified(Sha256Hash Hash, SignedSubmission Signed, ContestTotals Totals) : CheckOutcome(Hash);
+
+/// <summary>Refused: never recorded as accepted, never counted.</summary>
+public sealed record Refused(Sha256Hash Hash, string Reason, string Detail, Submission? Submission = null, IReadOnlyList<string>? Violations = null)
+    : CheckOutcome(Hash);
+
+/// <summary>
+/// Every stateless check of an incoming submission, in order of cost: size, topic, encoding, device, signature,
+/// assignment, address, election, region, ballot, consistency rules. Thread-safe.
+/// </summary>
+public sealed class SubmissionChecker(DeviceRegistryProvider devices, RecapContext context, IOptions<CloudOptions> options)
+{
+    public CheckOutcome Check(string topic, ReadOnlyMemory<byte> payload)
+    {
+        var hash = Sha256Hash.Of(payload.Span);
+        if (payload.Length > options.Value.MaxPayloadBytes)
+            return new Refused(hash, RejectReasons.Oversized, $"Payload is {payload.Length} bytes; the limit is {options.Value.MaxPayloadBytes}.");
+        if (!Topics.TryParseSubmission(topic, out var topicTps, out var topicContest))
+            return new Refused(hash, RejectReasons.Misaddressed, $"'{topic}' is not a submission topic.");
+
+        SignedSubmission signed;
+        try
+        {
+            signed = SignedSubmission.Decode(payload);
+        }
+        catch (SubmissionFormatException e)
+        {
+            string reason = e.Error switch
+            {
+                SubmissionFormatError.UnsupportedVersion => RejectReasons.UnsupportedVersion,
+                SubmissionFormatError.Oversized => RejectReasons.Oversized,
+                _ => RejectReasons.Malformed,
+            };
+            return new Refused(hash, reason, e.Message);
+        }
+
+        var s = signed.Submission;
+        if (!devices.TryGet(s.DeviceId, out var device))
+            return new Refused(hash, RejectReasons.UnknownDevice, $"Device '{s.DeviceId}' is not registered.", s);
+        if (!signed.VerifySignature(device.PublicKey))
+            return new Refused(hash, RejectReasons.BadSignature, $"The signature does not verify with the registered key of '{s.DeviceId}'.", s);
+        if (device.Tps != s.Tps)
+            return new Refused(hash, RejectReasons.DeviceNotAssigned, $"Device '{s.DeviceId}' is assigned to TPS {device.Tps}, not {s.Tps}.", s);
+        if (topicTps != s.Tps || topicContest != s.Contest)
+            return new Refused(hash, RejectReasons.Misaddressed, $"Published to '{topic}' but the form is {s.Contest.Slug()} of TPS {s.Tps}.", s);
+        if (s.ElectionId != context.Election.ElectionId)
+            return new Refused(hash, RejectReasons.WrongElection, $"Form is for election '{s.ElectionId}', this cloud counts '{context.Election.ElectionId}'.", s);
+        if (!context.Tree.Contains(s.Tps))
+            return new Refused(hash, RejectReasons.UnknownTps, $"TPS {s.Tps} is not in the region tree.", s);
+        var ballot = context.Ballots.For(s.Contest, s.Tps);
+        if (ballot is null)
+            return new Refused(hash, RejectReasons.ContestNotHeld, $"{s.Contest.Slug()} is not held at TPS {s.Tps}.", s);
+        var violations = C1Validator.Validate(s.Tally, ballot);
+        if (violations.Count > 0)
+            return new Refused(hash, RejectReasons.InvalidTally, string.Join("; ", violations.Select(v => v.Message)), s,
+                violations.Select(v => $"{v.Field}: {v.Rule}").ToArray());
+        return new Verified(hash, signed, ContestTotals.FromTally(s.Tally, ballot));
+    }
+}

@@ -1,0 +1,108 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using KpuEdge.Core.Regions;
+
+namespace KpuEdge.Core.Elections;
+
+public sealed record Pair(int Number, string Name);
+
+public sealed record Party(int Number, string Abbreviation, string Name);
+
+/// <summary>How electoral districts (dapil) of a party contest are cut from the real regions.</summary>
+/// <param name="RegionsPerDapil">Consecutive kab/kota (DPR, DPRD Provinsi) or kecamatan (DPRD Kab/Kota) per dapil.</param>
+/// <param name="CandidatesPerParty">Candidates each party lists in every dapil.</param>
+public sealed record DapilRule(int RegionsPerDapil, int CandidatesPerParty);
+
+/// <summary>
+/// What is on the ballots of one election. Dapil boundaries and candidate lists are derived from
+/// the real region tree by <see cref="DapilRule"/>s (candidate names are synthetic). Loaded from
+/// JSON, or <see cref="Default"/> for Pemilu 2024.
+/// </summary>
+public sealed record ElectionDefinition
+{
+    public required string ElectionId { get; init; }
+    public required string Name { get; init; }
+    public required DateOnly Date { get; init; }
+    public required IReadOnlyList<Pair> PpwpPairs { get; init; }
+    public required IReadOnlyList<Party> Parties { get; init; }
+    public required DapilRule Dpr { get; init; }
+    public required DapilRule DprdProvinsi { get; init; }
+    public required DapilRule DprdKabKota { get; init; }
+    public required int DpdCandidatesPerProvince { get; init; }
+    /// <summary>Provinces whose kab/kota have no DPRD (DKI Jakarta: administrative cities).</summary>
+    public IReadOnlyList<string> ProvincesWithoutDprdKabKota { get; init; } = ["31"];
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+    };
+
+    /// <summary>Pemilu 14 February 2024: the three PPWP pairs and the 18 national parties with their ballot numbers.</summary>
+    public static ElectionDefinition Default { get; } = new()
+    {
+        ElectionId = "pemilu-2024",
+        Name = "Pemilihan Umum 2024",
+        Date = new DateOnly(2024, 2, 14),
+        PpwpPairs =
+        [
+            new(1, "H. Anies Rasyid Baswedan, Ph.D. - Dr. (H.C.) H. A. Muhaimin Iskandar"),
+            new(2, "H. Prabowo Subianto - Gibran Rakabuming Raka"),
+            new(3, "H. Ganjar Pranowo, S.H., M.I.P. - Prof. Dr. H. M. Mahfud MD"),
+        ],
+        Parties =
+        [
+            new(1, "PKB", "Partai Kebangkitan Bangsa"),
+            new(2, "GERINDRA", "Partai Gerakan Indonesia Raya"),
+            new(3, "PDIP", "Partai Demokrasi Indonesia Perjuangan"),
+            new(4, "GOLKAR", "Partai Golongan Karya"),
+            new(5, "NASDEM", "Partai NasDem"),
+            new(6, "BURUH", "Partai Buruh"),
+            new(7, "GELORA", "Partai Gelombang Rakyat Indonesia"),
+            new(8, "PKS", "Partai Keadilan Sejahtera"),
+            new(9, "PKN", "Partai Kebangkitan Nusantara"),
+            new(10, "HANURA", "Partai Hati Nurani Rakyat"),
+            new(11, "GARUDA", "Partai Garda Republik Indonesia"),
+            new(12, "PAN", "Partai Amanat Nasional"),
+            new(13, "PBB", "Partai Bulan Bintang"),
+            new(14, "DEMOKRAT", "Partai Demokrat"),
+            new(15, "PSI", "Partai Solidaritas Indonesia"),
+            new(16, "PERINDO", "Partai Persatuan Indonesia"),
+            new(17, "PPP", "Partai Persatuan Pembangunan"),
+            new(24, "UMMAT", "Partai Ummat"),
+        ],
+        Dpr = new DapilRule(RegionsPerDapil: 6, CandidatesPerParty: 8),
+        DprdProvinsi = new DapilRule(RegionsPerDapil: 2, CandidatesPerParty: 8),
+        DprdKabKota = new DapilRule(RegionsPerDapil: 3, CandidatesPerParty: 6),
+        DpdCandidatesPerProvince = 12,
+    };
+
+    public static ElectionDefinition Load(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return JsonSerializer.Deserialize<ElectionDefinition>(stream, Json)
+               ?? throw new InvalidDataException($"{path} holds no election definition.");
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Contests held at a TPS: all five, except DPRD Kab/Kota where a province has none.</summary>
+    public IEnumerable<ContestId> ContestsAt(TpsCode tps) =>
+        Contests.All.Where(c => c != ContestId.DprdKabKota ||
+                                !ProvincesWithoutDprdKabKota.Contains(tps.Region.AncestorAt(RegionLevel.Provinsi).Value));
+
+    [JsonIgnore]
+    public BallotCatalog? CachedCatalog { get; private set; }
+
+    /// <summary>The ballots of this election over a region tree (dapil derived once, then cached).</summary>
+    public BallotCatalog Ballots(RegionTree tree)
+    {
+        var catalog = CachedCatalog;
+        if (catalog is null || !ReferenceEquals(catalog.Tree, tree))
+        {
+            catalog = new BallotCatalog(this, tree);
+            CachedCatalog = catalog;
+        }
+        return catalog;
+    }
+}

@@ -1,0 +1,74 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace KpuEdge.Core.Protocol;
+
+[JsonConverter(typeof(JsonStringEnumConverter<ReceiptStatus>))]
+public enum ReceiptStatus
+{
+    /// <summary>Durably recorded in the ledger and counted.</summary>
+    [JsonStringEnumMemberName("accepted")] Accepted,
+    /// <summary>The same submission was accepted before: nothing new is counted; the original position is returned.</summary>
+    [JsonStringEnumMemberName("duplicate")] Duplicate,
+    /// <summary>Not recorded and not counted; <see cref="Receipt.Reason"/> says why.</summary>
+    [JsonStringEnumMemberName("rejected")] Rejected,
+}
+
+/// <summary>Why the cloud refused a submission. The codes are stable: devices and the NSOC key on them.</summary>
+public static class RejectReasons
+{
+    public const string Malformed = "malformed";
+    public const string UnsupportedVersion = "unsupported_version";
+    public const string Oversized = "oversized";
+    public const string Misaddressed = "misaddressed";
+    public const string UnknownDevice = "unknown_device";
+    public const string BadSignature = "bad_signature";
+    public const string DeviceNotAssigned = "device_not_assigned_to_tps";
+    public const string WrongElection = "wrong_election";
+    public const string UnknownTps = "unknown_tps";
+    public const string ContestNotHeld = "contest_not_held";
+    public const string InvalidTally = "invalid_tally";
+    public const string StaleSequence = "stale_sequence";
+
+    /// <summary>Reasons that smell of attack rather than of a mistake (a security event later goes to the NSOC).</summary>
+    public static bool IsSecurityRelevant(string reason) =>
+        reason is BadSignature or UnknownDevice or DeviceNotAssigned or StaleSequence or Oversized;
+}
+
+/// <summary>The cloud's answer to one submission, sent to the device's receipt topic (JSON).</summary>
+public sealed record Receipt
+{
+    public required ReceiptStatus Status { get; init; }
+    /// <summary>SHA-256 of the submission's wire bytes (hex); empty if the payload was unreadable and hashed nothing known.</summary>
+    public required string SubmissionHash { get; init; }
+    /// <summary>Position in the results ledger (1-based) when accepted or duplicate.</summary>
+    public long? LedgerPosition { get; init; }
+    public string? Reason { get; init; }
+    public string? Detail { get; init; }
+    /// <summary>The rule violations (field and rule) for <see cref="RejectReasons.InvalidTally"/>.</summary>
+    public IReadOnlyList<string>? Violations { get; init; }
+    public string? Tps { get; init; }
+    public string? Contest { get; init; }
+    public ulong? Sequence { get; init; }
+    public required DateTimeOffset Ts { get; init; }
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public byte[] ToUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
+    public static Receipt? TryParse(ReadOnlySpan<byte> utf8)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<Receipt>(utf8, Json);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,35 @@
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+
+namespace KpuEdge.Core.Protocol;
+
+/// <summary>
+/// MQTT topics of protocol v1. A device publishes each form to its TPS's topic and hears back on its own
+/// receipt topic (given as the MQTT 5 response topic of the publish).
+/// </summary>
+public static class Topics
+{
+    public const string Prefix = "kpu/v1";
+
+    /// <summary>Where the cloud ingest listens for C.Hasil submissions from every TPS.</summary>
+    public const string AllSubmissions = "kpu/v1/tps/+/c1/+";
+
+    public static string Submission(TpsCode tps, ContestId contest) => $"{Prefix}/tps/{tps.Value}/c1/{contest.Slug()}";
+
+    public static string Receipt(string deviceId) => $"{Prefix}/device/{deviceId}/receipt";
+
+    /// <summary>Parses a submission topic; false for anything else (the message is then misaddressed).</summary>
+    public static bool TryParseSubmission(string topic, out TpsCode tps, out ContestId contest)
+    {
+        tps = default;
+        contest = default;
+        var parts = topic.Split('/');
+        return parts.Length == 6 && parts[0] == "kpu" && parts[1] == "v1" && parts[2] == "tps" && parts[4] == "c1"
+               && TpsCode.TryParse(parts[3], out tps) && Contests.TryParseSlug(parts[5], out contest);
+    }
+
+    /// <summary>Receipts may only go to a device receipt topic, so a forged response topic cannot steer them elsewhere.</summary>
+    public static bool IsReceiptTopic(string? topic) =>
+        topic is not null && topic.StartsWith(Prefix + "/device/", StringComparison.Ordinal) && topic.EndsWith("/receipt", StringComparison.Ordinal)
+        && topic.Count(c => c == '/') == 4 && !topic.Contains('+') && !topic.Contains('#');
+}

@@ -1,0 +1,268 @@
+using System.Formats.Cbor;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+using KpuEdge.Core.Tally;
+
+namespace KpuEdge.Crypto;
+
+/// <summary>Why bytes on the wire are not a submission this build can read.</summary>
+public enum SubmissionFormatError
+{
+    Malformed,
+    UnsupportedVersion,
+    Oversized,
+}
+
+public sealed class SubmissionFormatException(SubmissionFormatError error, string message, Exception? inner = null)
+    : Exception(message, inner)
+{
+    public SubmissionFormatError Error { get; } = error;
+}
+
+/// <summary>
+/// The one canonical encoding of a signed C.Hasil submission (RFC 8949 deterministic CBOR, positional arrays).
+/// <code>
+/// wire      = [ body: bstr, signature: bstr(64) ]
+/// body      = [ version=1, election_id, contest, tps, device_id, sequence, previous_hash, device_time_ms, image_hash, tally ]
+/// tally     = [ dpt, pengguna_dpt, pengguna_dptb, pengguna_dpk, pengguna_total, disabilitas,   ; each [l, p, total]
+///               [diterima, digunakan, rusak, sisa], [choice...], suara_sah, suara_tidak_sah, suara_total ]
+/// choice    = [ number, total ] | [ number, total, party_votes, [candidate_votes...] ]   ; the latter for party contests
+/// signature = Ed25519(device key, "KPU-C1\0" || body)
+/// </code>
+/// Decoding is strict: non-canonical encodings, trailing bytes and unknown versions are refused, so every
+/// submission has exactly one byte string and one hash.
+/// </summary>
+public static class SubmissionCodec
+{
+    /// <summary>Largest wire size accepted; a full DPR form is under 1.5 KB.</summary>
+    public const int MaxWireBytes = 16 * 1024;
+
+    private const int MaxTextLength = 64;
+    private const int MaxChoices = 64;
+    private const int MaxCandidates = 64;
+    private static readonly byte[] Domain = "KPU-C1\0"u8.ToArray();
+
+    public static byte[] EncodeBody(Submission s)
+    {
+        var w = new CborWriter(CborConformanceMode.Canonical);
+        w.WriteStartArray(10);
+        w.WriteInt32(Submission.FormatVersion);
+        w.WriteTextString(s.ElectionId);
+        w.WriteInt32((int)s.Contest);
+        w.WriteTextString(s.Tps.Value);
+        w.WriteTextString(s.DeviceId);
+        w.WriteUInt64(s.Sequence);
+        w.WriteByteString(s.PreviousHash.Bytes);
+        w.WriteInt64(s.DeviceTime.ToUnixTimeMilliseconds());
+        w.WriteByteString(s.ImageHash.Bytes);
+        WriteTally(w, s.Tally);
+        w.WriteEndArray();
+        return w.Encode();
+    }
+
+    /// <summary>The bytes the device signs: a domain tag, so a signature over a form can never be reused for anything else.</summary>
+    public static byte[] SignedMessage(ReadOnlySpan<byte> body)
+    {
+        var message = new byte[Domain.Length + body.Length];
+        Domain.CopyTo(message, 0);
+        body.CopyTo(message.AsSpan(Domain.Length));
+        return message;
+    }
+
+    public static byte[] EncodeWire(ReadOnlySpan<byte> body, ReadOnlySpan<byte> signature)
+    {
+        var w = new CborWriter(CborConformanceMode.Canonical);
+        w.WriteStartArray(2);
+        w.WriteByteString(body);
+        w.WriteByteString(signature);
+        w.WriteEndArray();
+        return w.Encode();
+    }
+
+    /// <summary>Splits the wire bytes and decodes the body; the signature is not checked here.</summary>
+    public static (Submission Submission, byte[] Body, byte[] Signature) DecodeWire(ReadOnlyMemory<byte> wire)
+    {
+        if (wire.Length > MaxWireBytes)
+            throw new SubmissionFormatException(SubmissionFormatError.Oversized, $"Submission is {wire.Length} bytes; the limit is {MaxWireBytes}.");
+        try
+        {
+            var r = new CborReader(wire, CborConformanceMode.Canonical);
+            if (r.ReadStartArray() != 2) throw Malformed("wire is not a 2-element array");
+            var body = r.ReadByteString();
+            var signature = r.ReadByteString();
+            r.ReadEndArray();
+            if (r.BytesRemaining != 0) throw Malformed("trailing bytes after the submission");
+            return (DecodeBody(body), body, signature);
+        }
+        catch (CborContentException e)
+        {
+            throw new SubmissionFormatException(SubmissionFormatError.Malformed, $"Not a canonical CBOR submission: {e.Message}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new SubmissionFormatException(SubmissionFormatError.Malformed, $"Not a submission: {e.Message}", e);
+        }
+        catch (OverflowException e)
+        {
+            throw new SubmissionFormatException(SubmissionFormatError.Malformed, $"A number is out of range: {e.Message}", e);
+        }
+    }
+
+    private static Submission DecodeBody(byte[] body)
+    {
+        var r = new CborReader(body, CborConformanceMode.Canonical);
+        int? length = r.ReadStartArray();
+        if (length is null or 0) throw Malformed("body is not a definite array");
+        int version = r.ReadInt32();
+        if (version != Submission.FormatVersion)
+            throw new SubmissionFormatException(SubmissionFormatError.UnsupportedVersion, $"Format version {version} is not supported (expected {Submission.FormatVersion}).");
+        if (length != 10) throw Malformed($"body has {length} fields, expected 10");
+        string electionId = ReadText(r, "election id");
+        int contestValue = r.ReadInt32();
+        if (!Contests.IsDefined(contestValue)) throw Malformed($"unknown contest {contestValue}");
+        var contest = (ContestId)contestValue;
+        string tpsText = ReadText(r, "TPS code");
+        if (!TpsCode.TryParse(tpsText, out var tps)) throw Malformed($"'{tpsText}' is not a TPS code");
+        string deviceId = ReadText(r, "device id");
+        if (deviceId.Length == 0) throw Malformed("empty device id");
+        ulong sequence = r.ReadUInt64();
+        var previous = ReadHash(r, "previous hash");
+        long timeMs = r.ReadInt64();
+        if (timeMs < DateTimeOffset.MinValue.ToUnixTimeMilliseconds() || timeMs > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())
+            throw Malformed("device time out of range");
+        var image = ReadHash(r, "image hash");
+        var tally = ReadTally(r, contest, tps);
+        r.ReadEndArray();
+        if (r.BytesRemaining != 0) throw Malformed("trailing bytes in the body");
+        return new Submission
+        {
+            ElectionId = electionId,
+            DeviceId = deviceId,
+            Sequence = sequence,
+            PreviousHash = previous,
+            DeviceTime = DateTimeOffset.FromUnixTimeMilliseconds(timeMs),
+            ImageHash = image,
+            Tally = tally,
+        };
+    }
+
+    private static void WriteTally(CborWriter w, C1Tally t)
+    {
+        w.WriteStartArray(11);
+        foreach (var count in new[] { t.Dpt, t.PenggunaDpt, t.PenggunaDptb, t.PenggunaDpk, t.PenggunaTotal, t.Disabilitas })
+        {
+            w.WriteStartArray(3);
+            w.WriteInt32(count.L);
+            w.WriteInt32(count.P);
+            w.WriteInt32(count.Total);
+            w.WriteEndArray();
+        }
+        w.WriteStartArray(4);
+        w.WriteInt32(t.Surat.Diterima);
+        w.WriteInt32(t.Surat.Digunakan);
+        w.WriteInt32(t.Surat.Rusak);
+        w.WriteInt32(t.Surat.Sisa);
+        w.WriteEndArray();
+        bool party = t.Contest.IsPartyContest();
+        w.WriteStartArray(t.Suara.Count);
+        foreach (var choice in t.Suara)
+        {
+            w.WriteStartArray(party ? 4 : 2);
+            w.WriteInt32(choice.Number);
+            w.WriteInt32(choice.Total);
+            if (party)
+            {
+                w.WriteInt32(choice.PartyVotes);
+                w.WriteStartArray(choice.CandidateVotes.Length);
+                foreach (int votes in choice.CandidateVotes) w.WriteInt32(votes);
+                w.WriteEndArray();
+            }
+            else if (choice.PartyVotes != 0 || choice.CandidateVotes.Length != 0)
+            {
+                throw new ArgumentException($"Choice {choice.Number} of {t.Contest.Slug()} cannot carry party or candidate votes.");
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+        w.WriteInt32(t.SuaraSah);
+        w.WriteInt32(t.SuaraTidakSah);
+        w.WriteInt32(t.SuaraTotal);
+        w.WriteEndArray();
+    }
+
+    private static C1Tally ReadTally(CborReader r, ContestId contest, TpsCode tps)
+    {
+        if (r.ReadStartArray() != 11) throw Malformed("tally has the wrong number of fields");
+        var counts = new GenderCount[6];
+        for (int i = 0; i < counts.Length; i++)
+        {
+            if (r.ReadStartArray() != 3) throw Malformed("a voter count is not [l, p, total]");
+            counts[i] = new GenderCount(r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
+            r.ReadEndArray();
+        }
+        if (r.ReadStartArray() != 4) throw Malformed("ballot papers are not [diterima, digunakan, rusak, sisa]");
+        var surat = new BallotPapers(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
+        r.ReadEndArray();
+        int choices = r.ReadStartArray() ?? throw Malformed("indefinite vote list");
+        if (choices > MaxChoices) throw Malformed($"{choices} choices; at most {MaxChoices}");
+        bool party = contest.IsPartyContest();
+        var suara = new ChoiceVotes[choices];
+        for (int i = 0; i < choices; i++)
+        {
+            if (r.ReadStartArray() != (party ? 4 : 2)) throw Malformed($"choice {i} has the wrong shape for {contest.Slug()}");
+            int number = r.ReadInt32(), total = r.ReadInt32();
+            if (party)
+            {
+                int partyVotes = r.ReadInt32();
+                int candidates = r.ReadStartArray() ?? throw Malformed("indefinite candidate list");
+                if (candidates > MaxCandidates) throw Malformed($"{candidates} candidates; at most {MaxCandidates}");
+                var votes = new int[candidates];
+                for (int c = 0; c < candidates; c++) votes[c] = r.ReadInt32();
+                r.ReadEndArray();
+                suara[i] = new ChoiceVotes(number, total, partyVotes, votes);
+            }
+            else
+            {
+                suara[i] = new ChoiceVotes(number, total);
+            }
+            r.ReadEndArray();
+        }
+        r.ReadEndArray();
+        var tally = new C1Tally
+        {
+            Contest = contest,
+            Tps = tps,
+            Dpt = counts[0],
+            PenggunaDpt = counts[1],
+            PenggunaDptb = counts[2],
+            PenggunaDpk = counts[3],
+            PenggunaTotal = counts[4],
+            Disabilitas = counts[5],
+            Surat = surat,
+            Suara = suara,
+            SuaraSah = r.ReadInt32(),
+            SuaraTidakSah = r.ReadInt32(),
+            SuaraTotal = r.ReadInt32(),
+        };
+        r.ReadEndArray();
+        return tally;
+    }
+
+    private static string ReadText(CborReader r, string what)
+    {
+        string text = r.ReadTextString();
+        if (text.Length > MaxTextLength) throw Malformed($"{what} longer than {MaxTextLength} characters");
+        return text;
+    }
+
+    private static Sha256Hash ReadHash(CborReader r, string what)
+    {
+        var bytes = r.ReadByteString();
+        if (bytes.Length != 0 && bytes.Length != Sha256Hash.Size) throw Malformed($"{what} is {bytes.Length} bytes");
+        return Sha256Hash.FromBytes(bytes);
+    }
+
+    private static SubmissionFormatException Malformed(string detail) =>
+        new(SubmissionFormatError.Malformed, $"Malformed submission: {detail}.");
+
+}

@@ -1,0 +1,129 @@
+using System.CommandLine;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+using KpuEdge.Core.Tally;
+using KpuEdge.Crypto;
+using KpuEdge.Edge.Device;
+using KpuEdge.Edge.Transport;
+
+// kpu-edge: the TPS device agent. Operator-facing messages are in Bahasa Indonesia.
+var deviceIdOption = new Option<string>("--device-id") { Description = "Device id (default: dev-<TPS code>)" };
+var tpsOption = new Option<string>("--tps") { Description = "13-digit TPS code", Required = true };
+var keyFileOption = new Option<string>("--key-file") { Description = "Device key file", DefaultValueFactory = _ => "device.key.json" };
+var registryOption = new Option<string?>("--registry") { Description = "Cloud device registry (JSON) to add the public key to" };
+var contestOption = new Option<string>("--contest") { Description = "ppwp, dpr, dpd, dprd-prov or dprd-kab", DefaultValueFactory = _ => "ppwp" };
+var seedOption = new Option<int>("--seed") { Description = "Seed for the synthetic numbers", DefaultValueFactory = _ => 1 };
+var tallyOption = new Option<string>("--tally") { Description = "Tally JSON file, or - for stdin", Required = true };
+var stateOption = new Option<string>("--state") { Description = "Chain state file (sequence, previous hash)", DefaultValueFactory = _ => "device.chain.json" };
+var brokerOption = new Option<string>("--broker") { Description = "MQTT broker host:port", DefaultValueFactory = _ => "127.0.0.1:1883" };
+var electionOption = new Option<string?>("--election") { Description = "Election definition JSON (default: built-in Pemilu 2024)" };
+var timeoutOption = new Option<int>("--timeout") { Description = "Seconds to wait for the receipt per attempt", DefaultValueFactory = _ => 10 };
+
+var keygen = new Command("keygen", "Generate this device's signing key; optionally add its public key to a registry file.")
+    { deviceIdOption, tpsOption, keyFileOption, registryOption };
+keygen.SetAction(parse =>
+{
+    var tps = TpsCode.Parse(parse.GetValue(tpsOption)!);
+    var identity = DeviceIdentity.Generate(parse.GetValue(deviceIdOption) ?? $"dev-{tps}", tps);
+    identity.Save(parse.GetValue(keyFileOption)!);
+    Console.WriteLine($"Kunci perangkat {identity.DeviceId} untuk TPS {tps} disimpan di {parse.GetValue(keyFileOption)}.");
+    Console.WriteLine($"Kunci publik: {identity.Key.PublicKey.ToBase64()}");
+    if (parse.GetValue(registryOption) is { } registryPath)
+    {
+        var registry = DeviceRegistry.Load(registryPath);
+        registry.Register(identity.ToRecord());
+        registry.Save(registryPath);
+        Console.WriteLine($"Terdaftar di {registryPath}.");
+    }
+    return 0;
+});
+
+var sample = new Command("sample-tally", "Print a realistic, consistent tally of a TPS as JSON (for trying the agent).")
+    { tpsOption, contestOption, seedOption };
+sample.SetAction(parse =>
+{
+    var tps = TpsCode.Parse(parse.GetValue(tpsOption)!);
+    if (!Contests.TryParseSlug(parse.GetValue(contestOption), out var contest)) return Fail($"Kontestasi tidak dikenal: {parse.GetValue(contestOption)}");
+    var election = ElectionDefinition.Default;
+    var tally = SyntheticTally.ForTps(tps, election.Ballots(RegionTree.LoadEmbedded()), election, parse.GetValue(seedOption))
+        .FirstOrDefault(t => t.Contest == contest);
+    if (tally is null) return Fail($"{contest.Slug()} tidak diselenggarakan di TPS {tps}.");
+    Console.WriteLine(tally.ToJson());
+    return 0;
+});
+
+var validate = new Command("validate", "Check a tally against every rule of the C.Hasil form.") { tallyOption, electionOption };
+validate.SetAction(parse =>
+{
+    var tally = ReadTally(parse.GetValue(tallyOption)!);
+    var election = LoadElection(parse.GetValue(electionOption));
+    var violations = C1Validator.Validate(tally, election.Ballots(RegionTree.LoadEmbedded()).For(tally.Contest, tally.Tps));
+    if (violations.Count == 0)
+    {
+        Console.WriteLine("Formulir konsisten: semua aturan terpenuhi.");
+        return 0;
+    }
+    Console.WriteLine("Formulir TIDAK konsisten; periksa kembali kolom berikut:");
+    foreach (var v in violations) Console.WriteLine($"  - {v.Field}: {v.Message} [{v.Rule}]");
+    return 2;
+});
+
+var submit = new Command("submit", "Validate, sign and send a tally to the cloud, then wait for its receipt.")
+    { keyFileOption, tallyOption, stateOption, brokerOption, electionOption, timeoutOption };
+submit.SetAction(async (parse, cancellationToken) =>
+{
+    var identity = DeviceIdentity.Load(parse.GetValue(keyFileOption)!);
+    var tally = ReadTally(parse.GetValue(tallyOption)!);
+    var election = LoadElection(parse.GetValue(electionOption));
+    string statePath = parse.GetValue(stateOption)!;
+    var signer = new FormSigner(identity, election, election.Ballots(RegionTree.LoadEmbedded()), TimeProvider.System)
+    {
+        Chain = ChainState.Load(statePath),
+    };
+    SignedSubmission signed;
+    try
+    {
+        signed = signer.Sign(tally);
+    }
+    catch (TallyRejectedException e)
+    {
+        Console.Error.WriteLine("Formulir TIDAK ditandatangani karena tidak konsisten:");
+        foreach (var v in e.Violations) Console.Error.WriteLine($"  - {v.Field}: {v.Message} [{v.Rule}]");
+        return 2;
+    }
+    // The chain advances before sending, so a crash can never reuse a sequence number.
+    signer.Chain.Save(statePath);
+    Console.WriteLine($"Ditandatangani: {tally.Contest.Slug()} TPS {tally.Tps}, nomor urut {signed.Submission.Sequence}, {signed.Wire.Length} byte, hash {signed.Hash}.");
+
+    var (host, port) = ParseBroker(parse.GetValue(brokerOption)!);
+    await using var client = new SubmissionClient(identity.DeviceId, host, port);
+    await client.ConnectAsync(cancellationToken);
+    var receipt = await client.SubmitAsync(signed, TimeSpan.FromSeconds(parse.GetValue(timeoutOption)), attempts: 3, cancellationToken);
+    Console.WriteLine(receipt.Status switch
+    {
+        ReceiptStatus.Accepted => $"DITERIMA: tercatat di buku besar posisi {receipt.LedgerPosition}.",
+        ReceiptStatus.Duplicate => $"SUDAH DITERIMA sebelumnya: posisi {receipt.LedgerPosition} (tidak dihitung dua kali).",
+        _ => $"DITOLAK ({receipt.Reason}): {receipt.Detail}",
+    });
+    return receipt.Status == ReceiptStatus.Rejected ? 3 : 0;
+});
+
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { keygen, sample, validate, submit };
+return await root.Parse(args).InvokeAsync();
+
+static C1Tally ReadTally(string path) => C1Tally.FromJson(path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path));
+
+static ElectionDefinition LoadElection(string? path) => path is null ? ElectionDefinition.Default : ElectionDefinition.Load(path);
+
+static (string Host, int Port) ParseBroker(string text)
+{
+    int colon = text.LastIndexOf(':');
+    return colon < 0 ? (text, 1883) : (text[..colon], int.Parse(text[(colon + 1)..]));
+}
+
+static int Fail(string message)
+{
+    Console.Error.WriteLine(message);
+    return 1;
+}
