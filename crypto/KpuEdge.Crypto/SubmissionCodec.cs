@@ -44,6 +44,9 @@ public static class SubmissionCodec
 
     public static byte[] EncodeBody(Submission s)
     {
+        // Never sign what the decoder would refuse: a device must not produce an unreadable form.
+        CheckText(s.ElectionId, "election id", allowEmpty: true);
+        CheckText(s.DeviceId, "device id", allowEmpty: false);
         var w = new CborWriter(CborConformanceMode.Canonical);
         w.WriteStartArray(10);
         w.WriteInt32(Submission.FormatVersion);
@@ -246,6 +249,12 @@ public static class SubmissionCodec
         };
         r.ReadEndArray();
         return tally;
+    }
+
+    private static void CheckText(string text, string what, bool allowEmpty)
+    {
+        if (text.Length > MaxTextLength) throw new ArgumentException($"The {what} is longer than {MaxTextLength} characters.");
+        if (!allowEmpty && text.Length == 0) throw new ArgumentException($"The {what} is empty.");
     }
 
     private static string ReadText(CborReader r, string what)

@@ -90,7 +90,8 @@ public static class ResultsApi
 
     private static object TpsResult(TpsCode tps, ContestId contest, RecapContext context, IResultsLedger ledger, DeviceRegistryProvider devices)
     {
-        var versions = ledger.ForTps(tps).Where(e => e.Contest == contest).ToList();
+        var versions = ledger.ForTps(tps).Where(e => e.Contest == contest)
+            .OrderBy(e => e.Sequence).ThenBy(e => e.Position).ToList(); // the same order the recap uses
         var ballot = context.Ballots.For(contest, tps);
         if (versions.Count == 0 || ballot is null)
         {

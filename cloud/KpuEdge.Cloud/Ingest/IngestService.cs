@@ -39,7 +39,7 @@ public sealed class IngestService(
 
     private sealed record Checked(Inbound Message, CheckOutcome Outcome);
 
-    private sealed record Completion(Inbound Message, CheckOutcome Outcome, Receipt Receipt, long? AcceptedPosition);
+    private sealed record Completion(Inbound Message, CheckOutcome Outcome, Refused? Refusal, Receipt Receipt, long? AcceptedPosition);
 
     private readonly Channel<Inbound>[] _inbound = Enumerable.Range(0, CheckWorkers)
         .Select(_ => Channel.CreateBounded<Inbound>(new BoundedChannelOptions(4096) { SingleReader = true })).ToArray();
@@ -161,13 +161,14 @@ public sealed class IngestService(
         }
     }
 
-    /// <summary>Decides duplicates and stale sequence numbers, then commits the batch. Returns null if the commit failed.</summary>
+    /// <summary>Decides duplicates and reused sequence numbers, then commits the batch. Returns null if the commit failed.</summary>
     private IReadOnlyList<Completion>? Sequence(List<Checked> batch, Dictionary<string, DeviceHead> heads)
     {
         var accepted = new List<(SignedSubmission, DateTimeOffset)>();
         var rejections = new List<Rejection>();
         var decisions = new (int AcceptedIndex, long? DuplicateOf, Refused? Refusal)[batch.Count];
         var pendingByHash = new Dictionary<Sha256Hash, int>();
+        var pendingBySequence = new HashSet<(string, ulong)>();
         for (int i = 0; i < batch.Count; i++)
         {
             var (message, outcome) = batch[i];
@@ -184,24 +185,35 @@ public sealed class IngestService(
                 decisions[i] = (pending, null, null); // same bytes twice in one batch: one entry, two receipts
                 continue;
             }
-            if (heads.TryGetValue(s.DeviceId, out var head) && s.Sequence <= head.Sequence)
+            // Forms of one device may arrive in any order (five contests in flight, resends over bad links), so a
+            // lower sequence number is fine; reusing one for different content is not (a rewind or a fork).
+            string? clash = null;
+            if (pendingBySequence.Contains((s.DeviceId, s.Sequence)))
             {
-                long? original = ledger.FindPosition(verified.Hash);
-                if (original is not null)
+                clash = "in this batch";
+            }
+            else if (heads.TryGetValue(s.DeviceId, out var head) && s.Sequence <= head.Sequence
+                     && ledger.FindBySequence(s.DeviceId, s.Sequence) is { } earlier)
+            {
+                if (earlier.Hash == verified.Hash)
                 {
-                    decisions[i] = (-1, original, null);
+                    decisions[i] = (-1, earlier.Position, null);
+                    continue;
                 }
-                else
-                {
-                    var stale = new Refused(verified.Hash, RejectReasons.StaleSequence,
-                        $"Sequence {s.Sequence} of '{s.DeviceId}' is not after its last accepted sequence {head.Sequence}.", s);
-                    decisions[i] = (-1, null, stale);
-                    rejections.Add(ToRejection(message, stale));
-                }
+                clash = $"at ledger position {earlier.Position}";
+            }
+            if (clash is not null)
+            {
+                var stale = new Refused(verified.Hash, RejectReasons.StaleSequence,
+                    $"Sequence {s.Sequence} of '{s.DeviceId}' was already used by another accepted form ({clash}).", s);
+                decisions[i] = (-1, null, stale);
+                rejections.Add(ToRejection(message, stale));
                 continue;
             }
-            heads[s.DeviceId] = new DeviceHead(s.Sequence, verified.Hash);
+            if (!heads.TryGetValue(s.DeviceId, out var current) || s.Sequence > current.Sequence)
+                heads[s.DeviceId] = new DeviceHead(s.Sequence, verified.Hash);
             pendingByHash[verified.Hash] = accepted.Count;
+            pendingBySequence.Add((s.DeviceId, s.Sequence));
             decisions[i] = (accepted.Count, null, null);
             accepted.Add((verified.Signed, message.ReceivedAt));
         }
@@ -243,7 +255,7 @@ public sealed class IngestService(
                 Sequence = submission?.Sequence,
                 Ts = now,
             };
-            completions[i] = new Completion(message, outcome, receipt, receipt.Status == ReceiptStatus.Accepted ? receipt.LedgerPosition : null);
+            completions[i] = new Completion(message, outcome, refusal, receipt, receipt.Status == ReceiptStatus.Accepted ? receipt.LedgerPosition : null);
         }
         return completions;
     }
@@ -263,7 +275,7 @@ public sealed class IngestService(
                 case ReceiptStatus.Accepted:
                     var verified = (Verified)c.Outcome;
                     var s = verified.Signed.Submission;
-                    await recap.AcceptAsync(s.Tps, s.Contest, c.AcceptedPosition!.Value, verified.Totals);
+                    await recap.AcceptAsync(s.Tps, s.Contest, c.AcceptedPosition!.Value, s.Sequence, verified.Totals);
                     stats.OnAccepted();
                     break;
                 case ReceiptStatus.Duplicate:
@@ -274,7 +286,7 @@ public sealed class IngestService(
                     stats.OnRejected(c.Receipt.Reason!);
                     if (RejectReasons.IsSecurityRelevant(c.Receipt.Reason!))
                         logger.LogWarning("Security: rejected {Reason} on {Topic} from device {Device}: {Detail}",
-                            c.Receipt.Reason, c.Message.Topic, (c.Outcome as Refused)?.Submission?.DeviceId ?? "?", c.Receipt.Detail);
+                            c.Receipt.Reason, c.Message.Topic, c.Refusal?.Submission?.DeviceId ?? "?", c.Receipt.Detail);
                     else
                         logger.LogWarning("Rejected {Reason} on {Topic}: {Detail}", c.Receipt.Reason, c.Message.Topic, c.Receipt.Detail);
                     break;

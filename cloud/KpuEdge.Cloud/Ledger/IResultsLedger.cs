@@ -27,6 +27,9 @@ public interface IResultsLedger : IDisposable
 
     long? FindPosition(Sha256Hash hash);
 
+    /// <summary>The accepted submission a device signed with this sequence number, if any.</summary>
+    (long Position, Sha256Hash Hash)? FindBySequence(string deviceId, ulong sequence);
+
     long Count { get; }
 
     /// <summary>Every accepted submission in ledger order.</summary>

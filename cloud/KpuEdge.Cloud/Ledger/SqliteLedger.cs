@@ -133,6 +133,17 @@ public sealed class SqliteLedger : IResultsLedger
         return command.ExecuteScalar() is long position ? position : null;
     }
 
+    public (long Position, Sha256Hash Hash)? FindBySequence(string deviceId, ulong sequence)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT position, hash FROM submissions WHERE device_id = $device AND sequence = $sequence";
+        command.Parameters.AddWithValue("$device", deviceId);
+        command.Parameters.AddWithValue("$sequence", (long)sequence);
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? (reader.GetInt64(0), Sha256Hash.FromBytes((byte[])reader[1])) : null;
+    }
+
     public IEnumerable<LedgerEntry> ReadAll()
     {
         using var connection = OpenReader();

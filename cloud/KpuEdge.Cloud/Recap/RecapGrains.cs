@@ -6,13 +6,24 @@ using Microsoft.Extensions.Options;
 
 namespace KpuEdge.Cloud.Recap;
 
-/// <summary>One TPS: the accepted form of each contest (the newest ledger version wins), pushed to its desa.</summary>
+/// <summary>
+/// Orders the accepted versions of one TPS's form: the device's own sequence first (a correction is signed after the
+/// original even if it arrives first), then the ledger position.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("kpu.FormVersion")]
+public readonly record struct FormVersion([property: Id(0)] ulong Sequence, [property: Id(1)] long Position) : IComparable<FormVersion>
+{
+    public int CompareTo(FormVersion other) =>
+        Sequence != other.Sequence ? Sequence.CompareTo(other.Sequence) : Position.CompareTo(other.Position);
+}
+
+/// <summary>One TPS: the current form of each contest (the latest version wins), pushed to its desa.</summary>
 [Alias("kpu.ITpsGrain")]
 public interface ITpsGrain : IGrainWithStringKey
 {
-    /// <summary>Tells the TPS a form was durably accepted at <paramref name="position"/>.</summary>
+    /// <summary>Tells the TPS a form was durably accepted.</summary>
     [Alias("Accept")]
-    Task Accept(ContestId contest, long position, ContestTotals totals);
+    Task Accept(ContestId contest, FormVersion version, ContestTotals totals);
 
     /// <summary>Pushes the TPS's current totals upward again (after a restart).</summary>
     [Alias("Publish")]
@@ -37,25 +48,25 @@ public interface IRegionGrain : IGrainWithStringKey
 /// <summary>The TPS grain loads its forms from the ledger when it activates, so it may be collected when idle.</summary>
 public sealed class TpsGrain(IResultsLedger ledger, RecapContext context) : Grain, ITpsGrain
 {
-    private readonly Dictionary<ContestId, (long Position, ContestTotals Totals)> _forms = new();
+    private readonly Dictionary<ContestId, (FormVersion Version, ContestTotals Totals)> _forms = new();
+    private long _maxPosition;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var tps = TpsCode.Parse(this.GetPrimaryKeyString());
         foreach (var entry in ledger.ForTps(tps))
         {
-            var submission = SignedSubmission.Decode(entry.Wire).Submission;
             var ballot = context.Ballots.For(entry.Contest, tps);
             if (ballot is null) continue;
-            _forms[entry.Contest] = (entry.Position, ContestTotals.FromTally(submission.Tally, ballot));
+            var tally = SignedSubmission.Decode(entry.Wire).Submission.Tally;
+            Merge(entry.Contest, new FormVersion(entry.Sequence, entry.Position), ContestTotals.FromTally(tally, ballot));
         }
         return Task.CompletedTask;
     }
 
-    public Task Accept(ContestId contest, long position, ContestTotals totals)
+    public Task Accept(ContestId contest, FormVersion version, ContestTotals totals)
     {
-        if (!_forms.TryGetValue(contest, out var current) || position > current.Position)
-            _forms[contest] = (position, totals);
+        Merge(contest, version, totals);
         return Publish();
     }
 
@@ -65,11 +76,18 @@ public sealed class TpsGrain(IResultsLedger ledger, RecapContext context) : Grai
         var code = this.GetPrimaryKeyString();
         var snapshot = new RecapSnapshot
         {
-            // Ledger positions only grow, so the newest position is a version that survives deactivation.
-            Version = _forms.Values.Max(f => f.Position),
+            // Ledger positions only grow, so the newest position seen is a version that survives deactivation.
+            Version = _maxPosition,
             Contests = _forms.ToDictionary(f => f.Key, f => f.Value.Totals),
         };
         return GrainFactory.GetGrain<IRegionGrain>(code[..10]).ReportChild(code, snapshot);
+    }
+
+    private void Merge(ContestId contest, FormVersion version, ContestTotals totals)
+    {
+        _maxPosition = Math.Max(_maxPosition, version.Position);
+        if (!_forms.TryGetValue(contest, out var current) || version.CompareTo(current.Version) > 0)
+            _forms[contest] = (version, totals);
     }
 }
 

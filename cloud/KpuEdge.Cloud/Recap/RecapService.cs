@@ -13,10 +13,10 @@ public sealed class RecapService(IGrainFactory grains, RecapContext context, IRe
     public RecapContext Context => context;
 
     /// <summary>Hands an accepted form to its TPS grain (after it is durable in the ledger).</summary>
-    public Task AcceptAsync(TpsCode tps, ContestId contest, long position, ContestTotals totals)
+    public Task AcceptAsync(TpsCode tps, ContestId contest, long position, ulong sequence, ContestTotals totals)
     {
         _touchedDesa.TryAdd(tps.Desa, 0);
-        return grains.GetGrain<ITpsGrain>(tps.Value).Accept(contest, position, totals);
+        return grains.GetGrain<ITpsGrain>(tps.Value).Accept(contest, new FormVersion(sequence, position), totals);
     }
 
     public Task<RegionView> ViewAsync(ContestId contest, RegionCode region) =>

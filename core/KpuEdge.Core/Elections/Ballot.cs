@@ -44,6 +44,8 @@ public sealed class BallotCatalog
 
     internal RegionTree Tree { get; }
 
+    internal ElectionDefinition Election => _election;
+
     /// <summary>The ballot of a contest at a TPS, or null where the contest is not held there.</summary>
     public Ballot? For(ContestId contest, TpsCode tps)
     {

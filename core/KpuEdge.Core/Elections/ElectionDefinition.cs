@@ -98,7 +98,8 @@ public sealed record ElectionDefinition
     public BallotCatalog Ballots(RegionTree tree)
     {
         var catalog = CachedCatalog;
-        if (catalog is null || !ReferenceEquals(catalog.Tree, tree))
+        // A `with` copy carries the cache along: it is only valid for the definition that built it.
+        if (catalog is null || !ReferenceEquals(catalog.Tree, tree) || !ReferenceEquals(catalog.Election, this))
         {
             catalog = new BallotCatalog(this, tree);
             CachedCatalog = catalog;

@@ -25,11 +25,11 @@ public static class Topics
         contest = default;
         var parts = topic.Split('/');
         return parts.Length == 6 && parts[0] == "kpu" && parts[1] == "v1" && parts[2] == "tps" && parts[4] == "c1"
-               && TpsCode.TryParse(parts[3], out tps) && Contests.TryParseSlug(parts[5], out contest);
+               && TpsCode.TryParse(parts[3], out tps) && Contests.TryParseSlug(parts[5], out contest) && parts[5] == contest.Slug();
     }
 
     /// <summary>Receipts may only go to a device receipt topic, so a forged response topic cannot steer them elsewhere.</summary>
     public static bool IsReceiptTopic(string? topic) =>
         topic is not null && topic.StartsWith(Prefix + "/device/", StringComparison.Ordinal) && topic.EndsWith("/receipt", StringComparison.Ordinal)
-        && topic.Count(c => c == '/') == 4 && !topic.Contains('+') && !topic.Contains('#');
+        && topic.Count(c => c == '/') == 4 && !topic.Contains('+') && !topic.Contains('#') && !topic.Contains("//");
 }

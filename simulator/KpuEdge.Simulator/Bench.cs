@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Text;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+using KpuEdge.Crypto;
+using KpuEdge.Edge.Device;
+using Spectre.Console;
+
+namespace KpuEdge.Simulator;
+
+/// <summary>`kpu-sim bench`: the skeleton's figures, printed and recorded in docs/benchmarks.md.</summary>
+public static class Bench
+{
+    private const string Start = "<!-- bench:skeleton:start -->";
+    private const string End = "<!-- bench:skeleton:end -->";
+
+    public static async Task<int> RunAsync(int tpsCount, string[] provinces, int seed, int concurrency, string output, CancellationToken cancellationToken)
+    {
+        var tree = RegionTree.LoadEmbedded();
+        var election = ElectionDefinition.Default;
+        var simulation = new SimulatedElection(tree, election, seed);
+        var tps = simulation.PickTps(tpsCount, provinces);
+        var devices = simulation.Provision(tps);
+        var ballots = election.Ballots(tree);
+        var md = new StringBuilder();
+        string Line(string text) { AnsiConsole.WriteLine(text); md.AppendLine(text); return text; }
+
+        Line($"Machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd} (UTC); seed {seed}.");
+        Line("");
+
+        // 1. Encoded size per contest, over a sample of devices.
+        var sample = devices.Take(2000).ToArray();
+        var signedSample = sample.Select(d =>
+        {
+            var signer = new FormSigner(d.Identity, election, ballots, TimeProvider.System);
+            return d.Tallies.Select(t => signer.Sign(t)).ToArray();
+        }).ToArray();
+        Line($"Signed submission size on the wire (bytes; CBOR + Ed25519), over {sample.Length:N0} TPS:");
+        Line("");
+        Line("| contest | min | mean | max |");
+        Line("|---|---:|---:|---:|");
+        foreach (var contest in Contests.All)
+        {
+            var sizes = signedSample.SelectMany(s => s).Where(s => s.Submission.Contest == contest).Select(s => s.Wire.Length).ToArray();
+            if (sizes.Length == 0) continue;
+            Line($"| {contest.Slug()} | {sizes.Min()} | {sizes.Average():F0} | {sizes.Max()} |");
+        }
+        var perTps = signedSample.Select(s => s.Sum(x => x.Wire.Length)).ToArray();
+        Line($"| all five of one TPS | {perTps.Min()} | {perTps.Average():F0} | {perTps.Max()} |");
+        Line("");
+
+        // 2. Signing and verification rates on one core.
+        var all = signedSample.SelectMany(s => s).ToArray();
+        var keys = sample.ToDictionary(d => d.Identity.DeviceId, d => d.Identity.Key);
+        var watch = Stopwatch.StartNew();
+        foreach (var s in all) SignedSubmission.Sign(s.Submission, keys[s.Submission.DeviceId]);
+        double signRate = all.Length / watch.Elapsed.TotalSeconds;
+        var publicKeys = sample.ToDictionary(d => d.Identity.DeviceId, d => d.Identity.Key.PublicKey);
+        watch.Restart();
+        int verified = 0;
+        foreach (var s in all)
+        {
+            var decoded = SignedSubmission.Decode(s.Wire);
+            if (decoded.VerifySignature(publicKeys[decoded.Submission.DeviceId])) verified++;
+        }
+        double verifyRate = all.Length / watch.Elapsed.TotalSeconds;
+        if (verified != all.Length) throw new InvalidOperationException("A benchmark signature failed to verify.");
+        Line($"One core: encode + sign {signRate:N0} forms/s ({1e6 / signRate:F0} µs each); decode + verify {verifyRate:N0} forms/s ({1e6 / verifyRate:F0} µs each), over {all.Length:N0} forms.");
+        Line("");
+
+        // 3. End to end through the real broker, silo and ledger.
+        string data = Path.Combine(Path.GetTempPath(), $"kpu-bench-{Environment.ProcessId}");
+        if (Directory.Exists(data)) Directory.Delete(data, true);
+        SimulationReport report;
+        TimeSpan settle;
+        await using (var cloud = await InProcessCloud.StartAsync(data, tree, election, Microsoft.Extensions.Logging.LogLevel.Error, cancellationToken: cancellationToken))
+        {
+            foreach (var d in devices) cloud.Registry.Register(d.Identity.ToRecord());
+            report = await simulation.RunAsync(devices, cloud.BrokerHost, cloud.BrokerPort, concurrency, cancellationToken: cancellationToken);
+            var s = Stopwatch.StartNew();
+            await cloud.Recap.SettleAsync();
+            settle = s.Elapsed;
+            using var http = new HttpClient { BaseAddress = cloud.ApiBase };
+            var problems = await RecapCheck.CompareAsync(http, report.AcceptedTallies.ToArray(), ContestId.Ppwp, RegionCode.Nasional);
+            if (problems.Count > 0 || report.Failed > 0 || report.RejectedTotal > 0)
+                throw new InvalidOperationException("The benchmark run was not exact: " + string.Join("; ", problems));
+        }
+        Directory.Delete(data, true);
+        var latencies = report.LatenciesMs.Order().ToArray();
+        Line($"End to end, `kpu-sim bench --tps {tpsCount}` ({devices.Count:N0} TPS in {tps.Select(t => t.Value[..2]).Distinct().Count()} provinces, {report.FormsSent:N0} forms, {concurrency} devices connected at a time; each device connects, sends its forms over MQTT QoS 1 and waits for every receipt):");
+        Line("");
+        Line("| figure | value |");
+        Line("|---|---:|");
+        Line($"| forms accepted | {report.Accepted:N0} of {report.FormsSent:N0} |");
+        Line($"| elapsed | {report.Elapsed.TotalSeconds:F1} s |");
+        Line($"| throughput | **{report.FormsPerSecond:N0} forms/s** |");
+        Line($"| submit → receipt p50 / p99 | {latencies[latencies.Length / 2]:F0} ms / {latencies[(int)(latencies.Length * 0.99)]:F0} ms |");
+        Line($"| recap settled to nasional after the last receipt | {settle.TotalMilliseconds:F0} ms |");
+        Line("");
+        Line("National PPWP total checked equal to the sum of the forms the devices signed.");
+
+        Record(output, md.ToString());
+        AnsiConsole.MarkupLine($"[green]Recorded in {Markup.Escape(output)}[/]");
+        return 0;
+    }
+
+    /// <summary>Replaces this benchmark's section of the figures file, leaving other sections alone.</summary>
+    private static void Record(string path, string body)
+    {
+        string section = $"{Start}\n## Walking skeleton (`kpu-sim bench`)\n\n{body}{End}";
+        string text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\nMeasured figures, written by the benchmark commands. Sirekap 2024 peaked at about 14 TPS/s; Brazil's TSE at about 51 results/s.\n\n";
+        int s = text.IndexOf(Start, StringComparison.Ordinal), e = text.IndexOf(End, StringComparison.Ordinal);
+        text = s >= 0 && e > s ? text[..s] + section + text[(e + End.Length)..] : text.TrimEnd() + "\n\n" + section + "\n";
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null) Directory.CreateDirectory(directory);
+        File.WriteAllText(path, text);
+    }
+}

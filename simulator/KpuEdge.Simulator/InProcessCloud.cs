@@ -1,0 +1,73 @@
+using KpuEdge.Cloud;
+using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Recap;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+using KpuEdge.Crypto;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KpuEdge.Simulator;
+
+/// <summary>
+/// The real cloud host (Orleans silo, MQTTnet broker on a loopback socket, SQLite ledger, HTTP API) started inside
+/// this process on free ports: what `kpu-sim demo`, the benchmark and the end-to-end tests run against.
+/// </summary>
+public sealed class InProcessCloud : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private InProcessCloud(WebApplication app) => _app = app;
+
+    public CloudOptions Options => _app.Services.GetRequiredService<IOptions<CloudOptions>>().Value;
+    public DeviceRegistry Registry => _app.Services.GetRequiredService<DeviceRegistryProvider>().Registry;
+    public RecapService Recap => _app.Services.GetRequiredService<RecapService>();
+    public IngestStats Stats => _app.Services.GetRequiredService<IngestStats>();
+    public IServiceProvider Services => _app.Services;
+    public string BrokerHost => Options.BrokerHost;
+    public int BrokerPort => Options.BrokerPort;
+    public Uri ApiBase { get; private set; } = null!;
+
+    /// <param name="dataDirectory">Holds the ledger and the device registry; reuse it to restart on the same ledger.</param>
+    public static async Task<InProcessCloud> StartAsync(
+        string dataDirectory, RegionTree tree, ElectionDefinition election, LogLevel logLevel = LogLevel.Warning,
+        Action<CloudOptions>? configure = null, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        var app = CloudHost.Build([], options =>
+        {
+            options.BrokerPort = 0;
+            options.SiloPort = 0;
+            options.GatewayPort = 0;
+            options.HttpUrl = "http://127.0.0.1:0";
+            options.LedgerPath = Path.Combine(dataDirectory, "ledger.db");
+            options.RegistryPath = Path.Combine(dataDirectory, "devices.json");
+            configure?.Invoke(options);
+        }, new CloudOverrides
+        {
+            Tree = tree,
+            Election = election,
+            Logging = logging =>
+            {
+                logging.ClearProviders();
+                logging.AddSimpleConsole(o => o.SingleLine = true);
+                logging.SetMinimumLevel(logLevel);
+                // Runs after the appsettings rules are bound, so the caller's level wins over them.
+                logging.Services.Configure<LoggerFilterOptions>(o => o.Rules.Clear());
+            },
+        });
+        var cloud = new InProcessCloud(app);
+        await app.StartAsync(cancellationToken);
+        cloud.ApiBase = new Uri(app.Urls.First());
+        await app.Services.GetRequiredService<IngestService>().Ready.WaitAsync(cancellationToken);
+        return cloud;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

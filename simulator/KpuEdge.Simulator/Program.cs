@@ -1,0 +1,37 @@
+using System.CommandLine;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+using KpuEdge.Simulator;
+
+// kpu-sim: the election simulator. `demo` is the project's main job; `bench` measures the skeleton.
+var tpsOption = new Option<int>("--tps") { Description = "Number of simulated TPS devices", DefaultValueFactory = _ => 3000 };
+var provinceOption = new Option<string[]>("--province")
+{
+    Description = "Province code(s) to draw TPS from (repeatable); default: nine provinces across the three time zones",
+    AllowMultipleArgumentsPerToken = true,
+    DefaultValueFactory = _ => [],
+};
+var seedOption = new Option<int>("--seed") { Description = "Seed for TPS choice, keys and numbers", DefaultValueFactory = _ => 2024 };
+var concurrencyOption = new Option<int>("--concurrency") { Description = "Devices connected at the same time", DefaultValueFactory = _ => 128 };
+var dataOption = new Option<string>("--data") { Description = "Directory for the demo's ledger and device registry (wiped at start)", DefaultValueFactory = _ => "out/demo" };
+var keepRunningOption = new Option<bool>("--keep-running") { Description = "Keep the cloud and its API running after the demo until Ctrl+C" };
+var brokerOption = new Option<string?>("--broker") { Description = "Send to a running cloud's broker (host:port) instead of starting one in process" };
+var apiOption = new Option<string?>("--api") { Description = "With --broker: the running cloud's API base URL, to check the recap" };
+var registryOption = new Option<string>("--registry") { Description = "With --broker: the device registry file the running cloud reads", DefaultValueFactory = _ => "data/devices.json" };
+var benchTpsOption = new Option<int>("--tps") { Description = "TPS devices for the end-to-end run", DefaultValueFactory = _ => 20000 };
+var outputOption = new Option<string>("--output") { Description = "Markdown file to record the figures in", DefaultValueFactory = _ => "docs/benchmarks.md" };
+
+var demo = new Command("demo", "Run an election end to end: simulated TPS devices → MQTT → Orleans recap → public API, with an independent check.")
+    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption };
+demo.SetAction((parse, ct) => Demo.RunAsync(new Demo.Settings(
+    parse.GetValue(tpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption), parse.GetValue(concurrencyOption),
+    parse.GetValue(dataOption)!, parse.GetValue(keepRunningOption), parse.GetValue(brokerOption), parse.GetValue(apiOption),
+    parse.GetValue(registryOption)!), ct));
+
+var bench = new Command("bench", "Measure encoded sizes, signing and verification rates, and end-to-end forms/s; record them in docs/benchmarks.md.")
+    { benchTpsOption, provinceOption, seedOption, concurrencyOption, outputOption };
+bench.SetAction((parse, ct) => Bench.RunAsync(parse.GetValue(benchTpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption),
+    parse.GetValue(concurrencyOption), parse.GetValue(outputOption)!, ct));
+
+var root = new RootCommand("KpuEdge election simulator") { demo, bench };
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+using KpuEdge.Core.Tally;
+using KpuEdge.Crypto;
+using KpuEdge.Edge.Device;
+using KpuEdge.Edge.Transport;
+
+namespace KpuEdge.Simulator;
+
+/// <summary>A simulated TPS device: a real key, a real chain, real MQTT; only the numbers are synthetic.</summary>
+public sealed record SimulatedDevice(DeviceIdentity Identity, IReadOnlyList<C1Tally> Tallies);
+
+/// <summary>What devices sent and what the cloud answered, kept by the simulator independently of the cloud.</summary>
+public sealed class SimulationReport
+{
+    public int Devices { get; init; }
+    public long FormsSent;
+    public long Accepted;
+    public long Duplicates;
+    public long Failed;
+    public ConcurrentDictionary<string, long> Rejected { get; } = new(StringComparer.Ordinal);
+    /// <summary>Tallies the cloud receipted as accepted: the recap must equal exactly their sum.</summary>
+    public ConcurrentBag<C1Tally> AcceptedTallies { get; } = [];
+    public ConcurrentBag<double> LatenciesMs { get; } = [];
+    public TimeSpan Elapsed { get; set; }
+
+    public double FormsPerSecond => Elapsed.TotalSeconds > 0 ? FormsSent / Elapsed.TotalSeconds : 0;
+    public long RejectedTotal => Rejected.Values.Sum();
+}
+
+/// <summary>Provisions simulated TPS devices from the real region tree and runs an election day through them.</summary>
+public sealed class SimulatedElection(RegionTree tree, ElectionDefinition election, int seed)
+{
+    private readonly BallotCatalog _ballots = election.Ballots(tree);
+
+    /// <summary>
+    /// Picks <paramref name="count"/> real TPS spread over the given provinces (or, by default, several provinces
+    /// in different regions and time zones), deterministically for a seed.
+    /// </summary>
+    public IReadOnlyList<TpsCode> PickTps(int count, IReadOnlyList<string> provinces)
+    {
+        var chosen = provinces.Count > 0
+            ? provinces.Select(RegionCode.Parse).ToArray()
+            : new[] { "11", "32", "31", "35", "51", "64", "73", "81", "94" }.Select(RegionCode.Parse).ToArray();
+        foreach (var p in chosen)
+        {
+            if (p.Level != RegionLevel.Provinsi || !tree.TryGet(p, out _))
+                throw new ArgumentException($"{p} is not a province code.");
+        }
+        var random = new Random(seed);
+        var perProvince = chosen.Select(p => tree.TpsIn(p).ToArray()).ToArray();
+        int available = perProvince.Sum(a => a.Length);
+        if (count > available) throw new ArgumentException($"Only {available} TPS in the chosen provinces.");
+        // Round-robin over provinces, a random TPS each time, so every province is represented.
+        var picked = new HashSet<TpsCode>();
+        for (int i = 0; picked.Count < count; i++)
+        {
+            var pool = perProvince[i % perProvince.Length];
+            if (pool.Length == 0) continue;
+            picked.Add(pool[random.Next(pool.Length)]);
+        }
+        return picked.Order().ToArray();
+    }
+
+    public IReadOnlyList<SimulatedDevice> Provision(IEnumerable<TpsCode> tpsCodes) =>
+        tpsCodes.AsParallel().AsOrdered().Select(tps =>
+        {
+            var identity = new DeviceIdentity($"dev-{tps}", tps, DeviceKey.Deterministic(tps.Value, seed));
+            return new SimulatedDevice(identity, SyntheticTally.ForTps(tps, _ballots, election, seed));
+        }).ToArray();
+
+    /// <summary>
+    /// Every device connects, signs and sends each of its forms, waits for the receipts, and disconnects;
+    /// <paramref name="concurrency"/> devices at a time.
+    /// </summary>
+    public async Task<SimulationReport> RunAsync(
+        IReadOnlyList<SimulatedDevice> devices, string brokerHost, int brokerPort, int concurrency,
+        Action<int>? onFormsDone = null, CancellationToken cancellationToken = default)
+    {
+        var report = new SimulationReport { Devices = devices.Count };
+        var stopwatch = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(devices, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken },
+            async (device, ct) =>
+            {
+                var signer = new FormSigner(device.Identity, election, _ballots, TimeProvider.System);
+                var signed = device.Tallies.Select(t => (Tally: t, Signed: signer.Sign(t))).ToArray();
+                try
+                {
+                    await using var client = new SubmissionClient(device.Identity.DeviceId, brokerHost, brokerPort);
+                    await client.ConnectAsync(ct);
+                    await Task.WhenAll(signed.Select(async form =>
+                    {
+                        var started = Stopwatch.GetTimestamp();
+                        Interlocked.Increment(ref report.FormsSent);
+                        var receipt = await client.SubmitAsync(form.Signed, TimeSpan.FromSeconds(30), attempts: 3, ct);
+                        report.LatenciesMs.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                        Record(report, receipt, form.Tally);
+                    }));
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Interlocked.Add(ref report.Failed, signed.Length);
+                }
+                onFormsDone?.Invoke(signed.Length);
+            });
+        report.Elapsed = stopwatch.Elapsed;
+        return report;
+    }
+
+    private static void Record(SimulationReport report, Receipt receipt, C1Tally tally)
+    {
+        switch (receipt.Status)
+        {
+            case ReceiptStatus.Accepted:
+                Interlocked.Increment(ref report.Accepted);
+                report.AcceptedTallies.Add(tally);
+                break;
+            case ReceiptStatus.Duplicate:
+                // A resend whose first receipt was lost: the form is recorded once, and counted.
+                Interlocked.Increment(ref report.Duplicates);
+                report.AcceptedTallies.Add(tally);
+                break;
+            default:
+                report.Rejected.AddOrUpdate(receipt.Reason ?? "unknown", 1, (_, n) => n + 1);
+                break;
+        }
+    }
+}
