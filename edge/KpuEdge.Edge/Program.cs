@@ -97,9 +97,18 @@ submit.SetAction(async (parse, cancellationToken) =>
     Console.WriteLine($"Ditandatangani: {tally.Contest.Slug()} TPS {tally.Tps}, nomor urut {signed.Submission.Sequence}, {signed.Wire.Length} byte, hash {signed.Hash}.");
 
     var (host, port) = ParseBroker(parse.GetValue(brokerOption)!);
-    await using var client = new SubmissionClient(identity.DeviceId, host, port);
-    await client.ConnectAsync(cancellationToken);
-    var receipt = await client.SubmitAsync(signed, TimeSpan.FromSeconds(parse.GetValue(timeoutOption)), attempts: 3, cancellationToken);
+    Receipt receipt;
+    try
+    {
+        await using var client = new SubmissionClient(identity.DeviceId, host, port);
+        await client.ConnectAsync(cancellationToken);
+        receipt = await client.SubmitAsync(signed, TimeSpan.FromSeconds(parse.GetValue(timeoutOption)), attempts: 3, cancellationToken);
+    }
+    catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or System.Net.Sockets.SocketException)
+    {
+        Console.Error.WriteLine($"BELUM TERKIRIM: tidak ada tanda terima dari {host}:{port} ({e.Message}). Periksa jaringan lalu kirim ulang.");
+        return 4;
+    }
     Console.WriteLine(receipt.Status switch
     {
         ReceiptStatus.Accepted => $"DITERIMA: tercatat di buku besar posisi {receipt.LedgerPosition}.",
