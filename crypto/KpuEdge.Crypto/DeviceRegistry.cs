@@ -1,3 +1,4 @@
+using KpuEdge.Core.Protocol;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using KpuEdge.Core.Regions;
@@ -26,11 +27,7 @@ public sealed class DeviceRegistry
 
     private sealed record Entry(string DeviceId, string Tps, string PublicKey);
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    };
+    private static readonly JsonSerializerOptions Json = KpuJson.Files;
 
     public static DeviceRegistry Load(string path)
     {

@@ -4,6 +4,7 @@ using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Ledger;
 using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
 
@@ -15,11 +16,7 @@ namespace KpuEdge.Cloud.Api;
 /// </summary>
 public static class ResultsApi
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = false,
-    };
+    private static readonly JsonSerializerOptions Json = KpuJson.Api;
 
     public static void MapResultsApi(this IEndpointRouteBuilder app)
     {

@@ -1,3 +1,4 @@
+using KpuEdge.Core.Protocol;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using KpuEdge.Core.Regions;
@@ -32,11 +33,7 @@ public sealed record ElectionDefinition
     /// <summary>Provinces whose kab/kota have no DPRD (DKI Jakarta: administrative cities).</summary>
     public IReadOnlyList<string> ProvincesWithoutDprdKabKota { get; init; } = ["31"];
 
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    };
+    public static readonly JsonSerializerOptions Json = KpuJson.Files;
 
     /// <summary>Pemilu 14 February 2024: the three PPWP pairs and the 18 national parties with their ballot numbers.</summary>
     public static ElectionDefinition Default { get; } = new()

@@ -52,11 +52,7 @@ public sealed record Receipt
     public ulong? Sequence { get; init; }
     public required DateTimeOffset Ts { get; init; }
 
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    public static readonly JsonSerializerOptions Json = KpuJson.Wire;
 
     public byte[] ToUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
 

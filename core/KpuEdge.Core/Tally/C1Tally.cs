@@ -1,3 +1,4 @@
+using KpuEdge.Core.Protocol;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using KpuEdge.Core.Elections;
@@ -53,11 +54,7 @@ public sealed record C1Tally
     public required int SuaraTidakSah { get; init; }
     public required int SuaraTotal { get; init; }
 
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    };
+    public static readonly JsonSerializerOptions Json = KpuJson.Files;
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 

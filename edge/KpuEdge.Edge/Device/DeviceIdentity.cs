@@ -1,3 +1,4 @@
+using KpuEdge.Core.Protocol;
 using System.Text.Json;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
@@ -11,11 +12,7 @@ public sealed record DeviceIdentity(string DeviceId, TpsCode Tps, DeviceKey Key)
 
     private sealed record KeyFile(string DeviceId, string Tps, string PrivateKey, string PublicKey);
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    };
+    private static readonly JsonSerializerOptions Json = KpuJson.Files;
 
     public static DeviceIdentity Generate(string deviceId, TpsCode tps) => new(deviceId, tps, DeviceKey.Generate());
 

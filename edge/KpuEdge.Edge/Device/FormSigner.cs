@@ -1,3 +1,4 @@
+using KpuEdge.Core.Protocol;
 using System.Text.Json;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
@@ -11,7 +12,7 @@ public sealed record ChainState(ulong Sequence, string PreviousHash)
 {
     public static ChainState Start => new(0, "");
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly JsonSerializerOptions Json = KpuJson.Files;
 
     public static ChainState Load(string path) =>
         File.Exists(path) ? JsonSerializer.Deserialize<ChainState>(File.ReadAllText(path), Json) ?? Start : Start;
