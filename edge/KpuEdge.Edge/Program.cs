@@ -118,7 +118,14 @@ submit.SetAction(async (parse, cancellationToken) =>
     return receipt.Status == ReceiptStatus.Rejected ? 3 : 0;
 });
 
-var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { keygen, sample, validate, submit };
+var electionCommand = new Command("election", "Print the election definition (the built-in Pemilu 2024 default, or --election FILE) as JSON.") { electionOption };
+electionCommand.SetAction(parse =>
+{
+    Console.WriteLine(LoadElection(parse.GetValue(electionOption)).ToJson());
+    return 0;
+});
+
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { keygen, sample, validate, submit, electionCommand };
 return await root.Parse(args).InvokeAsync();
 
 static C1Tally ReadTally(string path) => C1Tally.FromJson(path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path));
