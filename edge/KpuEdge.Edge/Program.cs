@@ -6,6 +6,7 @@ using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
+using KpuEdge.Vision.Forms;
 
 // kpu-edge: the TPS device agent. Operator-facing messages are in Bahasa Indonesia.
 var deviceIdOption = new Option<string>("--device-id") { Description = "Device id (default: dev-<TPS code>)" };
@@ -125,7 +126,36 @@ electionCommand.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { keygen, sample, validate, submit, electionCommand };
+var outOption = new Option<string>("--out") { Description = "Output directory", DefaultValueFactory = _ => "forms" };
+var contestsOption = new Option<string[]>("--contest") { Description = "Contest(s) to render; default: all held at the TPS", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };
+var render = new Command("render", "Write a TPS's blank C.Hasil form set (PNG pages, 200 dpi) and its layout (JSON).") { tpsOption, contestsOption, outOption, electionOption };
+render.SetAction(parse =>
+{
+    var tps = TpsCode.Parse(parse.GetValue(tpsOption)!);
+    var election = LoadElection(parse.GetValue(electionOption));
+    var tree = RegionTree.LoadEmbedded();
+    if (!tree.Contains(tps)) return Fail($"TPS {tps} tidak ada dalam daftar TPS 2024.");
+    string outDir = parse.GetValue(outOption)!;
+    Directory.CreateDirectory(outDir);
+    var wanted = parse.GetValue(contestsOption)!;
+    foreach (var contest in election.ContestsAt(tps))
+    {
+        if (wanted.Length > 0 && !wanted.Contains(contest.Slug())) continue;
+        var layout = FormLayout.For(election, election.Ballots(tree).For(contest, tps)!);
+        File.WriteAllText(Path.Combine(outDir, $"{tps}-{contest.Slug()}.layout.json"), layout.ToJson());
+        foreach (var page in layout.Pages)
+        {
+            using var image = FormRenderer.RenderPage(layout, page.Number, tps, tree);
+            string file = Path.Combine(outDir, $"{tps}-{contest.Slug()}-p{page.Number}.png");
+            OpenCvSharp.Cv2.ImWrite(file, image);
+            Console.WriteLine(file);
+        }
+    }
+    return 0;
+});
+var form = new Command("form", "C.Hasil forms: render blank pages.") { render };
+
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { keygen, sample, validate, submit, electionCommand, form };
 return await root.Parse(args).InvokeAsync();
 
 static C1Tally ReadTally(string path) => C1Tally.FromJson(path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path));
