@@ -4,6 +4,7 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
+using KpuEdge.Edge.Commands;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
 using KpuEdge.Vision.Forms;
@@ -70,8 +71,9 @@ validate.SetAction(parse =>
     return 2;
 });
 
+var submitImageOption = new Option<string[]>("--image") { Description = "The form's page photos: their hash is bound into the signed submission", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };
 var submit = new Command("submit", "Validate, sign and send a tally to the cloud, then wait for its receipt.")
-    { keyFileOption, tallyOption, stateOption, brokerOption, electionOption, timeoutOption };
+    { keyFileOption, tallyOption, stateOption, brokerOption, electionOption, timeoutOption, submitImageOption };
 submit.SetAction(async (parse, cancellationToken) =>
 {
     var identity = DeviceIdentity.Load(parse.GetValue(keyFileOption)!);
@@ -85,7 +87,10 @@ submit.SetAction(async (parse, cancellationToken) =>
     SignedSubmission signed;
     try
     {
-        signed = signer.Sign(tally);
+        var photos = parse.GetValue(submitImageOption)!;
+        var imageHash = photos.Length == 0 ? default
+            : Sha256Hash.FromBytes(KpuEdge.Vision.Reading.FormDecider.ImageHash(photos.Select(File.ReadAllBytes).ToArray()));
+        signed = signer.Sign(tally, imageHash);
     }
     catch (TallyRejectedException e)
     {
@@ -155,7 +160,30 @@ render.SetAction(parse =>
 });
 var form = new Command("form", "C.Hasil forms: render blank pages.") { render };
 
-var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { keygen, sample, validate, submit, electionCommand, form };
+var imageOption = new Option<string[]>("--image") { Description = "Photo(s) of the form's pages, or a folder of them", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };
+var cameraOption = new Option<int?>("--camera") { Description = "Capture from /dev/videoN instead of files" };
+var pagesOption = new Option<int>("--pages") { Description = "With --camera: how many pages to capture", DefaultValueFactory = _ => 1 };
+var scanTpsOption = new Option<string?>("--tps") { Description = "This device's TPS: pages of another TPS are refused" };
+var scanContestOption = new Option<string?>("--contest") { Description = "The contest being scanned: pages of another contest are refused" };
+var jsonOption = new Option<bool>("--json") { Description = "Print the result as JSON" };
+var tallyOutOption = new Option<string?>("--tally-out") { Description = "Write the numbers as tally JSON when they were accepted without a human" };
+var scan = new Command("scan", "Read a C.Hasil form from photos: values, per-field confidence, flags for the operator, broken rules.")
+    { imageOption, cameraOption, pagesOption, scanTpsOption, scanContestOption, jsonOption, tallyOutOption, electionOption };
+scan.SetAction(parse => ScanCommand.Run(new ScanCommand.Settings(parse.GetValue(imageOption)!, parse.GetValue(cameraOption), parse.GetValue(pagesOption),
+    parse.GetValue(scanTpsOption), parse.GetValue(scanContestOption), parse.GetValue(jsonOption), parse.GetValue(tallyOutOption), parse.GetValue(electionOption))));
+
+var formsOption = new Option<int>("--forms") { Description = "Synthetic photographed forms to read", DefaultValueFactory = _ => 200 };
+var benchSeedOption = new Option<int>("--seed") { Description = "Seed", DefaultValueFactory = _ => 1 };
+var digitsOption = new Option<string?>("--digits") { Description = "Another digit set: a folder with subfolders 0-9 of grayscale PNGs (dark ink on light paper)" };
+var benchContestOption = new Option<string>("--contest") { Description = "Contest of the forms", DefaultValueFactory = _ => "ppwp" };
+var bubbleShareOption = new Option<double>("--bubbles") { Description = "Share of forms whose bubbles are filled", DefaultValueFactory = _ => 0.5 };
+var benchOutOption = new Option<string?>("--output") { Description = "Record the figures in this Markdown file (e.g. docs/benchmarks.md)" };
+var benchRead = new Command("bench-read", "Measure form reading on synthetic photographed forms filled with held-out handwritten digits.")
+    { formsOption, benchSeedOption, digitsOption, benchContestOption, bubbleShareOption, jsonOption, benchOutOption };
+benchRead.SetAction(parse => BenchReadCommand.Run(new BenchReadCommand.Settings(parse.GetValue(formsOption), parse.GetValue(benchSeedOption),
+    parse.GetValue(digitsOption), parse.GetValue(benchContestOption)!, parse.GetValue(bubbleShareOption), parse.GetValue(jsonOption), parse.GetValue(benchOutOption))));
+
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { keygen, sample, validate, submit, electionCommand, form, scan, benchRead };
 return await root.Parse(args).InvokeAsync();
 
 static C1Tally ReadTally(string path) => C1Tally.FromJson(path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path));

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using KpuEdge.Core.Benchmarks;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
@@ -11,9 +12,6 @@ namespace KpuEdge.Simulator;
 /// <summary>`kpu-sim bench`: the skeleton's figures, printed and recorded in docs/benchmarks.md.</summary>
 public static class Bench
 {
-    private const string Start = "<!-- bench:skeleton:start -->";
-    private const string End = "<!-- bench:skeleton:end -->";
-
     public static async Task<int> RunAsync(int tpsCount, string[] provinces, int seed, int concurrency, string output, CancellationToken cancellationToken)
     {
         var tree = RegionTree.LoadEmbedded();
@@ -121,15 +119,6 @@ public static class Bench
         return times.Order().ElementAt(1);
     }
 
-    /// <summary>Replaces this benchmark's section of the figures file, leaving other sections alone.</summary>
-    private static void Record(string path, string body)
-    {
-        string section = $"{Start}\n## Walking skeleton (`kpu-sim bench`)\n\n{body}{End}";
-        string text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\nMeasured figures, written by the benchmark commands. Sirekap 2024 peaked at about 14 TPS/s; Brazil's TSE at about 51 results/s.\n\n";
-        int s = text.IndexOf(Start, StringComparison.Ordinal), e = text.IndexOf(End, StringComparison.Ordinal);
-        text = s >= 0 && e > s ? text[..s] + section + text[(e + End.Length)..] : text.TrimEnd() + "\n\n" + section + "\n";
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null) Directory.CreateDirectory(directory);
-        File.WriteAllText(path, text);
-    }
+    private static void Record(string path, string body) =>
+        BenchmarkFile.WriteSection(path, "skeleton", "## Walking skeleton (`kpu-sim bench`)\n\n" + body);
 }

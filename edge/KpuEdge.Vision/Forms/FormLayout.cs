@@ -24,6 +24,9 @@ public sealed record DigitBoxLayout(Box Box, IReadOnlyList<BubbleLayout> Bubbles
 /// <summary>One number on the form: a label and three digit boxes (hundreds, tens, units).</summary>
 public sealed record FieldLayout(string Key, string Label, Box LabelBox, IReadOnlyList<DigitBoxLayout> Digits);
 
+/// <summary>What every page shares whatever its contest: size, marker squares by corner, QR and header boxes.</summary>
+public sealed record PageFrame(int Width, int Height, IReadOnlyList<Box> MarkerBoxes, Box Qr, Box Title, Box Region, Box TpsCode, Box PageTag);
+
 public sealed record PageLayout(
     int Number, IReadOnlyList<MarkerLayout> Markers, Box Qr, Box Title, Box Region, Box TpsCode, Box PageTag,
     IReadOnlyList<FieldLayout> Fields);
@@ -58,9 +61,25 @@ public sealed record FormLayout(string ElectionId, ContestId Contest, string Dap
 
     public IEnumerable<FieldLayout> AllFields => Pages.SelectMany(p => p.Fields);
 
+    /// <summary>The frame common to all pages, so a photo can be registered before its contest and TPS are known.</summary>
+    public static readonly PageFrame Frame = new(
+        Width: 1654, Height: 2339,
+        MarkerBoxes:
+        [
+            new Box(Margin, Margin, MarkerSize, MarkerSize),
+            new Box(1654 - Margin - MarkerSize, Margin, MarkerSize, MarkerSize),
+            new Box(1654 - Margin - MarkerSize, 2339 - Margin - MarkerSize, MarkerSize, MarkerSize),
+            new Box(Margin, 2339 - Margin - MarkerSize, MarkerSize, MarkerSize),
+        ],
+        Qr: new Box(1654 - Margin - 230, 185, 230, 230),
+        Title: new Box(Margin + MarkerSize + 30, Margin, 1654 - 2 * (Margin + MarkerSize + 30), 60),
+        Region: new Box(Margin, 190, 1654 - 2 * Margin - 250, 130),
+        TpsCode: new Box(Margin, 330, 700, 70),
+        PageTag: new Box(Margin + 760, 330, 300, 70));
+
     public static FormLayout For(ElectionDefinition election, Ballot ballot)
     {
-        const int width = 1654, height = 2339;
+        var f = Frame;
         var specs = TallyFields.For(ballot);
         int perPage = Columns * Rows;
         int pageCount = (specs.Count + perPage - 1) / perPage;
@@ -68,13 +87,7 @@ public sealed record FormLayout(string ElectionId, ContestId Contest, string Dap
         var pages = new List<PageLayout>();
         for (int p = 1; p <= pageCount; p++)
         {
-            var markers = new[]
-            {
-                new MarkerLayout(MarkerId(ballot.Contest, p, 0), 0, new Box(Margin, Margin, MarkerSize, MarkerSize)),
-                new MarkerLayout(MarkerId(ballot.Contest, p, 1), 1, new Box(width - Margin - MarkerSize, Margin, MarkerSize, MarkerSize)),
-                new MarkerLayout(MarkerId(ballot.Contest, p, 2), 2, new Box(width - Margin - MarkerSize, height - Margin - MarkerSize, MarkerSize, MarkerSize)),
-                new MarkerLayout(MarkerId(ballot.Contest, p, 3), 3, new Box(Margin, height - Margin - MarkerSize, MarkerSize, MarkerSize)),
-            };
+            var markers = Enumerable.Range(0, 4).Select(corner => new MarkerLayout(MarkerId(ballot.Contest, p, corner), corner, f.MarkerBoxes[corner])).ToArray();
             var fields = new List<FieldLayout>();
             var onPage = specs.Skip((p - 1) * perPage).Take(perPage).ToArray();
             for (int i = 0; i < onPage.Length; i++)
@@ -89,15 +102,9 @@ public sealed record FormLayout(string ElectionId, ContestId Contest, string Dap
                 }).ToArray();
                 fields.Add(new FieldLayout(onPage[i].Key, onPage[i].Label, new Box(x0, y0, CellWidth - 10, 26), digits));
             }
-            pages.Add(new PageLayout(p, markers,
-                Qr: new Box(width - Margin - 230, 185, 230, 230),
-                Title: new Box(Margin + MarkerSize + 30, Margin, width - 2 * (Margin + MarkerSize + 30), 60),
-                Region: new Box(Margin, 190, width - 2 * Margin - 250, 130),
-                TpsCode: new Box(Margin, 330, 700, 70),
-                PageTag: new Box(Margin + 760, 330, 300, 70),
-                fields));
+            pages.Add(new PageLayout(p, markers, f.Qr, f.Title, f.Region, f.TpsCode, f.PageTag, fields));
         }
-        return new FormLayout(election.ElectionId, ballot.Contest, ballot.Dapil, 200, width, height, Radius, pages);
+        return new FormLayout(election.ElectionId, ballot.Contest, ballot.Dapil, 200, f.Width, f.Height, Radius, pages);
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, KpuJson.Files);

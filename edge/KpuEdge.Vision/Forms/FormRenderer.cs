@@ -54,7 +54,8 @@ public static class FormRenderer
         Text(image, $"KAB/KOTA: {Ascii(tree.NameOf(tps.Region.AncestorAt(RegionLevel.KabKota)))}", page.Region.X, page.Region.Y + 62, 0.8, 2);
         Text(image, $"KECAMATAN: {Ascii(tree.NameOf(kec))}", page.Region.X, page.Region.Y + 94, 0.8, 2);
         Text(image, $"DESA/KEL: {Ascii(tree.NameOf(tps.Desa))}", page.Region.X, page.Region.Y + 126, 0.8, 2);
-        Text(image, $"TPS {tps.Value}", page.TpsCode.X, page.TpsCode.Y + 55, 1.6, 3);
+        // A Luhn check digit after the code lets the OCR fallback notice its own misreads (3 read as 5, ...).
+        Text(image, $"TPS {tps.Value} {TpsCheckDigit(tps.Value)}", page.TpsCode.X, page.TpsCode.Y + 55, 1.6, 3);
         Text(image, $"HAL {pageNumber}/{layout.Pages.Count}", page.PageTag.X, page.PageTag.Y + 55, 1.4, 3);
         if (layout.Dapil.Length > 0) Text(image, $"DAPIL {layout.Dapil}", page.PageTag.Right + 40, page.PageTag.Y + 55, 1.0, 2);
 
@@ -80,6 +81,19 @@ public static class FormRenderer
     public static IReadOnlyList<Mat> RenderAll(FormLayout layout, TpsCode tps, RegionTree tree) =>
         layout.Pages.Select(p => RenderPage(layout, p.Number, tps, tree)).ToArray();
 
+    /// <summary>Luhn check digit of a digit string: catches every single-digit error and most swaps.</summary>
+    public static int TpsCheckDigit(string digits)
+    {
+        int sum = 0;
+        for (int i = 0; i < digits.Length; i++)
+        {
+            int d = digits[digits.Length - 1 - i] - '0';
+            if (i % 2 == 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+            sum += d;
+        }
+        return (10 - sum % 10) % 10;
+    }
+
     public static string ContestTitle(ContestId contest) => contest switch
     {
         ContestId.Ppwp => "PPWP",
@@ -93,14 +107,17 @@ public static class FormRenderer
     {
         using var generator = new QRCodeGenerator();
         using var data = generator.CreateQrCode(payload, QRCodeGenerator.ECCLevel.M);
-        var matrix = data.ModuleMatrix; // includes the quiet zone
-        int n = matrix.Count;
+        // QRCoder's matrix carries a 4-module quiet zone; the paper around the box is white already, so leave it
+        // out and give the modules the room: about 8 px each, which phone photos resolve.
+        const int quiet = 4;
+        var matrix = data.ModuleMatrix;
+        int n = matrix.Count - 2 * quiet;
         int module = Math.Max(1, box.Width / n);
         int offset = (box.Width - module * n) / 2;
         for (int y = 0; y < n; y++)
         for (int x = 0; x < n; x++)
         {
-            if (matrix[y][x])
+            if (matrix[y + quiet][x + quiet])
                 Cv2.Rectangle(image, new Rect(box.X + offset + x * module, box.Y + offset + y * module, module, module), Ink, -1);
         }
     }

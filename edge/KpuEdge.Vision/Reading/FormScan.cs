@@ -1,0 +1,216 @@
+using System.Security.Cryptography;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+using KpuEdge.Core.Tally;
+using KpuEdge.Vision.Forms;
+
+namespace KpuEdge.Vision.Reading;
+
+/// <summary>Why a field needs a human. Stable codes; the operator screen explains them in Bahasa Indonesia.</summary>
+public static class FieldFlags
+{
+    public const string LowConfidence = "low_confidence";
+    public const string BubbleDisagreement = "bubble_disagreement";
+    public const string BubbleAmbiguous = "bubble_ambiguous";
+    public const string Empty = "empty";
+    public const string Misaligned = "misaligned";
+    /// <summary>Prefix: the field takes part in a broken consistency rule ("rule:votes_sum_equals_suara_sah").</summary>
+    public const string RulePrefix = "rule:";
+}
+
+/// <summary>The decision on one field: the value read, how sure, and what a human must look at.</summary>
+/// <param name="Value">The value read from the handwriting (with bubbles where the handwriting was unsure).</param>
+/// <param name="Suggestion">A value that would make every rule hold by changing one digit; proposed, never applied without a human.</param>
+public sealed record FieldDecision(
+    string Key, string Label, int Page, int Value, double Confidence, IReadOnlyList<string> Flags, int? Suggestion,
+    int HandwritingValue, int? BubbleValue)
+{
+    /// <summary>An unsure digit that the consistency rules pin down: any other digit there would break a rule.</summary>
+    public bool ConfirmedByRules { get; init; }
+
+    public bool AutoAccepted => Flags.Count == 0;
+}
+
+/// <summary>A whole contest's form, read and decided: auto-accepted only when every field is sure and every rule holds.</summary>
+public sealed record FormScan(
+    ContestId Contest, TpsCode Tps, IReadOnlyList<FieldDecision> Fields, C1Tally Tally, IReadOnlyList<Violation> Violations,
+    IReadOnlyList<PageRead> Pages)
+{
+    public bool AutoAccepted => Violations.Count == 0 && Fields.All(f => f.AutoAccepted);
+
+    public IEnumerable<FieldDecision> Flagged => Fields.Where(f => !f.AutoAccepted);
+}
+
+/// <summary>
+/// Turns page readings into field decisions. The form's consistency rules are the checksum: a reading is accepted
+/// without a human only when every digit is confident — sure by itself, settled by a filled bubble, or pinned by the
+/// rules (every other digit in its place would break one) — the bubbles agree where filled, and the whole tally is
+/// consistent. When a rule breaks, it looks for the one-digit change that would repair every rule and proposes it.
+/// </summary>
+public static class FormDecider
+{
+    public static FormScan Decide(Ballot ballot, TpsCode tps, FormLayout layout, IReadOnlyList<PageRead> pages, double confidentThreshold)
+    {
+        var seen = pages.Select(p => p.Tag.Page).ToHashSet();
+        var missing = layout.Pages.Select(p => p.Number).Where(n => !seen.Contains(n)).ToArray();
+        if (missing.Length > 0)
+            throw new ScanException(ScanErrors.MissingPage, $"Halaman {string.Join(", ", missing)} dari {layout.Pages.Count} belum dipindai.");
+
+        var reads = pages.SelectMany(p => p.Fields).GroupBy(f => f.Key).ToDictionary(g => g.Key, g => g.Last());
+        var decisions = new Dictionary<string, FieldDecision>(StringComparer.Ordinal);
+        var unsure = new Dictionary<string, int[]>(StringComparer.Ordinal);
+        foreach (var field in layout.AllFields)
+            (decisions[field.Key], unsure[field.Key]) = DecideField(reads[field.Key], confidentThreshold);
+
+        var values = decisions.ToDictionary(d => d.Key, d => d.Value.Value, StringComparer.Ordinal);
+        var tally = TallyFields.FromValues(ballot, tps, values);
+        var violations = C1Validator.Validate(tally, ballot);
+        if (violations.Count == 0)
+        {
+            // The rules are the checksum: an unsure digit is confirmed when every other digit in its place would break
+            // a rule, so no single misread there could have produced this consistent tally.
+            foreach (var (key, boxes) in unsure)
+            {
+                var d = decisions[key];
+                if (boxes.Length == 0 || d.Flags.Any(f => f != FieldFlags.LowConfidence)) continue;
+                if (boxes.All(box => OnlyDigitThatHolds(ballot, tps, values, key, box)))
+                    decisions[key] = d with { Flags = [], Confidence = Math.Max(d.Confidence, confidentThreshold), ConfirmedByRules = true };
+            }
+        }
+        else
+        {
+            var suggestion = FindOneDigitRepair(ballot, tps, values, reads);
+            foreach (var v in violations)
+            {
+                if (!decisions.TryGetValue(v.Field, out var d)) continue;
+                decisions[v.Field] = d with { Flags = [.. d.Flags, FieldFlags.RulePrefix + v.Rule] };
+            }
+            if (suggestion is { } s)
+            {
+                var d = decisions[s.Key];
+                var flags = d.Flags.Any(f => f.StartsWith(FieldFlags.RulePrefix, StringComparison.Ordinal)) ? d.Flags
+                    : [.. d.Flags, FieldFlags.RulePrefix + violations[0].Rule];
+                decisions[s.Key] = d with { Suggestion = s.Value, Flags = flags };
+            }
+        }
+        var ordered = layout.AllFields.Select(f => decisions[f.Key]).ToArray();
+        return new FormScan(ballot.Contest, tps, ordered, tally, violations, pages);
+    }
+
+    private static (FieldDecision Decision, int[] UnsureBoxes) DecideField(FieldRead read, double threshold)
+    {
+        var flags = new List<string>();
+        var unsure = new List<int>();
+        int handwriting = 0, value = 0;
+        int? bubbleValue = 0;
+        double confidence = 1;
+        bool seenInk = false, gap = false;
+        for (int i = 0; i < read.Boxes.Count; i++)
+        {
+            var box = read.Boxes[i];
+            int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
+            int written = box.Handwriting?.Digit ?? 0;
+            int digit = written;
+            if (box.Handwriting is { } hw)
+            {
+                seenInk = true;
+                confidence = Math.Min(confidence, hw.Confidence);
+                if (hw.Confidence < threshold)
+                {
+                    // An unsure digit that a filled bubble confirms as one of its two best readings is settled by the bubble.
+                    if (box.Bubble is >= 0 and var b && hw.Ranked.Take(2).Any(r => r.Digit == b)) digit = b;
+                    else
+                    {
+                        flags.Add(FieldFlags.LowConfidence);
+                        unsure.Add(i);
+                    }
+                }
+            }
+            else if (seenInk && i < read.Boxes.Count)
+            {
+                gap = true; // ink, then a blank box: "5 _ 8" or a left-aligned "58 _"
+            }
+
+            if (box.Bubble == -1)
+            {
+                flags.Add(FieldFlags.BubbleAmbiguous);
+                bubbleValue = null;
+            }
+            else if (box.Bubble is { } bubble)
+            {
+                if (bubble != digit) flags.Add(FieldFlags.BubbleDisagreement);
+                if (bubbleValue is not null) bubbleValue += bubble * place;
+            }
+            else if (box.Handwriting is not null)
+            {
+                bubbleValue = null; // handwriting without a bubble: the bubbles were not used (or not for this digit)
+            }
+            handwriting += written * place;
+            value += digit * place;
+        }
+        if (!seenInk) flags.Add(FieldFlags.Empty);
+        if (gap) flags.Add(FieldFlags.Misaligned);
+        bool anyBubble = read.Boxes.Any(b => b.Bubble is not null);
+        return (new FieldDecision(read.Key, read.Label, read.Page, value, confidence, flags.Distinct().ToArray(), null,
+            handwriting, anyBubble ? bubbleValue : null), unsure.ToArray());
+    }
+
+    private static bool OnlyDigitThatHolds(Ballot ballot, TpsCode tps, Dictionary<string, int> values, string key, int box)
+    {
+        int current = values[key];
+        int place = (int)Math.Pow(10, FormLayout.DigitsPerField - 1 - box);
+        int currentDigit = current / place % 10;
+        try
+        {
+            for (int d = 0; d <= 9; d++)
+            {
+                if (d == currentDigit) continue;
+                values[key] = current + (d - currentDigit) * place;
+                if (C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot)) return false;
+            }
+            return true;
+        }
+        finally
+        {
+            values[key] = current;
+        }
+    }
+
+    /// <summary>The single-digit change (best by the classifier's own ranking) after which every rule holds, if any.</summary>
+    private static (string Key, int Value)? FindOneDigitRepair(Ballot ballot, TpsCode tps, Dictionary<string, int> values, IReadOnlyDictionary<string, FieldRead> reads)
+    {
+        (string Key, int Value, double Score)? best = null;
+        foreach (var (key, read) in reads)
+        {
+            int current = values[key];
+            for (int i = 0; i < read.Boxes.Count; i++)
+            {
+                int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
+                int currentDigit = current / place % 10;
+                var ranked = read.Boxes[i].Handwriting?.Ranked;
+                for (int d = 0; d <= 9; d++)
+                {
+                    if (d == currentDigit) continue;
+                    double score = ranked?.FirstOrDefault(r => r.Digit == d).Score ?? 0.001;
+                    if (best is { } b && score <= b.Score) continue;
+                    int candidate = current + (d - currentDigit) * place;
+                    values[key] = candidate;
+                    if (C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot)) best = (key, candidate, score);
+                    values[key] = current;
+                }
+            }
+        }
+        return best is { } found ? (found.Key, found.Value) : null;
+    }
+
+    /// <summary>
+    /// The image hash bound into the signed submission: SHA-256 of the photo for a one-page form; for several pages,
+    /// SHA-256 over the pages' SHA-256 hashes in page order.
+    /// </summary>
+    public static byte[] ImageHash(IReadOnlyList<byte[]> pageImages)
+    {
+        if (pageImages.Count == 1) return SHA256.HashData(pageImages[0]);
+        var hashes = pageImages.SelectMany(SHA256.HashData).ToArray();
+        return SHA256.HashData(hashes);
+    }
+}

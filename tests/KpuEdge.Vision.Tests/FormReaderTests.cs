@@ -1,0 +1,218 @@
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Tally;
+using KpuEdge.Simulator.Forms;
+using KpuEdge.Vision.Digits;
+using KpuEdge.Vision.Forms;
+using KpuEdge.Vision.Reading;
+using OpenCvSharp;
+
+namespace KpuEdge.Vision.Tests;
+
+[Collection(ReaderCollection.Name)]
+public sealed class FormReaderTests(ReaderFixture f)
+{
+    private static readonly ScanExpectation AnyForm = new();
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void Registers_a_photographed_page_under_rotation_and_perspective_and_reads_its_tag_from_the_QR(int seed)
+    {
+        var tally = f.Tally(ContestId.Ppwp, seed);
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), seed);
+        var photo = f.Photograph(form, seed)[0];
+
+        var page = f.Scanner.Pages.Read(photo, new ScanExpectation(f.Tps, ContestId.Ppwp));
+
+        Assert.Equal("qr", page.TagSource);
+        Assert.Equal(f.Tps, page.Tag.Tps);
+        Assert.Equal(ContestId.Ppwp, page.Tag.Contest);
+        Assert.Equal(1, page.Tag.Page);
+        // Registration is right when the fields land on their boxes: nearly every field reads its true value.
+        var decided = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [page], 0.0);
+        int right = decided.Fields.Count(d => d.HandwritingValue == form.Values[d.Key]);
+        Assert.True(right >= decided.Fields.Count - 2, $"{right} of {decided.Fields.Count} fields read right");
+    }
+
+    [Fact]
+    public void Reads_a_clean_photographed_form_and_accepts_it_only_when_every_field_is_right()
+    {
+        int accepted = 0;
+        for (int seed = 10; seed < 16; seed++)
+        {
+            var tally = f.Tally(ContestId.Ppwp, seed);
+            var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), seed);
+            var scan = f.Scanner.Scan(f.Photograph(form, seed), new ScanExpectation(f.Tps, ContestId.Ppwp));
+            if (!scan.AutoAccepted) continue;
+            accepted++;
+            Assert.All(scan.Fields, d => Assert.Equal(form.Values[d.Key], d.Value));
+            Assert.Empty(C1Validator.Validate(scan.Tally, f.Ballot(ContestId.Ppwp)));
+        }
+        Assert.True(accepted >= 3, $"only {accepted} of 6 clean forms were accepted without a human");
+    }
+
+    [Fact]
+    public void Reads_the_printed_TPS_code_with_Tesseract_when_the_QR_is_damaged()
+    {
+        var tally = f.Tally(ContestId.Ppwp, 21);
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 21);
+        var page = form.Pages[0];
+        var qr = FormLayout.Frame.Qr;
+        // Ink blots over the QR code: finder patterns and data destroyed.
+        var random = new Random(5);
+        for (int i = 0; i < 40; i++)
+            Cv2.Circle(page, new Point(qr.X + random.Next(qr.Width), qr.Y + random.Next(qr.Height)), 12 + random.Next(14), Scalar.Black, -1);
+        Cv2.Rectangle(page, new Rect(qr.X, qr.Y, qr.Width / 2, qr.Height / 2), Scalar.White, -1);
+
+        var read = f.Scanner.Pages.Read(f.Photograph(form, 21)[0], new ScanExpectation(f.Tps, ContestId.Ppwp));
+
+        Assert.Equal("ocr", read.TagSource);
+        Assert.Equal(f.Tps, read.Tag.Tps);
+        Assert.Equal(ContestId.Ppwp, read.Tag.Contest);
+    }
+
+    [Fact]
+    public void Refuses_a_blank_image() => AssertRefused(ScanErrors.NotAForm, Encode(new Mat(1500, 2000, MatType.CV_8UC3, new Scalar(235, 235, 235))));
+
+    [Fact]
+    public void Refuses_a_random_photo()
+    {
+        using var photo = new Mat(1500, 2000, MatType.CV_8UC3);
+        Cv2.Randu(photo, Scalar.All(0), Scalar.All(255));
+        var random = new Random(3);
+        for (int i = 0; i < 60; i++)
+            Cv2.Rectangle(photo, new Rect(random.Next(1900), random.Next(1400), 20 + random.Next(300), 20 + random.Next(300)),
+                new Scalar(random.Next(256), random.Next(256), random.Next(256)), -1);
+        AssertRefused(ScanErrors.NotAForm, Encode(photo));
+    }
+
+    [Fact]
+    public void Refuses_bytes_that_are_not_an_image() => AssertRefused(ScanErrors.Unreadable, [1, 2, 3, 4, 5]);
+
+    [Fact]
+    public void Refuses_an_upside_down_photo()
+    {
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(f.Tally(ContestId.Ppwp, 31)), 31);
+        AssertRefused(ScanErrors.UpsideDown, Photographer.UpsideDown(form.Pages[0], new Random(31)));
+    }
+
+    [Fact]
+    public void Refuses_a_photo_that_cuts_off_part_of_the_page()
+    {
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(f.Tally(ContestId.Ppwp, 32)), 32);
+        AssertRefused(ScanErrors.CutOff, Photographer.CutOff(form.Pages[0], new Random(32)));
+    }
+
+    [Fact]
+    public void Refuses_a_form_of_another_contest_or_another_TPS()
+    {
+        var form = f.Fill(ContestId.Dpd, TallyFields.ToValues(f.Tally(ContestId.Dpd, 33)), 33);
+        var photo = f.Photograph(form, 33)[0];
+
+        var wrongContest = Assert.Throws<ScanException>(() => f.Scanner.Pages.Read(photo, new ScanExpectation(f.Tps, ContestId.Ppwp)));
+        Assert.Equal(ScanErrors.WrongContest, wrongContest.Code);
+        var wrongTps = Assert.Throws<ScanException>(() => f.Scanner.Pages.Read(photo, new ScanExpectation(KpuEdge.Core.Regions.TpsCode.Parse("3273011001004"), ContestId.Dpd)));
+        Assert.Equal(ScanErrors.WrongTps, wrongTps.Code);
+    }
+
+    [Fact]
+    public void Refuses_a_form_set_with_a_page_missing()
+    {
+        var tally = f.Tally(ContestId.Dpr, 34);
+        var form = f.Fill(ContestId.Dpr, TallyFields.ToValues(tally), 34);
+        var photos = f.Photograph(form, 34);
+        var e = Assert.Throws<ScanException>(() => f.Scanner.Scan(photos.Skip(1).ToArray(), new ScanExpectation(f.Tps, ContestId.Dpr)));
+        Assert.Equal(ScanErrors.MissingPage, e.Code);
+    }
+
+    [Fact]
+    public void Flags_a_misread_injected_into_one_digit_and_proposes_the_digit_that_repairs_every_rule()
+    {
+        var tally = f.Tally(ContestId.Ppwp, 40);
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 40);
+        var page = f.Scanner.Pages.Read(f.Photograph(form, 40)[0], AnyForm);
+        // Make every box read exactly its truth, confidently, then misread the tens digit of pair 2's votes the way
+        // classifiers do: sure of the wrong digit, with the right one as runner-up.
+        var truthful = page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() };
+        string key = "suara[2].total";
+        int truth = form.Values[key];
+        int tens = truth / 10 % 10, wrong = (tens + 3) % 10;
+        var misread = truthful with
+        {
+            Fields = truthful.Fields.Select(field => field.Key != key ? field : field with
+            {
+                Boxes = field.Boxes.Select((b, i) => i != 1 ? b : b with { Handwriting = Misread(wrong, tens) }).ToArray(),
+            }).ToArray(),
+        };
+
+        var clean = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [truthful], 0.5);
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
+
+        Assert.True(clean.AutoAccepted);
+        Assert.False(scan.AutoAccepted);
+        Assert.Contains(scan.Violations, v => v.Rule == C1Validator.Rules.VotesSumIsSah);
+        var field = scan.Fields.Single(d => d.Key == key);
+        Assert.False(field.AutoAccepted);
+        Assert.Equal(truth, field.Suggestion);
+    }
+
+    [Fact]
+    public void Flags_bubbles_that_disagree_with_the_handwriting()
+    {
+        var tally = f.Tally(ContestId.Ppwp, 50);
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 50, new FillOptions { BubbleShare = 1, WrongBubbleShare = 1, LeadingZeroShare = 0 });
+        Assert.NotEmpty(form.WrongBubbles);
+
+        var scan = f.Scanner.Scan(f.Photograph(form, 50), AnyForm);
+
+        Assert.False(scan.AutoAccepted);
+        foreach (var (key, _, _) in form.WrongBubbles)
+            Assert.Contains(FieldFlags.BubbleDisagreement, scan.Fields.Single(d => d.Key == key).Flags);
+    }
+
+    [Fact]
+    public void Never_auto_accepts_a_form_whose_written_numbers_break_a_rule()
+    {
+        var tally = f.Tally(ContestId.Ppwp, 60);
+        var values = TallyFields.ToValues(tally);
+        values["suara[1].total"] += 100; // the KPPS wrote a sum that does not add up: 58 where 158 was meant, or the like
+        var form = f.Fill(ContestId.Ppwp, values, 60);
+
+        var scan = f.Scanner.Scan(f.Photograph(form, 60), AnyForm);
+
+        Assert.False(scan.AutoAccepted);
+        Assert.NotEmpty(scan.Violations);
+        Assert.Contains(scan.Fields, d => d.Flags.Any(flag => flag.StartsWith(FieldFlags.RulePrefix)));
+    }
+
+    private static FieldRead Truthful(FieldRead field, int value) => field with
+    {
+        Boxes = field.Boxes.Select((b, i) =>
+        {
+            int place = (int)Math.Pow(10, field.Boxes.Count - 1 - i);
+            bool written = value >= place || place == 1;
+            return new BoxReading(written ? Confident(value / place % 10) : null, null, b.InkFraction);
+        }).ToArray(),
+    };
+
+    private static DigitReading Confident(int digit) =>
+        new(digit, 0.99, Enumerable.Range(0, 10).Select(d => (d, d == digit ? 0.99 : 0.001)).OrderByDescending(r => r.Item2).ToArray());
+
+    private static DigitReading Misread(int wrong, int truth) =>
+        new(wrong, 0.7, Enumerable.Range(0, 10).Select(d => (d, d == wrong ? 0.7 : d == truth ? 0.25 : 0.005)).OrderByDescending(r => r.Item2).ToArray());
+
+    private void AssertRefused(string code, byte[] image)
+    {
+        var e = Assert.Throws<ScanException>(() => f.Scanner.Pages.Read(image, AnyForm));
+        Assert.Equal(code, e.Code);
+        Assert.False(string.IsNullOrWhiteSpace(e.Message));
+    }
+
+    private static byte[] Encode(Mat image)
+    {
+        Cv2.ImEncode(".jpg", image, out var bytes);
+        return bytes;
+    }
+}
