@@ -23,7 +23,7 @@ public static class BenchReadCommand
     public sealed record Figures(
         double DigitAccuracy, double BlankAccuracy, double FieldAccuracy, double FieldAccuracyWithSuggestions, int Forms, int Pages,
         int FormsAutoAccepted, int FormsFlagged, int FormsUndetectedWrong, int FormsFlaggedWithRightSuggestion, double MsPerPageMedian,
-        double MsPerPageP95, string Digits, IReadOnlyDictionary<string, int> FlagsByReason);
+        double MsPerPageP95, string Digits, IReadOnlyDictionary<string, int> FlagsByReason, IReadOnlyDictionary<string, int> Misreads);
 
     public static int Run(Settings settings)
     {
@@ -37,6 +37,7 @@ public static class BenchReadCommand
             Console.WriteLine($"field_accuracy {figures.FieldAccuracy:P2}   with one-digit rule suggestions {figures.FieldAccuracyWithSuggestions:P2}");
             Console.WriteLine($"forms_auto_accepted {figures.FormsAutoAccepted}   forms_flagged {figures.FormsFlagged}   forms_undetected_wrong {figures.FormsUndetectedWrong}");
             Console.WriteLine($"flagged fields by reason: {string.Join(", ", figures.FlagsByReason.Select(p => $"{p.Key} {p.Value}"))}");
+            Console.WriteLine($"most frequent misreads (truth→read): {string.Join(", ", figures.Misreads.Select(p => $"{p.Key} {p.Value}"))}");
             Console.WriteLine($"ms_per_page median {figures.MsPerPageMedian:F0}, p95 {figures.MsPerPageP95:F0} (one core)");
         }
         if (settings.Output is not null) Record(settings, figures);
@@ -61,6 +62,7 @@ public static class BenchReadCommand
         int accepted = 0, flagged = 0, undetected = 0, rightSuggestion = 0, pages = 0;
         var msPerPage = new List<double>();
         var flagCounts = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var misreads = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < settings.Forms; i++)
         {
             var tps = allTps[random.Next(allTps.Length)];
@@ -109,7 +111,13 @@ public static class BenchReadCommand
                     if (written)
                     {
                         digitsWritten++;
-                        if (boxes[b].Handwriting?.Digit == truth / place % 10) digitsRight++;
+                        int expected = truth / place % 10;
+                        if (boxes[b].Handwriting?.Digit == expected) digitsRight++;
+                        else
+                        {
+                            string pair = $"{expected}→{(boxes[b].Handwriting is { } h ? h.Digit.ToString() : "blank")}";
+                            misreads[pair] = misreads.GetValueOrDefault(pair) + 1;
+                        }
                     }
                     else
                     {
@@ -134,7 +142,8 @@ public static class BenchReadCommand
         return new Figures(
             Ratio(digitsRight, digitsWritten), Ratio(blanksRight, blanks), Ratio(fieldsRight, fields), Ratio(fieldsRightSuggested, fields),
             settings.Forms, pages, accepted, flagged, undetected, rightSuggestion, Pct(50), Pct(95),
-            settings.DigitsDirectory ?? "bundled OpenCV digits, held-out part", flagCounts);
+            settings.DigitsDirectory ?? "bundled OpenCV digits, held-out part", flagCounts,
+            misreads.OrderByDescending(p => p.Value).Take(12).ToDictionary(p => p.Key, p => p.Value));
     }
 
     private static double Ratio(long a, long b) => b == 0 ? 0 : Math.Round((double)a / b, 5);
@@ -160,8 +169,12 @@ public static class BenchReadCommand
             | forms_undetected_wrong | {f.FormsUndetectedWrong} | ≤ 0.1% of forms |
             | ms_per_page_median (p95) | {f.MsPerPageMedian:F0} ({f.MsPerPageP95:F0}) | ≤ 250 ms |
 
+            Flagged fields by reason: {string.Join(", ", f.FlagsByReason.Select(p => $"{p.Key} {p.Value}"))}.
+            Most frequent digit misreads (truth→read): {string.Join(", ", f.Misreads.Select(p => $"{p.Key} {p.Value}"))}.
+            Flagged forms whose one-digit suggestions make every field right: {f.FormsFlaggedWithRightSuggestion}.
+
             """;
-        BenchmarkFile.WriteSection(settings.Output!, "read", body);
+        BenchmarkFile.WriteSection(settings.Output!, $"read-{settings.Contest}", body);
     }
 
 }

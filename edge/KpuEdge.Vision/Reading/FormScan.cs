@@ -65,19 +65,19 @@ public static class FormDecider
         var values = decisions.ToDictionary(d => d.Key, d => d.Value.Value, StringComparer.Ordinal);
         var tally = TallyFields.FromValues(ballot, tps, values);
         var violations = C1Validator.Validate(tally, ballot);
-        if (violations.Count == 0)
+        // The rules are the checksum: an unsure digit is confirmed when every other digit in its place would break a
+        // rule that holds now, so no single misread there could have produced what was read. Fields a broken rule
+        // names are never confirmed this way.
+        var broken = violations.Select(v => (v.Field, v.Rule)).ToHashSet();
+        var named = violations.Select(v => v.Field).ToHashSet(StringComparer.Ordinal);
+        foreach (var (key, boxes) in unsure)
         {
-            // The rules are the checksum: an unsure digit is confirmed when every other digit in its place would break
-            // a rule, so no single misread there could have produced this consistent tally.
-            foreach (var (key, boxes) in unsure)
-            {
-                var d = decisions[key];
-                if (boxes.Length == 0 || d.Flags.Any(f => f != FieldFlags.LowConfidence)) continue;
-                if (boxes.All(box => OnlyDigitThatHolds(ballot, tps, values, key, box)))
-                    decisions[key] = d with { Flags = [], Confidence = Math.Max(d.Confidence, confidentThreshold), ConfirmedByRules = true };
-            }
+            var d = decisions[key];
+            if (boxes.Length == 0 || named.Contains(key) || d.Flags.Any(f => f != FieldFlags.LowConfidence)) continue;
+            if (boxes.All(box => PinnedByRules(ballot, tps, values, key, box, broken)))
+                decisions[key] = d with { Flags = [], Confidence = Math.Max(d.Confidence, confidentThreshold), ConfirmedByRules = true };
         }
-        else
+        if (violations.Count > 0)
         {
             var suggestion = FindOneDigitRepair(ballot, tps, values, reads);
             foreach (var v in violations)
@@ -155,7 +155,8 @@ public static class FormDecider
             handwriting, anyBubble ? bubbleValue : null), unsure.ToArray());
     }
 
-    private static bool OnlyDigitThatHolds(Ballot ballot, TpsCode tps, Dictionary<string, int> values, string key, int box)
+    private static bool PinnedByRules(Ballot ballot, TpsCode tps, Dictionary<string, int> values, string key, int box,
+        HashSet<(string Field, string Rule)> alreadyBroken)
     {
         int current = values[key];
         int place = (int)Math.Pow(10, FormLayout.DigitsPerField - 1 - box);
@@ -166,7 +167,8 @@ public static class FormDecider
             {
                 if (d == currentDigit) continue;
                 values[key] = current + (d - currentDigit) * place;
-                if (C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot)) return false;
+                var trial = C1Validator.Validate(TallyFields.FromValues(ballot, tps, values), ballot);
+                if (trial.All(v => alreadyBroken.Contains((v.Field, v.Rule)))) return false;
             }
             return true;
         }

@@ -21,7 +21,7 @@ public sealed record ScanExpectation(TpsCode? Tps = null, ContestId? Contest = n
 public sealed class PageReader : IDisposable
 {
     /// <summary>Pixels inside each printed box border that are not read (the border and its blur).</summary>
-    private const int BoxInset = 6;
+    private const int BoxInset = 4;
 
     private readonly DigitClassifier _classifier;
     private readonly RegionTree _tree;
