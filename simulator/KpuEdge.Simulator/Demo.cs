@@ -13,7 +13,7 @@ public static class Demo
 {
     public sealed record Settings(
         int Tps, string[] Provinces, int Seed, int Concurrency, string DataDirectory, bool KeepRunning,
-        string? Broker, string? Api, string RegistryPath);
+        string? Broker, string? Api, string RegistryPath, int ReadForms = 0);
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken cancellationToken)
     {
@@ -27,6 +27,15 @@ public static class Demo
         var simulation = new SimulatedElection(tree, election, settings.Seed);
         var tps = simulation.PickTps(settings.Tps, settings.Provinces);
         var devices = simulation.Provision(tps);
+        if (settings.ReadForms > 0)
+        {
+            console.MarkupLine($"On paper first: {settings.ReadForms} KPPS fill their printed PPWP form by hand; the devices photograph and read it...");
+            var (read, s) = FormReadingStep.Apply(devices, settings.ReadForms, tree, election, settings.Seed);
+            devices = read;
+            console.MarkupLine($"Read {s.Forms} photographed forms in {s.MsPerPage:F0} ms/page: {s.FieldsReadRight}/{s.Fields} fields read right, " +
+                               $"{s.AutoAccepted} accepted without a human ({s.UndetectedWrong} of them wrong), {s.Flagged} flagged " +
+                               $"({s.FlaggedFields} fields for the KPPS to check). The signed forms carry the photos' SHA-256.");
+        }
         int forms = devices.Sum(d => d.Tallies.Count);
         var provinces = tps.Select(t => t.Region.AncestorAt(RegionLevel.Provinsi)).Distinct().Order().ToArray();
         console.MarkupLine($"Provisioned {devices.Count:N0} TPS devices (Ed25519 keys) in {provinces.Length} provinces " +

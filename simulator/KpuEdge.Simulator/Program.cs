@@ -18,15 +18,16 @@ var keepRunningOption = new Option<bool>("--keep-running") { Description = "Keep
 var brokerOption = new Option<string?>("--broker") { Description = "Send to a running cloud's broker (host:port) instead of starting one in process" };
 var apiOption = new Option<string?>("--api") { Description = "With --broker: the running cloud's API base URL, to check the recap" };
 var registryOption = new Option<string>("--registry") { Description = "With --broker: the device registry file the running cloud reads", DefaultValueFactory = _ => "data/devices.json" };
+var readFormsOption = new Option<int>("--read-forms") { Description = "TPS whose PPWP form is filled by hand, photographed and read by the device first", DefaultValueFactory = _ => 20 };
 var benchTpsOption = new Option<int>("--tps") { Description = "TPS devices for the end-to-end run", DefaultValueFactory = _ => 20000 };
 var outputOption = new Option<string>("--output") { Description = "Markdown file to record the figures in", DefaultValueFactory = _ => "docs/benchmarks.md" };
 
 var demo = new Command("demo", "Run an election end to end: simulated TPS devices → MQTT → Orleans recap → public API, with an independent check.")
-    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption };
+    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption, readFormsOption };
 demo.SetAction((parse, ct) => Demo.RunAsync(new Demo.Settings(
     parse.GetValue(tpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption), parse.GetValue(concurrencyOption),
     parse.GetValue(dataOption)!, parse.GetValue(keepRunningOption), parse.GetValue(brokerOption), parse.GetValue(apiOption),
-    parse.GetValue(registryOption)!), ct));
+    parse.GetValue(registryOption)!, parse.GetValue(readFormsOption)), ct));
 
 var bench = new Command("bench", "Measure encoded sizes, signing and verification rates, and end-to-end forms/s; record them in docs/benchmarks.md.")
     { benchTpsOption, provinceOption, seedOption, concurrencyOption, outputOption };

@@ -11,7 +11,11 @@ using KpuEdge.Edge.Transport;
 namespace KpuEdge.Simulator;
 
 /// <summary>A simulated TPS device: a real key, a real chain, real MQTT; only the numbers are synthetic.</summary>
-public sealed record SimulatedDevice(DeviceIdentity Identity, IReadOnlyList<C1Tally> Tallies);
+public sealed record SimulatedDevice(DeviceIdentity Identity, IReadOnlyList<C1Tally> Tallies)
+{
+    /// <summary>Hashes of the form photos a device read its numbers from, bound into what it signs.</summary>
+    public IReadOnlyDictionary<ContestId, Sha256Hash> ImageHashes { get; init; } = new Dictionary<ContestId, Sha256Hash>();
+}
 
 /// <summary>What devices sent and what the cloud answered, kept by the simulator independently of the cloud.</summary>
 public sealed class SimulationReport
@@ -86,7 +90,7 @@ public sealed class SimulatedElection(RegionTree tree, ElectionDefinition electi
             async (device, ct) =>
             {
                 var signer = new FormSigner(device.Identity, election, _ballots, TimeProvider.System);
-                var signed = device.Tallies.Select(t => (Tally: t, Signed: signer.Sign(t))).ToArray();
+                var signed = device.Tallies.Select(t => (Tally: t, Signed: signer.Sign(t, device.ImageHashes.GetValueOrDefault(t.Contest)))).ToArray();
                 try
                 {
                     await using var client = new SubmissionClient(device.Identity.DeviceId, brokerHost, brokerPort);
