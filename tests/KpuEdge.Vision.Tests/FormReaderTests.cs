@@ -159,6 +159,40 @@ public sealed class FormReaderTests(ReaderFixture f)
     }
 
     [Fact]
+    public void Proposes_both_digits_when_two_misreads_break_two_different_rules()
+    {
+        var tally = f.Tally(ContestId.Ppwp, 41);
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 41);
+        var page = f.Scanner.Pages.Read(f.Photograph(form, 41)[0], AnyForm);
+        var truthful = page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() };
+        // Units digits of DPT L (breaks L + P = total) and of pair 1's votes (breaks Σ votes = suara sah).
+        var wrongs = new Dictionary<string, int> { ["dpt.l"] = 0, ["suara[1].total"] = 0 };
+        var misread = truthful with
+        {
+            Fields = truthful.Fields.Select(field => !wrongs.ContainsKey(field.Key) ? field : field with
+            {
+                Boxes = field.Boxes.Select((b, i) =>
+                {
+                    if (i != 2) return b;
+                    int truth = form.Values[field.Key] % 10;
+                    return b with { Handwriting = Misread((truth + 5) % 10, truth) };
+                }).ToArray(),
+            }).ToArray(),
+        };
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
+
+        Assert.False(scan.AutoAccepted);
+        foreach (var key in wrongs.Keys)
+        {
+            var field = scan.Fields.Single(d => d.Key == key);
+            Assert.False(field.AutoAccepted);
+            Assert.Equal(form.Values[key], field.Proposed);
+        }
+        Assert.All(scan.Fields, d => Assert.Equal(form.Values[d.Key], d.Proposed));
+    }
+
+    [Fact]
     public void Flags_bubbles_that_disagree_with_the_handwriting()
     {
         var tally = f.Tally(ContestId.Ppwp, 50);

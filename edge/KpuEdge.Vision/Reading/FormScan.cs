@@ -25,6 +25,9 @@ public sealed record FieldDecision(
     string Key, string Label, int Page, int Value, double Confidence, IReadOnlyList<string> Flags, int? Suggestion,
     int HandwritingValue, int? BubbleValue)
 {
+    /// <summary>What the operator screen shows pre-filled: the repair the rules suggest, else the value read.</summary>
+    public int Proposed => Suggestion ?? Value;
+
     /// <summary>An unsure digit that the consistency rules pin down: any other digit there would break a rule.</summary>
     public bool ConfirmedByRules { get; init; }
 
@@ -79,18 +82,18 @@ public static class FormDecider
         }
         if (violations.Count > 0)
         {
-            var suggestion = FindOneDigitRepair(ballot, tps, values, reads);
+            var repair = FindOneDigitRepair(ballot, tps, values, reads) is { } one ? [one] : FindTwoDigitRepair(ballot, tps, values, reads);
             foreach (var v in violations)
             {
                 if (!decisions.TryGetValue(v.Field, out var d)) continue;
                 decisions[v.Field] = d with { Flags = [.. d.Flags, FieldFlags.RulePrefix + v.Rule] };
             }
-            if (suggestion is { } s)
+            foreach (var (key, suggested) in repair)
             {
-                var d = decisions[s.Key];
+                var d = decisions[key];
                 var flags = d.Flags.Any(f => f.StartsWith(FieldFlags.RulePrefix, StringComparison.Ordinal)) ? d.Flags
                     : [.. d.Flags, FieldFlags.RulePrefix + violations[0].Rule];
-                decisions[s.Key] = d with { Suggestion = s.Value, Flags = flags };
+                decisions[key] = d with { Suggestion = suggested, Flags = flags };
             }
         }
         var ordered = layout.AllFields.Select(f => decisions[f.Key]).ToArray();
@@ -203,6 +206,52 @@ public static class FormDecider
             }
         }
         return best is { } found ? (found.Key, found.Value) : null;
+    }
+
+    /// <summary>
+    /// When no single digit repairs the form: the pair of changes among the classifier's less certain digits (each
+    /// to one of its three best readings, the 40 most plausible) after which every rule holds, best by the product
+    /// of the readings' scores.
+    /// </summary>
+    private static IReadOnlyList<(string Key, int Value)> FindTwoDigitRepair(
+        Ballot ballot, TpsCode tps, Dictionary<string, int> values, IReadOnlyDictionary<string, FieldRead> reads)
+    {
+        const double Certain = 0.999;
+        var options = new List<(string Key, int Place, int From, int To, double Score)>();
+        foreach (var (key, read) in reads)
+        {
+            for (int i = 0; i < read.Boxes.Count; i++)
+            {
+                if (read.Boxes[i].Handwriting is not { } hw || hw.Confidence >= Certain) continue;
+                int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
+                foreach (var (digit, score) in hw.Ranked.Take(3))
+                    if (digit != hw.Digit) options.Add((key, place, hw.Digit, digit, score));
+            }
+        }
+        // The most plausible alternatives only: a long form has hundreds, and pairs grow with their square.
+        options = options.OrderByDescending(o => o.Score).Take(40).ToList();
+        (int A, int B, double Score)? best = null;
+        for (int a = 0; a < options.Count; a++)
+        for (int b = a + 1; b < options.Count; b++)
+        {
+            var (ka, pa, fa, ta, sa) = options[a];
+            var (kb, pb, fb, tb, sb) = options[b];
+            if (ka == kb && pa == pb) continue;
+            double score = sa * sb;
+            if (best is { } bb && score <= bb.Score) continue;
+            int va = values[ka], vb = values[kb];
+            values[ka] = va + (ta - fa) * pa;
+            values[kb] = values[kb] + (tb - fb) * pb;
+            if (C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot)) best = (a, b, score);
+            values[ka] = va;
+            values[kb] = vb;
+        }
+        if (best is not { } found) return [];
+        var (k1, p1, f1, t1, _) = options[found.A];
+        var (k2, p2, f2, t2, _) = options[found.B];
+        var repaired = new Dictionary<string, int>(StringComparer.Ordinal) { [k1] = values[k1] + (t1 - f1) * p1 };
+        repaired[k2] = repaired.GetValueOrDefault(k2, values[k2]) + (t2 - f2) * p2;
+        return repaired.Select(p => (p.Key, p.Value)).ToArray();
     }
 
     /// <summary>
