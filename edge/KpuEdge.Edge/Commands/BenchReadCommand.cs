@@ -51,9 +51,7 @@ public static class BenchReadCommand
         var election = ElectionDefinition.Default;
         var ballots = election.Ballots(tree);
         var digits = settings.DigitsDirectory is null ? DigitSet.LoadBundled() : DigitSet.LoadFolder(settings.DigitsDirectory);
-        var byLabel = digits.HeldOutInk.GroupBy(d => d.Label).ToDictionary(g => g.Key, g => g.Select(d => d.InkOnPaper).ToArray());
-        DigitInk ink = (digit, random) => byLabel[digit][random.Next(byLabel[digit].Length)].Clone();
-        var filler = new FormFiller(ink, new FillOptions { BubbleShare = settings.BubbleShare });
+        var filler = new FormFiller(DigitInks.FromSamples(digits.HeldOutInk), new FillOptions { BubbleShare = settings.BubbleShare });
         var random = new Random(settings.Seed);
         var allTps = tree.TpsIn(RegionCode.Nasional).Where(t => election.ContestsAt(t).Contains(contest)).ToArray();
 
