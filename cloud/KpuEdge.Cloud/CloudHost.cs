@@ -5,6 +5,9 @@ using KpuEdge.Cloud.Broker;
 using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Ledger;
 using KpuEdge.Cloud.Recap;
+using KpuEdge.Cloud.Security;
+using KpuEdge.Cloud.Transparency;
+using KpuEdge.Crypto.Transparency;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
@@ -19,6 +22,8 @@ public sealed class CloudOverrides
     public ElectionDefinition? Election { get; init; }
     public DeviceRegistry? Registry { get; init; }
     public TimeProvider? Time { get; init; }
+    /// <summary>The PKI to use instead of <see cref="CloudOptions.PkiDirectory"/> (the in-process demo and tests).</summary>
+    public CloudPki? Pki { get; init; }
     public Action<ILoggingBuilder>? Logging { get; init; }
 }
 
@@ -49,8 +54,17 @@ public static class CloudHost
         services.AddSingleton(overrides.Time ?? TimeProvider.System);
         services.AddSingleton(overrides.Tree ?? RegionTree.LoadEmbedded());
         services.AddSingleton(overrides.Election ?? (options.ElectionPath is { Length: > 0 } path ? ElectionDefinition.Load(path) : ElectionDefinition.Default));
-        services.AddSingleton(sp => new DeviceRegistryProvider(sp.GetRequiredService<IOptions<CloudOptions>>(), sp.GetRequiredService<TimeProvider>(), overrides.Registry));
+        services.AddSingleton(sp => overrides.Pki ?? CloudPki.LoadDirectory(options.PkiDirectory,
+            LogOrigin(options, sp.GetRequiredService<ElectionDefinition>())));
+        services.AddSingleton(sp => sp.GetRequiredService<CloudPki>().LogKey);
+        services.AddSingleton(sp => new DeviceRegistryProvider(sp.GetRequiredService<IOptions<CloudOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<CloudPki>(), overrides.Registry));
         services.AddSingleton<IResultsLedger>(_ => new SqliteLedger(options.LedgerPath));
+        services.AddSingleton<TransparencyLog>();
+        services.AddHostedService<CheckpointPublisher>();
+        services.AddSingleton<SecurityEventRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<SecurityEventRecorder>());
+        services.AddSingleton<RevocationService>();
         services.AddSingleton<RecapContext>();
         services.AddSingleton<RecapService>();
         services.AddSingleton<SubmissionChecker>();
@@ -66,9 +80,14 @@ public static class CloudHost
 
         var app = builder.Build();
         app.MapResultsApi();
-        app.MapGet("/", () => "KpuEdge cloud: GET /api/v1/results/{contest}/{region}, /api/v1/status");
+        app.MapLogApi();
+        app.MapTrustApi();
+        app.MapGet("/", () => "KpuEdge cloud: GET /api/v1/results/{contest}/{region}, /api/v1/status, /api/v1/log/checkpoint (docs/verification.md)");
         return app;
     }
+
+    public static string LogOrigin(CloudOptions options, ElectionDefinition election) =>
+        options.LogOrigin is { Length: > 0 } origin ? origin : Checkpoint.DefaultOrigin(election.ElectionId);
 
     /// <summary>Replaces port 0 with a free port, for the broker and the silo (Kestrel resolves its own).</summary>
     private static void ResolvePorts(CloudOptions options)

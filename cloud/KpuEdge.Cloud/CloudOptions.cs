@@ -8,8 +8,10 @@ public sealed class CloudOptions
     /// <summary>Run the embedded MQTTnet broker; when false, ingest connects to <see cref="BrokerHost"/> (e.g. mosquitto).</summary>
     public bool EmbeddedBroker { get; set; } = true;
     public string BrokerHost { get; set; } = "127.0.0.1";
-    /// <summary>MQTT port; 0 picks a free port (tests, the in-process demo).</summary>
-    public int BrokerPort { get; set; } = 1883;
+    /// <summary>MQTT over TLS port (client certificates required); 0 picks a free port (tests, the in-process demo).</summary>
+    public int BrokerPort { get; set; } = 8883;
+    /// <summary>Host name devices and the ingest expect in the broker's certificate.</summary>
+    public string BrokerTlsName { get; set; } = "localhost";
     /// <summary>Messages the embedded broker queues per client before dropping the oldest (MQTTnet's default is 1,000).</summary>
     public int BrokerMaxPendingPerClient { get; set; } = 250_000;
 
@@ -20,6 +22,14 @@ public sealed class CloudOptions
     public string LedgerPath { get; set; } = "data/ledger.db";
     /// <summary>Device registry (JSON) written by provisioning or the simulator.</summary>
     public string RegistryPath { get; set; } = "data/devices.json";
+    /// <summary>The cloud's PKI files (root.crt, issuing.crt, broker/ingest certificates and keys, log.key); see cloud/README.md.</summary>
+    public string PkiDirectory { get; set; } = "data/pki";
+    /// <summary>Where the newest installed revocation list is kept across restarts.</summary>
+    public string CrlPath { get; set; } = "data/crl.der";
+    /// <summary>The transparency log's origin line; empty for "kpu.go.id/kpuedge/&lt;election id&gt;".</summary>
+    public string? LogOrigin { get; set; }
+    /// <summary>How often the newest signed checkpoint is published (persisted) when the log grew.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>Election definition (JSON); empty for the built-in Pemilu 2024 default.</summary>
     public string? ElectionPath { get; set; }
 

@@ -1,16 +1,35 @@
 using KpuEdge.Core.Protocol;
 using System.Collections.Concurrent;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using KpuEdge.Core.Regions;
+using KpuEdge.Crypto.Pki;
 
 namespace KpuEdge.Crypto;
 
-/// <summary>A provisioned device: its public signing key and the TPS it is assigned to.</summary>
-public sealed record DeviceRecord(string DeviceId, TpsCode Tps, DevicePublicKey PublicKey);
+/// <summary>
+/// A provisioned device: its public signing key and the TPS it is assigned to, and (since the PKI) the signing
+/// certificate that binds the two.
+/// </summary>
+public sealed record DeviceRecord(string DeviceId, TpsCode Tps, DevicePublicKey PublicKey)
+{
+    /// <summary>The device's Ed25519 signing certificate; null for devices registered before the PKI (bare keys).</summary>
+    public KpuCertificate? SigningCertificate { get; init; }
+
+    /// <summary>The record a TPS device's signing certificate stands for: id = CN, TPS = assignment, key = certificate key.</summary>
+    /// <exception cref="ArgumentException">Not a signing certificate of a TPS device.</exception>
+    public static DeviceRecord FromCertificate(KpuCertificate signing)
+    {
+        if (signing.Identity is not { Role: KpuRole.Tps } identity || signing.SigningKey is null || signing.Purpose != CertificatePurpose.Signing)
+            throw new ArgumentException($"{signing.CommonName}: not the signing certificate of a TPS device.", nameof(signing));
+        return new DeviceRecord(identity.Name, TpsCode.Parse(identity.Assignment), signing.SigningKey) { SigningCertificate = signing };
+    }
+}
 
 /// <summary>
-/// The devices the cloud accepts forms from. For now a JSON file written by the provisioning command or
-/// the simulator; the PKI of a later step replaces the file with certificates.
+/// The devices the cloud accepts forms from, as a JSON file written by the provisioning CLI (`kpu-provision ca issue
+/// --registry`), `kpu-edge keygen` or the simulator. With a <see cref="TrustStore"/> (<see cref="Load(string, TrustStore, DateTimeOffset)"/>)
+/// every entry must carry a signing certificate that KPU's PKI vouches for.
 /// </summary>
 public sealed class DeviceRegistry
 {
@@ -25,7 +44,11 @@ public sealed class DeviceRegistry
     /// <summary>Adds or replaces a device (re-provisioning a device gives it a new key).</summary>
     public void Register(DeviceRecord device) => _devices[device.DeviceId] = device;
 
-    private sealed record Entry(string DeviceId, string Tps, string PublicKey);
+    private sealed record Entry(string DeviceId, string Tps, string PublicKey)
+    {
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? SigningCertificate { get; init; }
+    }
 
     private static readonly JsonSerializerOptions Json = KpuJson.Files;
 
@@ -39,7 +62,39 @@ public sealed class DeviceRegistry
         {
             if (!TpsCode.TryParse(e.Tps, out var tps))
                 throw new InvalidDataException($"{path}: device {e.DeviceId} has a bad TPS code '{e.Tps}'.");
-            registry.Register(new DeviceRecord(e.DeviceId, tps, DevicePublicKey.FromBase64(e.PublicKey)));
+            KpuCertificate? certificate = null;
+            if (e.SigningCertificate is not null)
+            {
+                try { certificate = KpuCertificate.FromPem(e.SigningCertificate); }
+                catch (CertificateFormatException ex) { throw new InvalidDataException($"{path}: device {e.DeviceId} has an unreadable signing certificate: {ex.Message}", ex); }
+            }
+            registry.Register(new DeviceRecord(e.DeviceId, tps, DevicePublicKey.FromBase64(e.PublicKey)) { SigningCertificate = certificate });
+        }
+        return registry;
+    }
+
+    /// <summary>
+    /// Loads the registry and checks every device against KPU's PKI at <paramref name="at"/>: a signing certificate
+    /// (purpose Signing, role tps) that validates, for the same device id, key and TPS as the entry.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Names the first device whose certificate is missing, invalid or does not match its entry.</exception>
+    public static DeviceRegistry Load(string path, TrustStore trust, DateTimeOffset at)
+    {
+        var registry = Load(path);
+        foreach (var device in registry.All.OrderBy(d => d.DeviceId, StringComparer.Ordinal))
+        {
+            string? problem = device.SigningCertificate is not { } certificate
+                ? "has no signing certificate"
+                : trust.Validate(certificate, CertificatePurpose.Signing, at, KpuRole.Tps) is { Ok: false } verdict
+                    ? $"has a certificate KPU's PKI refuses ({verdict.Error}: {verdict.Detail})"
+                    : certificate.CommonName != device.DeviceId
+                        ? $"has the certificate of another device ({certificate.CommonName})"
+                        : !certificate.SigningKey!.Encoded.AsSpan().SequenceEqual(device.PublicKey.Encoded)
+                            ? "has a public key other than its certificate's"
+                            : certificate.Identity!.Assignment != device.Tps.Value
+                                ? $"is registered for TPS {device.Tps} but its certificate assigns TPS {certificate.Identity.Assignment}"
+                                : null;
+            if (problem is not null) throw new InvalidDataException($"{path}: device {device.DeviceId} {problem}.");
         }
         return registry;
     }
@@ -48,7 +103,7 @@ public sealed class DeviceRegistry
     public void Save(string path)
     {
         var entries = _devices.Values.OrderBy(d => d.DeviceId, StringComparer.Ordinal)
-            .Select(d => new Entry(d.DeviceId, d.Tps.Value, d.PublicKey.ToBase64())).ToList();
+            .Select(d => new Entry(d.DeviceId, d.Tps.Value, d.PublicKey.ToBase64()) { SigningCertificate = d.SigningCertificate?.ToPem() }).ToList();
         string temp = path + ".tmp";
         File.WriteAllText(temp, JsonSerializer.Serialize(entries, Json));
         File.Move(temp, path, overwrite: true);

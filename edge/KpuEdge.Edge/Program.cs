@@ -4,6 +4,8 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
+using KpuEdge.Crypto.Provisioning;
 using KpuEdge.Edge.Commands;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
@@ -12,34 +14,13 @@ using KpuEdge.Vision.Forms;
 // kpu-edge: the TPS device agent. Operator-facing messages are in Bahasa Indonesia.
 var deviceIdOption = new Option<string>("--device-id") { Description = "Device id (default: dev-<TPS code>)" };
 var tpsOption = new Option<string>("--tps") { Description = "13-digit TPS code", Required = true };
-var keyFileOption = new Option<string>("--key-file") { Description = "Device key file", DefaultValueFactory = _ => "device.key.json" };
-var registryOption = new Option<string?>("--registry") { Description = "Cloud device registry (JSON) to add the public key to" };
+var deviceDirOption = new Option<string>("--device-dir") { Description = "This device's folder: keys, certificates and configuration bundle (kpu-provision)", DefaultValueFactory = _ => "device" };
 var contestOption = new Option<string>("--contest") { Description = "ppwp, dpr, dpd, dprd-prov or dprd-kab", DefaultValueFactory = _ => "ppwp" };
 var seedOption = new Option<int>("--seed") { Description = "Seed for the synthetic numbers", DefaultValueFactory = _ => 1 };
 var tallyOption = new Option<string>("--tally") { Description = "Tally JSON file, or - for stdin", Required = true };
-var stateOption = new Option<string>("--state") { Description = "Chain state file (sequence, previous hash)", DefaultValueFactory = _ => "device.chain.json" };
-var brokerOption = new Option<string>("--broker") { Description = "MQTT broker host:port", DefaultValueFactory = _ => "127.0.0.1:1883" };
+var brokerOption = new Option<string?>("--broker") { Description = "MQTT broker host:port (default: the first broker of the configuration bundle)" };
 var electionOption = new Option<string?>("--election") { Description = "Election definition JSON (default: built-in Pemilu 2024)" };
 var timeoutOption = new Option<int>("--timeout") { Description = "Seconds to wait for the receipt per attempt", DefaultValueFactory = _ => 10 };
-
-var keygen = new Command("keygen", "Generate this device's signing key; optionally add its public key to a registry file.")
-    { deviceIdOption, tpsOption, keyFileOption, registryOption };
-keygen.SetAction(parse =>
-{
-    var tps = TpsCode.Parse(parse.GetValue(tpsOption)!);
-    var identity = DeviceIdentity.Generate(parse.GetValue(deviceIdOption) ?? $"dev-{tps}", tps);
-    identity.Save(parse.GetValue(keyFileOption)!);
-    Console.WriteLine($"Kunci perangkat {identity.DeviceId} untuk TPS {tps} disimpan di {parse.GetValue(keyFileOption)}.");
-    Console.WriteLine($"Kunci publik: {identity.Key.PublicKey.ToBase64()}");
-    if (parse.GetValue(registryOption) is { } registryPath)
-    {
-        var registry = DeviceRegistry.Load(registryPath);
-        registry.Register(identity.ToRecord());
-        registry.Save(registryPath);
-        Console.WriteLine($"Terdaftar di {registryPath}.");
-    }
-    return 0;
-});
 
 var sample = new Command("sample-tally", "Print a realistic, consistent tally of a TPS as JSON (for trying the agent).")
     { tpsOption, contestOption, seedOption };
@@ -72,14 +53,24 @@ validate.SetAction(parse =>
 });
 
 var submitImageOption = new Option<string[]>("--image") { Description = "The form's page photos: their hash is bound into the signed submission", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };
-var submit = new Command("submit", "Validate, sign and send a tally to the cloud, then wait for its receipt.")
-    { keyFileOption, tallyOption, stateOption, brokerOption, electionOption, timeoutOption, submitImageOption };
+var submit = new Command("submit", "Validate, sign and send a tally to the cloud over mutual TLS, then wait for its receipt and check it against the transparency log.")
+    { deviceDirOption, tallyOption, brokerOption, electionOption, timeoutOption, submitImageOption };
 submit.SetAction(async (parse, cancellationToken) =>
 {
-    var identity = DeviceIdentity.Load(parse.GetValue(keyFileOption)!);
+    string deviceDir = parse.GetValue(deviceDirOption)!;
+    ProvisionedDevice device;
+    try
+    {
+        device = ProvisionedDevice.Load(deviceDir, TimeProvider.System);
+    }
+    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException)
+    {
+        return Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
+    }
+    var identity = device.Identity;
     var tally = ReadTally(parse.GetValue(tallyOption)!);
     var election = LoadElection(parse.GetValue(electionOption));
-    string statePath = parse.GetValue(stateOption)!;
+    string statePath = Path.Combine(deviceDir, ProvisionedDevice.ChainFile);
     var signer = new FormSigner(identity, election, election.Ballots(RegionTree.LoadEmbedded()), TimeProvider.System)
     {
         Chain = ChainState.Load(statePath),
@@ -102,22 +93,28 @@ submit.SetAction(async (parse, cancellationToken) =>
     signer.Chain.Save(statePath);
     Console.WriteLine($"Ditandatangani: {tally.Contest.Slug()} TPS {tally.Tps}, nomor urut {signed.Submission.Sequence}, {signed.Wire.Length} byte, hash {signed.Hash}.");
 
-    var (host, port) = ParseBroker(parse.GetValue(brokerOption)!);
+    var (host, port) = parse.GetValue(brokerOption) is { } brokerText ? ParseBroker(brokerText) : device.Broker;
     Receipt receipt;
     try
     {
-        await using var client = new SubmissionClient(identity.DeviceId, host, port);
+        await using var client = new SubmissionClient(identity.DeviceId, device.Connection(host, port));
         await client.ConnectAsync(cancellationToken);
         receipt = await client.SubmitAsync(signed, TimeSpan.FromSeconds(parse.GetValue(timeoutOption)), attempts: 3, cancellationToken);
     }
-    catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or System.Net.Sockets.SocketException)
+    catch (ReceiptNotVerifiedException e)
+    {
+        Console.Error.WriteLine($"BELUM TERKIRIM: tanda terima tidak sah ({e.Message}). Formulir akan dikirim ulang.");
+        return 4;
+    }
+    catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or System.Net.Sockets.SocketException
+                              or UnauthorizedAccessException or System.Security.Authentication.AuthenticationException)
     {
         Console.Error.WriteLine($"BELUM TERKIRIM: tidak ada tanda terima dari {host}:{port} ({e.Message}). Periksa jaringan lalu kirim ulang.");
         return 4;
     }
     Console.WriteLine(receipt.Status switch
     {
-        ReceiptStatus.Accepted => $"DITERIMA: tercatat di buku besar posisi {receipt.LedgerPosition}.",
+        ReceiptStatus.Accepted => $"DITERIMA: tercatat di buku besar posisi {receipt.LedgerPosition}, log transparansi entri {receipt.LogIndex} (bukti diperiksa).",
         ReceiptStatus.Duplicate => $"SUDAH DITERIMA sebelumnya: posisi {receipt.LedgerPosition} (tidak dihitung dua kali).",
         _ => $"DITOLAK ({receipt.Reason}): {receipt.Detail}",
     });
@@ -183,7 +180,8 @@ var benchRead = new Command("bench-read", "Measure form reading on synthetic pho
 benchRead.SetAction(parse => BenchReadCommand.Run(new BenchReadCommand.Settings(parse.GetValue(formsOption), parse.GetValue(benchSeedOption),
     parse.GetValue(digitsOption), parse.GetValue(benchContestOption)!, parse.GetValue(bubbleShareOption), parse.GetValue(jsonOption), parse.GetValue(benchOutOption))));
 
-var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { keygen, sample, validate, submit, electionCommand, form, scan, benchRead };
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, electionCommand, form, scan, benchRead };
+root.Subcommands.Add(WitnessQrCommand.Create());
 return await root.Parse(args).InvokeAsync();
 
 static C1Tally ReadTally(string path) => C1Tally.FromJson(path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path));
@@ -193,7 +191,7 @@ static ElectionDefinition LoadElection(string? path) => path is null ? ElectionD
 static (string Host, int Port) ParseBroker(string text)
 {
     int colon = text.LastIndexOf(':');
-    return colon < 0 ? (text, 1883) : (text[..colon], int.Parse(text[(colon + 1)..]));
+    return colon < 0 ? (text, 8883) : (text[..colon], int.Parse(text[(colon + 1)..]));
 }
 
 static int Fail(string message)

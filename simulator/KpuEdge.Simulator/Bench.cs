@@ -18,7 +18,10 @@ public static class Bench
         var election = ElectionDefinition.Default;
         var simulation = new SimulatedElection(tree, election, seed);
         var tps = simulation.PickTps(tpsCount, provinces);
-        var devices = simulation.Provision(tps);
+        var pki = SimulationPki.Create(election, seed);
+        var provisioning = Stopwatch.StartNew();
+        var devices = simulation.Provision(tps, pki.Pki);
+        provisioning.Stop();
         var ballots = election.Ballots(tree);
         var md = new StringBuilder();
         string Line(string text) { AnsiConsole.WriteLine(text); md.AppendLine(text); return text; }
@@ -73,10 +76,10 @@ public static class Bench
         if (Directory.Exists(data)) Directory.Delete(data, true);
         SimulationReport report;
         TimeSpan settle;
-        await using (var cloud = await InProcessCloud.StartAsync(data, tree, election, Microsoft.Extensions.Logging.LogLevel.Error, cancellationToken: cancellationToken))
+        await using (var cloud = await InProcessCloud.StartAsync(data, tree, election, Microsoft.Extensions.Logging.LogLevel.Error, pki: pki, cancellationToken: cancellationToken))
         {
-            foreach (var d in devices) cloud.Registry.Register(d.Identity.ToRecord());
-            report = await simulation.RunAsync(devices, cloud.BrokerHost, cloud.BrokerPort, concurrency, cancellationToken: cancellationToken);
+            foreach (var d in devices) cloud.Register(d.Credentials);
+            report = await simulation.RunAsync(devices, new SimulationTarget(cloud.BrokerHost, cloud.BrokerPort, pki.LogKey), concurrency, cancellationToken: cancellationToken);
             var s = Stopwatch.StartNew();
             await cloud.Recap.SettleAsync();
             settle = s.Elapsed;

@@ -13,7 +13,7 @@ public static class Demo
 {
     public sealed record Settings(
         int Tps, string[] Provinces, int Seed, int Concurrency, string DataDirectory, bool KeepRunning,
-        string? Broker, string? Api, string RegistryPath, int ReadForms = 0);
+        string? Broker, string? Api, string RegistryPath, int ReadForms = 0, string PkiDirectory = "data/pki");
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken cancellationToken)
     {
@@ -26,7 +26,11 @@ public static class Demo
 
         var simulation = new SimulatedElection(tree, election, settings.Seed);
         var tps = simulation.PickTps(settings.Tps, settings.Provinces);
-        var devices = simulation.Provision(tps);
+        // Against a running cloud, devices must chain to the CA that cloud trusts: the PKI `kpu-sim pki` wrote for it.
+        var pki = settings.Broker is not null ? SimulationPki.Load(settings.PkiDirectory, election) : SimulationPki.Create(election, settings.Seed);
+        var provisioning = Stopwatch.StartNew();
+        var devices = simulation.Provision(tps, pki.Pki);
+        provisioning.Stop();
         if (settings.ReadForms > 0)
         {
             console.MarkupLine($"On paper first: {settings.ReadForms} KPPS fill their printed PPWP form by hand; the devices photograph and read it...");
@@ -38,26 +42,30 @@ public static class Demo
         }
         int forms = devices.Sum(d => d.Tallies.Count);
         var provinces = tps.Select(t => t.Region.AncestorAt(RegionLevel.Provinsi)).Distinct().Order().ToArray();
-        console.MarkupLine($"Provisioned {devices.Count:N0} TPS devices (Ed25519 keys) in {provinces.Length} provinces " +
+        console.MarkupLine($"Provisioned {devices.Count:N0} TPS devices in {provisioning.Elapsed.TotalSeconds:F1} s — each an Ed25519 signing " +
+                           "certificate and a P-256 TLS certificate from KPU's issuing CA — " +
+                           $"in {provinces.Length} provinces " +
                            $"({string.Join(", ", provinces.Select(p => tree.NameOf(p)))}): {forms:N0} C.Hasil forms to send.");
 
-        if (settings.Broker is not null) return await RunAgainstRunningCloudAsync(settings, simulation, devices, forms, cancellationToken);
+        if (settings.Broker is not null) return await RunAgainstRunningCloudAsync(settings, simulation, devices, pki, forms, cancellationToken);
 
         if (Directory.Exists(settings.DataDirectory)) Directory.Delete(settings.DataDirectory, recursive: true);
         await using var cloud = await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, cancellationToken: cancellationToken,
-            logLevel: Microsoft.Extensions.Logging.LogLevel.Error);
-        foreach (var device in devices) cloud.Registry.Register(device.Identity.ToRecord());
+            logLevel: Microsoft.Extensions.Logging.LogLevel.Error, pki: pki);
+        foreach (var device in devices) cloud.Register(device.Credentials);
         cloud.Registry.Save(cloud.Options.RegistryPath);
-        console.MarkupLine($"Cloud started in process: Orleans silo, MQTT broker on {cloud.BrokerHost}:{cloud.BrokerPort}, " +
-                           $"ledger {cloud.Options.LedgerPath}, API {cloud.ApiBase}");
+        console.MarkupLine($"Cloud started in process: Orleans silo, MQTT broker on {cloud.BrokerHost}:{cloud.BrokerPort} (TLS, client certificates " +
+                           $"required), ledger and transparency log {cloud.Options.LedgerPath}, API {cloud.ApiBase}");
 
-        var report = await SendWithProgressAsync(simulation, devices, forms, cloud.BrokerHost, cloud.BrokerPort, settings.Concurrency, cancellationToken);
+        var target = new SimulationTarget(cloud.BrokerHost, cloud.BrokerPort, pki.LogKey);
+        var report = await SendWithProgressAsync(simulation, devices, forms, target, settings.Concurrency, cancellationToken);
 
         // Bad input after the honest run: each must be refused (or be a duplicate) and count nothing.
         var ledger = cloud.Services.GetRequiredService<IResultsLedger>();
         var firstAccepted = SignedSubmission.Decode(ledger.ReadAll().First().Wire);
-        var rogue = new List<RogueDevices.Attempt> { await RogueDevices.ReplayAsync(firstAccepted, cloud.BrokerHost, cloud.BrokerPort, cancellationToken) };
-        rogue.AddRange(await RogueDevices.RunAsync(devices, election, cloud.BrokerHost, cloud.BrokerPort, settings.Seed, cancellationToken));
+        var owner = devices.First(d => d.Identity.DeviceId == firstAccepted.Submission.DeviceId);
+        var rogue = new List<RogueDevices.Attempt> { await RogueDevices.ReplayAsync(firstAccepted, target.ConnectionFor(owner), owner.Identity.DeviceId, cancellationToken) };
+        rogue.AddRange(await RogueDevices.RunAsync(devices, election, target, pki.Pki, settings.Seed, cancellationToken));
 
         var settle = Stopwatch.StartNew();
         await cloud.Recap.SettleAsync();
@@ -78,7 +86,7 @@ public static class Demo
     }
 
     private static async Task<SimulationReport> SendWithProgressAsync(
-        SimulatedElection simulation, IReadOnlyList<SimulatedDevice> devices, int forms, string host, int port, int concurrency, CancellationToken cancellationToken)
+        SimulatedElection simulation, IReadOnlyList<SimulatedDevice> devices, int forms, SimulationTarget target, int concurrency, CancellationToken cancellationToken)
     {
         SimulationReport? report = null;
         await AnsiConsole.Progress()
@@ -86,7 +94,7 @@ public static class Demo
             .StartAsync(async progress =>
             {
                 var task = progress.AddTask("Forms sent and receipted", maxValue: forms);
-                report = await simulation.RunAsync(devices, host, port, concurrency, n => task.Increment(n), cancellationToken);
+                report = await simulation.RunAsync(devices, target, concurrency, n => task.Increment(n), cancellationToken);
             });
         return report!;
     }
@@ -121,10 +129,9 @@ public static class Demo
         table.AddRow("Recap settled to nasional in", $"{settle.TotalMilliseconds:F0} ms");
         console.Write(table);
 
-        var bad = new Table().Title("Bad input thrown at the cloud").AddColumn("Attempt").AddColumn("Receipt").AddColumn("As expected");
+        var bad = new Table().Title("Bad input thrown at the cloud").AddColumn("Attempt").AddColumn("Outcome").AddColumn("As expected");
         foreach (var a in rogue)
-            bad.AddRow(Markup.Escape(a.What), Markup.Escape(a.Receipt.Status == KpuEdge.Core.Protocol.ReceiptStatus.Rejected ? $"rejected: {a.Receipt.Reason}" : a.Receipt.Status.ToString().ToLowerInvariant()),
-                a.AsExpected ? "[green]yes[/]" : "[red]NO[/]");
+            bad.AddRow(Markup.Escape(a.What), Markup.Escape(a.Outcome), a.AsExpected ? "[green]yes[/]" : "[red]NO[/]");
         console.Write(bad);
         if (cloudRejected.Count > 0)
             console.MarkupLine("Cloud rejections by reason: " + string.Join(", ", cloudRejected.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}")));
@@ -171,18 +178,19 @@ public static class Demo
         return false;
     }
 
-    private static async Task<int> RunAgainstRunningCloudAsync(Settings settings, SimulatedElection simulation, IReadOnlyList<SimulatedDevice> devices, int forms, CancellationToken cancellationToken)
+    private static async Task<int> RunAgainstRunningCloudAsync(
+        Settings settings, SimulatedElection simulation, IReadOnlyList<SimulatedDevice> devices, SimulationPki pki, int forms, CancellationToken cancellationToken)
     {
-        var registry = DeviceRegistry.Load(settings.RegistryPath);
-        foreach (var device in devices) registry.Register(device.Identity.ToRecord());
+        var registry = DeviceRegistry.Load(settings.RegistryPath, pki.Pki.Trust, DateTimeOffset.UtcNow);
+        foreach (var device in devices) registry.Register(DeviceRecord.FromCertificate(device.Credentials.SigningCertificate));
         string? directory = Path.GetDirectoryName(Path.GetFullPath(settings.RegistryPath));
         if (directory is not null) Directory.CreateDirectory(directory);
         registry.Save(settings.RegistryPath);
         AnsiConsole.MarkupLine($"Registered {devices.Count:N0} devices in {settings.RegistryPath} (the cloud re-reads it when it meets a new device).");
         int colon = settings.Broker!.LastIndexOf(':');
         string host = colon < 0 ? settings.Broker : settings.Broker[..colon];
-        int port = colon < 0 ? 1883 : int.Parse(settings.Broker[(colon + 1)..]);
-        var report = await SendWithProgressAsync(simulation, devices, forms, host, port, settings.Concurrency, cancellationToken);
+        int port = colon < 0 ? 8883 : int.Parse(settings.Broker[(colon + 1)..]);
+        var report = await SendWithProgressAsync(simulation, devices, forms, new SimulationTarget(host, port, pki.LogKey), settings.Concurrency, cancellationToken);
         PrintReport(AnsiConsole.Console, report, [], new Dictionary<string, long>(), TimeSpan.Zero);
         if (settings.Api is null) return report.Failed == 0 && report.RejectedTotal == 0 ? 0 : 1;
         using var http = new HttpClient { BaseAddress = new Uri(settings.Api.EndsWith('/') ? settings.Api : settings.Api + "/") };

@@ -3,7 +3,10 @@ using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
+using KpuEdge.Cloud.Transparency;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
+using KpuEdge.Edge.Transport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -19,10 +22,16 @@ public sealed class InProcessCloud : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private InProcessCloud(WebApplication app) => _app = app;
+    private InProcessCloud(WebApplication app, SimulationPki pki)
+    {
+        _app = app;
+        Pki = pki;
+    }
 
     public CloudOptions Options => _app.Services.GetRequiredService<IOptions<CloudOptions>>().Value;
     public DeviceRegistry Registry => _app.Services.GetRequiredService<DeviceRegistryProvider>().Registry;
+    public SimulationPki Pki { get; }
+    public TransparencyLog Log => _app.Services.GetRequiredService<TransparencyLog>();
     public RecapService Recap => _app.Services.GetRequiredService<RecapService>();
     public IngestStats Stats => _app.Services.GetRequiredService<IngestStats>();
     public IServiceProvider Services => _app.Services;
@@ -31,11 +40,13 @@ public sealed class InProcessCloud : IAsyncDisposable
     public Uri ApiBase { get; private set; } = null!;
 
     /// <param name="dataDirectory">Holds the ledger and the device registry; reuse it to restart on the same ledger.</param>
+    /// <param name="pki">KPU's PKI; pass the same one to restart on the same ledger (a new one is made when null).</param>
     public static async Task<InProcessCloud> StartAsync(
         string dataDirectory, RegionTree tree, ElectionDefinition election, LogLevel logLevel = LogLevel.Warning,
-        Action<CloudOptions>? configure = null, CancellationToken cancellationToken = default)
+        Action<CloudOptions>? configure = null, SimulationPki? pki = null, CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(dataDirectory);
+        pki ??= SimulationPki.Create(election);
         var app = CloudHost.Build([], options =>
         {
             options.BrokerPort = 0;
@@ -44,11 +55,13 @@ public sealed class InProcessCloud : IAsyncDisposable
             options.HttpUrl = "http://127.0.0.1:0";
             options.LedgerPath = Path.Combine(dataDirectory, "ledger.db");
             options.RegistryPath = Path.Combine(dataDirectory, "devices.json");
+            options.CrlPath = Path.Combine(dataDirectory, "crl.der");
             configure?.Invoke(options);
         }, new CloudOverrides
         {
             Tree = tree,
             Election = election,
+            Pki = pki.Cloud,
             Logging = logging =>
             {
                 logging.ClearProviders();
@@ -58,12 +71,19 @@ public sealed class InProcessCloud : IAsyncDisposable
                 logging.Services.Configure<LoggerFilterOptions>(o => o.Rules.Clear());
             },
         });
-        var cloud = new InProcessCloud(app);
+        var cloud = new InProcessCloud(app, pki);
         await app.StartAsync(cancellationToken);
         cloud.ApiBase = new Uri(app.Urls.First());
         await app.Services.GetRequiredService<IngestService>().Ready.WaitAsync(cancellationToken);
         return cloud;
     }
+
+    /// <summary>Registers a device's signing certificate with the cloud, checked against KPU's CA.</summary>
+    public void Register(DeviceCredentials device) =>
+        _app.Services.GetRequiredService<DeviceRegistryProvider>().RegisterCertified(device.SigningCertificate);
+
+    /// <summary>How a device reaches this cloud's broker: TLS with its own certificate, receipts checked with the log key.</summary>
+    public BrokerConnection ConnectionFor(DeviceCredentials device) => BrokerConnection.For(device, BrokerHost, BrokerPort, Pki.LogKey);
 
     public async ValueTask DisposeAsync()
     {

@@ -18,21 +18,34 @@ var keepRunningOption = new Option<bool>("--keep-running") { Description = "Keep
 var brokerOption = new Option<string?>("--broker") { Description = "Send to a running cloud's broker (host:port) instead of starting one in process" };
 var apiOption = new Option<string?>("--api") { Description = "With --broker: the running cloud's API base URL, to check the recap" };
 var registryOption = new Option<string>("--registry") { Description = "With --broker: the device registry file the running cloud reads", DefaultValueFactory = _ => "data/devices.json" };
+var pkiOption = new Option<string>("--pki") { Description = "With --broker: the PKI directory `kpu-sim pki` wrote (the running cloud's Cloud:PkiDirectory)", DefaultValueFactory = _ => "data/pki" };
 var readFormsOption = new Option<int>("--read-forms") { Description = "TPS whose PPWP form is filled by hand, photographed and read by the device first", DefaultValueFactory = _ => 20 };
 var benchTpsOption = new Option<int>("--tps") { Description = "TPS devices for the end-to-end run", DefaultValueFactory = _ => 20000 };
 var outputOption = new Option<string>("--output") { Description = "Markdown file to record the figures in", DefaultValueFactory = _ => "docs/benchmarks.md" };
 
 var demo = new Command("demo", "Run an election end to end: simulated TPS devices → MQTT → Orleans recap → public API, with an independent check.")
-    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption, readFormsOption };
+    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption, readFormsOption, pkiOption };
 demo.SetAction((parse, ct) => Demo.RunAsync(new Demo.Settings(
     parse.GetValue(tpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption), parse.GetValue(concurrencyOption),
     parse.GetValue(dataOption)!, parse.GetValue(keepRunningOption), parse.GetValue(brokerOption), parse.GetValue(apiOption),
-    parse.GetValue(registryOption)!, parse.GetValue(readFormsOption)), ct));
+    parse.GetValue(registryOption)!, parse.GetValue(readFormsOption), parse.GetValue(pkiOption)!), ct));
+
+var pkiDirOption = new Option<string>("--dir") { Description = "Where to write the cloud's PKI directory", DefaultValueFactory = _ => "data/pki" };
+var pki = new Command("pki", "Create a development PKI (root, issuing CA, broker/ingest TLS, log key) for a separately started kpu-cloud and `demo --broker`.")
+    { pkiDirOption, seedOption };
+pki.SetAction(parse =>
+{
+    string dir = parse.GetValue(pkiDirOption)!;
+    SimulationPki.Create(ElectionDefinition.Default, parse.GetValue(seedOption)).Save(dir);
+    Console.WriteLine($"Development PKI written to {dir}: start kpu-cloud with --Cloud:PkiDirectory={Path.GetFullPath(dir)}, then `kpu-sim demo --broker 127.0.0.1:8883 --pki {dir}`.");
+    Console.WriteLine("For development and load tests only; a real deployment uses kpu-provision with an offline root (firmware-config/README.md).");
+    return 0;
+});
 
 var bench = new Command("bench", "Measure encoded sizes, signing and verification rates, and end-to-end forms/s; record them in docs/benchmarks.md.")
     { benchTpsOption, provinceOption, seedOption, concurrencyOption, outputOption };
 bench.SetAction((parse, ct) => Bench.RunAsync(parse.GetValue(benchTpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption),
     parse.GetValue(concurrencyOption), parse.GetValue(outputOption)!, ct));
 
-var root = new RootCommand("KpuEdge election simulator") { demo, bench };
+var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki };
 return await root.Parse(args).InvokeAsync();

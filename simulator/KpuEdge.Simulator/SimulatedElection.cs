@@ -5,14 +5,18 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
+using KpuEdge.Crypto.Transparency;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
 
 namespace KpuEdge.Simulator;
 
-/// <summary>A simulated TPS device: a real key, a real chain, real MQTT; only the numbers are synthetic.</summary>
-public sealed record SimulatedDevice(DeviceIdentity Identity, IReadOnlyList<C1Tally> Tallies)
+/// <summary>A simulated TPS device: real keys and certificates, a real chain, real MQTT over TLS; only the numbers are synthetic.</summary>
+public sealed record SimulatedDevice(DeviceCredentials Credentials, IReadOnlyList<C1Tally> Tallies)
 {
+    public DeviceIdentity Identity { get; } = DeviceIdentity.From(Credentials);
+
     /// <summary>Hashes of the form photos a device read its numbers from, bound into what it signs.</summary>
     public IReadOnlyDictionary<ContestId, Sha256Hash> ImageHashes { get; init; } = new Dictionary<ContestId, Sha256Hash>();
 }
@@ -33,6 +37,12 @@ public sealed class SimulationReport
 
     public double FormsPerSecond => Elapsed.TotalSeconds > 0 ? FormsSent / Elapsed.TotalSeconds : 0;
     public long RejectedTotal => Rejected.Values.Sum();
+}
+
+/// <summary>Where simulated devices send: the broker and the log key receipts are checked with.</summary>
+public sealed record SimulationTarget(string BrokerHost, int BrokerPort, NoteVerifierKey LogKey)
+{
+    public BrokerConnection ConnectionFor(SimulatedDevice device) => BrokerConnection.For(device.Credentials, BrokerHost, BrokerPort, LogKey);
 }
 
 /// <summary>Provisions simulated TPS devices from the real region tree and runs an election day through them.</summary>
@@ -69,11 +79,12 @@ public sealed class SimulatedElection(RegionTree tree, ElectionDefinition electi
         return picked.Order().ToArray();
     }
 
-    public IReadOnlyList<SimulatedDevice> Provision(IEnumerable<TpsCode> tpsCodes) =>
+    /// <summary>One device per TPS, with its signing and TLS certificates issued by <paramref name="pki"/>.</summary>
+    public IReadOnlyList<SimulatedDevice> Provision(IEnumerable<TpsCode> tpsCodes, EphemeralPki pki) =>
         tpsCodes.AsParallel().AsOrdered().Select(tps =>
         {
-            var identity = new DeviceIdentity($"dev-{tps}", tps, DeviceKey.Deterministic(tps.Value, seed));
-            return new SimulatedDevice(identity, SyntheticTally.ForTps(tps, _ballots, election, seed));
+            var credentials = pki.IssueDevice($"dev-{tps}", KpuRole.Tps, tps.Value, DeviceKey.Deterministic(tps.Value, seed));
+            return new SimulatedDevice(credentials, SyntheticTally.ForTps(tps, _ballots, election, seed));
         }).ToArray();
 
     /// <summary>
@@ -81,7 +92,7 @@ public sealed class SimulatedElection(RegionTree tree, ElectionDefinition electi
     /// <paramref name="concurrency"/> devices at a time.
     /// </summary>
     public async Task<SimulationReport> RunAsync(
-        IReadOnlyList<SimulatedDevice> devices, string brokerHost, int brokerPort, int concurrency,
+        IReadOnlyList<SimulatedDevice> devices, SimulationTarget target, int concurrency,
         Action<int>? onFormsDone = null, CancellationToken cancellationToken = default)
     {
         var report = new SimulationReport { Devices = devices.Count };
@@ -93,7 +104,7 @@ public sealed class SimulatedElection(RegionTree tree, ElectionDefinition electi
                 var signed = device.Tallies.Select(t => (Tally: t, Signed: signer.Sign(t, device.ImageHashes.GetValueOrDefault(t.Contest)))).ToArray();
                 try
                 {
-                    await using var client = new SubmissionClient(device.Identity.DeviceId, brokerHost, brokerPort);
+                    await using var client = new SubmissionClient(device.Identity.DeviceId, target.ConnectionFor(device));
                     await client.ConnectAsync(ct);
                     await Task.WhenAll(signed.Select(async form =>
                     {

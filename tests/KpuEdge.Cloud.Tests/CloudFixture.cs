@@ -1,32 +1,47 @@
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
+using KpuEdge.Core.Tally;
+using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
+using KpuEdge.Edge.Device;
+using KpuEdge.Edge.Transport;
 using KpuEdge.Simulator;
 
 namespace KpuEdge.Cloud.Tests;
 
-/// <summary>A real cloud (Orleans silo, MQTTnet broker on loopback, SQLite ledger, HTTP API) in a temp directory.</summary>
+/// <summary>A real cloud (Orleans silo, MQTTnet broker over TLS on loopback, SQLite ledger and log, HTTP API) in a temp directory.</summary>
 public sealed class CloudFixture : IAsyncLifetime
 {
     public static readonly RegionTree Tree = RegionTree.LoadEmbedded();
     public static readonly ElectionDefinition Election = ElectionDefinition.Default;
+    public static readonly BallotCatalog Ballots = Election.Ballots(Tree);
 
     public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), $"kpu-test-{Guid.NewGuid():N}");
+    public SimulationPki Pki { get; } = SimulationPki.Create(Election, seed: 7);
     public InProcessCloud Cloud { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
-        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, Election);
+        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, Election, pki: Pki);
         Http = new HttpClient { BaseAddress = Cloud.ApiBase };
     }
 
-    /// <summary>Stops the host and starts a new one on the same ledger and registry.</summary>
+    /// <summary>Stops the host and starts a new one on the same ledger, registry and PKI.</summary>
     public async Task RestartAsync()
     {
         Http.Dispose();
         await Cloud.DisposeAsync();
-        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, Election);
+        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, Election, pki: Pki);
         Http = new HttpClient { BaseAddress = Cloud.ApiBase };
+    }
+
+    /// <summary>A provisioned TPS device (certificates from the fixture's CA), registered with the cloud unless told otherwise.</summary>
+    public TestDevice NewDevice(TpsCode tps, bool register = true, TimeSpan? validity = null)
+    {
+        var credentials = Pki.Pki.IssueDevice($"dev-{tps}-{Guid.NewGuid():N}"[..30], KpuRole.Tps, tps.Value, DeviceKey.Generate(), validity);
+        if (register) Cloud.Register(credentials);
+        return new TestDevice(credentials, this);
     }
 
     public async Task DisposeAsync()
@@ -35,5 +50,31 @@ public sealed class CloudFixture : IAsyncLifetime
         await Cloud.DisposeAsync();
         try { Directory.Delete(DataDirectory, recursive: true); }
         catch (IOException) { /* a file still open on the way down: the temp directory is cleaned by the OS */ }
+    }
+}
+
+/// <summary>A test's TPS device: real keys and certificates, a real chain of signed forms, a real TLS connection.</summary>
+public sealed class TestDevice(DeviceCredentials credentials, CloudFixture fixture)
+{
+    public DeviceCredentials Credentials { get; } = credentials;
+    public DeviceIdentity Identity { get; } = DeviceIdentity.From(credentials);
+    public string DeviceId => Credentials.DeviceId;
+    public TpsCode Tps => Identity.Tps;
+    public FormSigner Signer { get; } = new(DeviceIdentity.From(credentials), CloudFixture.Election, CloudFixture.Ballots, TimeProvider.System);
+
+    /// <summary>The TPS's consistent synthetic tally of a contest.</summary>
+    public C1Tally Tally(ContestId contest = ContestId.Ppwp, int seed = 7) =>
+        SyntheticTally.ForTps(Tps, CloudFixture.Ballots, CloudFixture.Election, seed).Single(t => t.Contest == contest);
+
+    /// <summary>Signs the next form of the device's chain.</summary>
+    public SignedSubmission Next(ContestId contest = ContestId.Ppwp, int seed = 7) => Signer.Sign(Tally(contest, seed));
+
+    /// <summary>Connected over TLS with this device's certificate; receipts verified against the log key unless told otherwise.</summary>
+    public async Task<SubmissionClient> ConnectAsync(bool verifyReceipts = true)
+    {
+        var connection = fixture.Cloud.ConnectionFor(Credentials);
+        var client = new SubmissionClient(DeviceId, verifyReceipts ? connection : connection with { LogKey = null });
+        await client.ConnectAsync();
+        return client;
     }
 }

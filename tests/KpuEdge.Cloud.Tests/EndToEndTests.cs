@@ -20,11 +20,13 @@ public sealed class EndToEndTests(CloudFixture fixture) : IClassFixture<CloudFix
     {
         var simulation = new SimulatedElection(CloudFixture.Tree, CloudFixture.Election, Seed);
         var tps = simulation.PickTps(2000, ["11", "31", "51", "94"]);
-        var devices = simulation.Provision(tps);
-        foreach (var d in devices) fixture.Cloud.Registry.Register(d.Identity.ToRecord());
+        var devices = simulation.Provision(tps, fixture.Pki.Pki);
+        foreach (var d in devices) fixture.Cloud.Register(d.Credentials);
         fixture.Cloud.Registry.Save(fixture.Cloud.Options.RegistryPath);
 
-        var report = await simulation.RunAsync(devices, fixture.Cloud.BrokerHost, fixture.Cloud.BrokerPort, concurrency: 64);
+        // Every receipt's inclusion proof is verified by its device against the log key.
+        var target = new SimulationTarget(fixture.Cloud.BrokerHost, fixture.Cloud.BrokerPort, fixture.Pki.LogKey);
+        var report = await simulation.RunAsync(devices, target, concurrency: 64);
         await fixture.Cloud.Recap.SettleAsync();
 
         int forms = devices.Sum(d => d.Tallies.Count);
@@ -38,8 +40,13 @@ public sealed class EndToEndTests(CloudFixture fixture) : IClassFixture<CloudFix
         // Jakarta has no DPRD Kab/Kota: its TPS send four forms, and the contest's progress excludes them.
         Assert.All(devices.Where(d => d.Identity.Tps.Value.StartsWith("31")), d => Assert.Equal(4, d.Tallies.Count));
 
+        long logSize = fixture.Cloud.Log.Size;
+        var rootBefore = fixture.Cloud.Log.Latest.Root;
         await fixture.RestartAsync();
         await AssertExactEverywhereAsync(accepted, tps);
+        // The log was rebuilt from the ledger: same entries, same root.
+        Assert.Equal(logSize, fixture.Cloud.Log.Size);
+        Assert.Equal(rootBefore, fixture.Cloud.Log.Latest.Root);
     }
 
     private async Task AssertExactEverywhereAsync(IReadOnlyCollection<C1Tally> accepted, IReadOnlyList<TpsCode> tps)

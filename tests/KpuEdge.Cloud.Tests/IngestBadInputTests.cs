@@ -6,7 +6,9 @@ using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
+using KpuEdge.Core.Security;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
 using KpuEdge.Simulator;
@@ -24,30 +26,35 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
     private static readonly TpsCode Tps = TpsCode.Parse("3273011001003");
     private static readonly TpsCode OtherTps = TpsCode.Parse("3273011001004");
 
-    private static long _honestSequence;
-    private DeviceIdentity _device = null!;
-    private DeviceIdentity _otherDevice = null!;
+    private TestDevice _device = null!;
+    private TestDevice _otherDevice = null!;
     private SubmissionClient _client = null!;
+    private SubmissionClient _otherClient = null!;
 
     public async Task InitializeAsync()
     {
-        _device = new DeviceIdentity($"dev-{Tps}-{Guid.NewGuid():N}", Tps, DeviceKey.Generate());
-        _otherDevice = new DeviceIdentity($"dev-{OtherTps}-{Guid.NewGuid():N}", OtherTps, DeviceKey.Generate());
-        fixture.Cloud.Registry.Register(_device.ToRecord());
-        fixture.Cloud.Registry.Register(_otherDevice.ToRecord());
-        _client = new SubmissionClient(_device.DeviceId, fixture.Cloud.BrokerHost, fixture.Cloud.BrokerPort);
-        await _client.ConnectAsync();
+        _device = fixture.NewDevice(Tps);
+        _otherDevice = fixture.NewDevice(OtherTps);
+        // Refusals carry no inclusion proof; this client reads every receipt as it comes.
+        _client = await _device.ConnectAsync(verifyReceipts: false);
+        _otherClient = await _otherDevice.ConnectAsync();
     }
 
-    public async Task DisposeAsync() => await _client.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _otherClient.DisposeAsync();
+    }
 
     private static C1Tally TallyOf(TpsCode tps, ContestId contest = ContestId.Ppwp) =>
-        SyntheticTally.ForTps(tps, CloudFixture.Election.Ballots(CloudFixture.Tree), CloudFixture.Election, seed: 7).Single(t => t.Contest == contest);
+        SyntheticTally.ForTps(tps, CloudFixture.Ballots, CloudFixture.Election, seed: 7).Single(t => t.Contest == contest);
 
-    private static Submission Make(DeviceIdentity device, C1Tally tally, ulong sequence) => new()
+    private static Submission Make(TestDevice device, C1Tally tally, ulong sequence) => Make(device.DeviceId, tally, sequence);
+
+    private static Submission Make(string deviceId, C1Tally tally, ulong sequence) => new()
     {
         ElectionId = CloudFixture.Election.ElectionId,
-        DeviceId = device.DeviceId,
+        DeviceId = deviceId,
         Sequence = sequence,
         DeviceTime = new DateTimeOffset(2024, 2, 14, 13, 30, 0, TimeSpan.Zero).AddSeconds(sequence),
         Tally = tally,
@@ -84,11 +91,8 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         Assert.Equal(ledgerSize, fixture.Cloud.Services.GetRequiredService<IResultsLedger>().Count);
         Assert.Equal(before.GetProperty("chart").ToString(), (await TpsResultAsync(tps)).GetProperty("chart").ToString());
 
-        // The cloud keeps serving: an honest form from another device is still accepted.
-        var honest = SignedSubmission.Sign(Make(_otherDevice, TallyOf(OtherTps), (ulong)Interlocked.Increment(ref _honestSequence)), _otherDevice.Key);
-        await using var other = new SubmissionClient(_otherDevice.DeviceId, fixture.Cloud.BrokerHost, fixture.Cloud.BrokerPort);
-        await other.ConnectAsync();
-        Assert.Equal(ReceiptStatus.Accepted, (await other.SubmitAsync(honest, ReceiptTimeout, 1)).Status);
+        // The cloud keeps serving: an honest form from another device is still accepted (and its proof verifies).
+        Assert.Equal(ReceiptStatus.Accepted, (await _otherClient.SubmitAsync(_otherDevice.Next(), ReceiptTimeout, 1)).Status);
     }
 
     [Fact]
@@ -98,7 +102,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
     [Fact]
     public Task Rejects_a_submission_with_one_flipped_bit_in_its_signature()
     {
-        var wire = SignedSubmission.Sign(Make(_device, TallyOf(Tps), 1), _device.Key).Wire.ToArray();
+        var wire = SignedSubmission.Sign(Make(_device, TallyOf(Tps), 1), _device.Identity.Key).Wire.ToArray();
         wire[^1] ^= 0x01;
         return AssertRejectedAsync(RejectReasons.BadSignature, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp), wire));
     }
@@ -106,20 +110,29 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
     [Fact]
     public Task Rejects_a_device_that_is_not_registered()
     {
-        var stranger = new DeviceIdentity("dev-stranger", Tps, DeviceKey.Generate());
-        return AssertRejectedAsync(RejectReasons.UnknownDevice, () => Send(SignedSubmission.Sign(Make(stranger, TallyOf(Tps), 1), stranger.Key)));
+        var strangerKey = DeviceKey.Generate();
+        return AssertRejectedAsync(RejectReasons.UnknownDevice, () => Send(SignedSubmission.Sign(Make("dev-stranger", TallyOf(Tps), 1), strangerKey)));
     }
 
     [Fact]
     public Task Rejects_a_device_publishing_for_a_TPS_not_assigned_to_it() =>
-        AssertRejectedAsync(RejectReasons.DeviceNotAssigned,
-            () => Send(SignedSubmission.Sign(Make(_device, TallyOf(OtherTps), 1), _device.Key)), OtherTps);
+        AssertRejectedAsync(RejectReasons.DeviceNotAssigned, () =>
+        {
+            // On its own topic (the broker lets it publish nowhere else), a form of the neighbouring TPS.
+            var signed = SignedSubmission.Sign(Make(_device, TallyOf(OtherTps), 1), _device.Identity.Key);
+            return SendRaw(Topics.Submission(Tps, ContestId.Ppwp), signed.Wire);
+        }, OtherTps);
 
     [Fact]
-    public Task Rejects_a_form_published_to_another_TPS_topic()
+    public async Task Rejects_a_form_relayed_to_another_TPS_topic()
     {
-        var signed = SignedSubmission.Sign(Make(_device, TallyOf(Tps), 1), _device.Key);
-        return AssertRejectedAsync(RejectReasons.Misaddressed, () => SendRaw(Topics.Submission(OtherTps, ContestId.Ppwp), signed.Wire));
+        // Only a PPK station may publish to several TPS topics (those of its kecamatan, as a relay); the ingest still
+        // checks that each form sits on its own TPS's topic.
+        var station = fixture.Pki.Pki.IssueDevice($"ppk-{Guid.NewGuid():N}"[..20], KpuRole.Ppk, Tps.Region.AncestorAt(RegionLevel.Kecamatan).Value);
+        await using var relay = new SubmissionClient(station.DeviceId, fixture.Cloud.ConnectionFor(station) with { LogKey = null });
+        await relay.ConnectAsync();
+        var signed = _device.Next();
+        await AssertRejectedAsync(RejectReasons.Misaddressed, () => relay.SendAsync(Topics.Submission(OtherTps, ContestId.Ppwp), signed.Wire, signed.Hash.ToArray(), ReceiptTimeout));
     }
 
     [Fact]
@@ -130,7 +143,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         var misread = tally with { Suara = tally.Suara.Select((c, i) => i == 0 ? c with { Total = c.Total + 890 } : c).ToArray() };
         return AssertRejectedAsync(RejectReasons.InvalidTally, async () =>
         {
-            var receipt = await Send(SignedSubmission.Sign(Make(_device, misread, 1), _device.Key));
+            var receipt = await Send(SignedSubmission.Sign(Make(_device, misread, 1), _device.Identity.Key));
             Assert.Contains(receipt.Violations!, v => v.Contains(C1Validator.Rules.VotesSumIsSah));
             return receipt;
         });
@@ -147,7 +160,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
     [Fact]
     public Task Rejects_truncated_CBOR()
     {
-        var wire = SignedSubmission.Sign(Make(_device, TallyOf(Tps), 1), _device.Key).Wire;
+        var wire = SignedSubmission.Sign(Make(_device, TallyOf(Tps), 1), _device.Identity.Key).Wire;
         return AssertRejectedAsync(RejectReasons.Malformed, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp), wire[..(wire.Length / 2)]));
     }
 
@@ -172,13 +185,13 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
     public Task Rejects_a_form_for_another_election()
     {
         var submission = Make(_device, TallyOf(Tps), 1) with { ElectionId = "pilkada-2024" };
-        return AssertRejectedAsync(RejectReasons.WrongElection, () => Send(SignedSubmission.Sign(submission, _device.Key)));
+        return AssertRejectedAsync(RejectReasons.WrongElection, () => Send(SignedSubmission.Sign(submission, _device.Identity.Key)));
     }
 
     [Fact]
     public async Task Counts_the_same_submission_sent_twice_once()
     {
-        var signed = SignedSubmission.Sign(Make(_device, TallyOf(Tps, ContestId.Dpr), 10), _device.Key);
+        var signed = _device.Next(ContestId.Dpr);
         var first = await Send(signed);
         await fixture.Cloud.Recap.SettleAsync();
         var national = await NationalAsync(ContestId.Dpr);
@@ -189,32 +202,64 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         Assert.Equal(ReceiptStatus.Accepted, first.Status);
         Assert.Equal(ReceiptStatus.Duplicate, second.Status);
         Assert.Equal(first.LedgerPosition, second.LedgerPosition);
+        Assert.Equal(first.LogIndex, second.LogIndex);
         Assert.Equal(first.SubmissionHash, second.SubmissionHash);
         Assert.Equal(national, await NationalAsync(ContestId.Dpr));
     }
 
     [Fact]
-    public async Task Rejects_a_stale_sequence_number_reused_for_a_different_form()
+    public async Task Accepts_a_device_s_forms_arriving_out_of_sequence_order()
     {
-        var tally = TallyOf(Tps, ContestId.Dpd);
-        var original = await Send(SignedSubmission.Sign(Make(_device, tally, 20), _device.Key));
-        Assert.Equal(ReceiptStatus.Accepted, original.Status);
+        var forms = Contests.All.Where(c => CloudFixture.Ballots.For(c, Tps) is not null).Select(c => _device.Next(c)).ToArray();
 
-        var rewound = Make(_device, tally, 20) with { DeviceTime = new DateTimeOffset(2024, 2, 14, 20, 0, 0, TimeSpan.Zero) };
-        await AssertRejectedAsync(RejectReasons.StaleSequence, () => Send(SignedSubmission.Sign(rewound, _device.Key)));
+        await using var verifying = await _device.ConnectAsync();
+        foreach (var form in forms.Reverse())
+            Assert.Equal(ReceiptStatus.Accepted, (await verifying.SubmitAsync(form, ReceiptTimeout, 1)).Status);
+        // Arriving newest first opened a gap (1..n-1), which the older forms then filled: an info event, nothing refused.
+        var gap = (await EventsAsync(SecurityEventKinds.ChainGap)).Single(e => e.DeviceId == _device.DeviceId);
+        Assert.Equal(SecuritySeverity.Info, gap.Severity);
+        Assert.Equal("1", gap.Evidence!["missing_from"]);
     }
 
     [Fact]
-    public async Task Accepts_a_device_s_forms_arriving_out_of_sequence_order()
+    public async Task Rejects_a_fork_another_form_under_a_sequence_number_already_used()
     {
-        var signer = new FormSigner(_device, CloudFixture.Election, CloudFixture.Election.Ballots(CloudFixture.Tree), TimeProvider.System)
-        {
-            Chain = new ChainState(100, ""),
-        };
-        var forms = SyntheticTally.ForTps(Tps, CloudFixture.Election.Ballots(CloudFixture.Tree), CloudFixture.Election, 3).Select(t => signer.Sign(t)).ToArray();
+        var first = _device.Next(ContestId.Dpd);
+        Assert.Equal(ReceiptStatus.Accepted, (await Send(first)).Status);
+        // The same number, other numbers, signed at the same moment: a second history.
+        var forked = first.Submission with { Tally = _device.Tally(ContestId.Dpd, seed: 8) };
+        await AssertRejectedAsync(RejectReasons.ChainFork, () => Send(SignedSubmission.Sign(forked, _device.Identity.Key)));
+        var fork = (await EventsAsync(SecurityEventKinds.ChainFork)).Single(e => e.DeviceId == _device.DeviceId);
+        Assert.Equal(SecuritySeverity.Critical, fork.Severity);
+        Assert.Equal(first.Hash.ToString(), fork.Evidence!["conflicting_hash"]);
+    }
 
-        foreach (var form in forms.Reverse())
-            Assert.Equal(ReceiptStatus.Accepted, (await Send(form)).Status);
+    [Fact]
+    public async Task Rejects_a_fork_a_form_whose_previous_hash_is_not_the_accepted_predecessor()
+    {
+        Assert.Equal(ReceiptStatus.Accepted, (await Send(_device.Next(ContestId.Ppwp))).Status);
+        var second = _device.Next(ContestId.Dpr).Submission with { PreviousHash = Sha256Hash.Of([1, 2, 3]) };
+        await AssertRejectedAsync(RejectReasons.ChainFork, () => Send(SignedSubmission.Sign(second, _device.Identity.Key)));
+    }
+
+    [Fact]
+    public async Task Rejects_a_rewind_a_lower_sequence_number_signed_after_the_newest_form()
+    {
+        var first = _device.Next(ContestId.Ppwp);
+        var second = _device.Next(ContestId.Dpr);
+        Assert.Equal(ReceiptStatus.Accepted, (await Send(first)).Status);
+        Assert.Equal(ReceiptStatus.Accepted, (await Send(second)).Status);
+        // The device restored from a backup: it signs sequence 1 again, later than its newest form.
+        var rewound = first.Submission with { DeviceTime = second.Submission.DeviceTime.AddMinutes(5), Tally = _device.Tally(ContestId.Ppwp, seed: 9) };
+        await AssertRejectedAsync(RejectReasons.ChainRewind, () => Send(SignedSubmission.Sign(rewound, _device.Identity.Key)));
+        Assert.Contains(await EventsAsync(SecurityEventKinds.ChainRewind), e => e.DeviceId == _device.DeviceId);
+    }
+
+    private async Task<IReadOnlyList<SecurityEvent>> EventsAsync(string kind)
+    {
+        using var doc = JsonDocument.Parse(await fixture.Http.GetStringAsync("api/v1/security/events?limit=1000"));
+        return doc.RootElement.GetProperty("events").EnumerateArray()
+            .Select(e => SecurityEvent.FromJson(e.GetRawText())).Where(e => e.Kind == kind).ToList();
     }
 
     private async Task<string> NationalAsync(ContestId contest)

@@ -32,14 +32,11 @@ public sealed class ResultsApiTests(CloudFixture fixture) : IClassFixture<CloudF
     public async Task Publishes_a_TPS_result_with_Sirekap_fields_and_its_signed_submission()
     {
         var tps = CloudFixture.Tree.TpsIn(RegionCode.Parse("5171")).First(); // Kota Denpasar
-        var device = new DeviceIdentity($"dev-{tps}", tps, KpuEdge.Crypto.DeviceKey.Deterministic(tps.Value, 1));
-        fixture.Cloud.Registry.Register(device.ToRecord());
-        var ballots = CloudFixture.Election.Ballots(CloudFixture.Tree);
-        var tally = SyntheticTally.ForTps(tps, ballots, CloudFixture.Election, 1).Single(t => t.Contest == ContestId.Ppwp);
-        var signed = new FormSigner(device, CloudFixture.Election, ballots, TimeProvider.System).Sign(tally);
-        await using (var client = new SubmissionClient(device.DeviceId, fixture.Cloud.BrokerHost, fixture.Cloud.BrokerPort))
+        var device = fixture.NewDevice(tps);
+        var tally = device.Tally(ContestId.Ppwp, seed: 1);
+        var signed = device.Signer.Sign(tally);
+        await using (var client = await device.ConnectAsync())
         {
-            await client.ConnectAsync();
             Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitAsync(signed, TimeSpan.FromSeconds(30))).Status);
         }
         await fixture.Cloud.Recap.SettleAsync();

@@ -6,7 +6,9 @@ using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
+using KpuEdge.Cloud.Security;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Transparency;
 
 namespace KpuEdge.Cloud.Api;
 
@@ -20,10 +22,10 @@ public static class ResultsApi
 
     public static void MapResultsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/results/{contest}", (string contest, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices) =>
-            Results(contest, "0", recap, ledger, devices));
-        app.MapGet("/api/v1/results/{contest}/{region}", (string contest, string region, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices) =>
-            Results(contest, region, recap, ledger, devices));
+        app.MapGet("/api/v1/results/{contest}", (string contest, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki) =>
+            Results(contest, "0", recap, ledger, devices, pki));
+        app.MapGet("/api/v1/results/{contest}/{region}", (string contest, string region, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki) =>
+            Results(contest, region, recap, ledger, devices, pki));
         app.MapGet("/api/v1/status", (IResultsLedger ledger, IngestStats stats) => Microsoft.AspNetCore.Http.Results.Json(new
         {
             ledger_entries = ledger.Count,
@@ -38,7 +40,7 @@ public static class ResultsApi
         }, Json));
     }
 
-    private static async Task<IResult> Results(string contestSlug, string regionText, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices)
+    private static async Task<IResult> Results(string contestSlug, string regionText, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki)
     {
         if (!Contests.TryParseSlug(contestSlug, out var contest))
             return Error(400, $"Unknown contest '{contestSlug}'; one of {string.Join(", ", Contests.All.Select(c => c.Slug()))}.");
@@ -49,7 +51,7 @@ public static class ResultsApi
         {
             var tps = TpsCode.Parse(region.Value);
             if (!context.Tree.Contains(tps)) return Error(404, $"No TPS {region}.");
-            return Microsoft.AspNetCore.Http.Results.Json(TpsResult(tps, contest, context, ledger, devices), Json);
+            return Microsoft.AspNetCore.Http.Results.Json(TpsResult(tps, contest, context, ledger, devices, pki), Json);
         }
         if (!context.Tree.TryGet(region, out var node)) return Error(404, $"No region {region}.");
 
@@ -85,7 +87,7 @@ public static class ResultsApi
         }, Json);
     }
 
-    private static object TpsResult(TpsCode tps, ContestId contest, RecapContext context, IResultsLedger ledger, DeviceRegistryProvider devices)
+    private static object TpsResult(TpsCode tps, ContestId contest, RecapContext context, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki)
     {
         var versions = ledger.ForTps(tps).Where(e => e.Contest == contest)
             .OrderBy(e => e.Sequence).ThenBy(e => e.Position).ToList(); // the same order the recap uses
@@ -106,6 +108,10 @@ public static class ResultsApi
         var totals = ContestTotals.FromTally(s.Tally, ballot);
         string signature = !devices.TryGet(s.DeviceId, out var device) ? "device_unknown"
             : signed.VerifySignature(device.PublicKey) ? "verified" : "invalid";
+        // A device revoked after it sent this form: the form stays counted (it was signed before), and says so.
+        object? revoked = device?.SigningCertificate is { } certificate && pki.Trust.IsRevoked(certificate.SerialHex, out var revocation)
+            ? new { revoked_at = revocation.RevokedAt, reason = revocation.Reason.ToLogText(), signed_before_revocation = s.DeviceTime < revocation.RevokedAt }
+            : null;
         return new
         {
             kode = tps.Value,
@@ -127,6 +133,9 @@ public static class ResultsApi
                 received_at = current.ReceivedAt,
                 image_hash = s.ImageHash.ToString(),
                 signature,
+                device_revoked = revoked,
+                log_index = current.LogIndex,
+                inclusion_proof = $"/api/v1/log/proof/inclusion?hash={current.Hash}",
                 versions = versions.Select(v => new { ledger_position = v.Position, hash = v.Hash.ToString(), sequence = v.Sequence, received_at = v.ReceivedAt }),
             },
         };

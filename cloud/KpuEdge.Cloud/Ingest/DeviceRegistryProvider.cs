@@ -1,4 +1,6 @@
+using KpuEdge.Cloud.Security;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
 using Microsoft.Extensions.Options;
 
 namespace KpuEdge.Cloud.Ingest;
@@ -15,10 +17,13 @@ public sealed class DeviceRegistryProvider
     private DateTime _fileWrittenAt;
     private DateTimeOffset _lastCheck;
 
-    public DeviceRegistryProvider(IOptions<CloudOptions> options, TimeProvider time, DeviceRegistry? registry = null)
+    private readonly CloudPki _pki;
+
+    public DeviceRegistryProvider(IOptions<CloudOptions> options, TimeProvider time, CloudPki pki, DeviceRegistry? registry = null)
     {
         _path = options.Value.RegistryPath;
         _time = time;
+        _pki = pki;
         Registry = registry ?? new DeviceRegistry();
         Reload();
     }
@@ -45,6 +50,20 @@ public sealed class DeviceRegistryProvider
         var writtenAt = File.GetLastWriteTimeUtc(_path);
         if (writtenAt == _fileWrittenAt) return;
         _fileWrittenAt = writtenAt;
-        foreach (var device in DeviceRegistry.Load(_path).All) Registry.Register(device);
+        foreach (var device in DeviceRegistry.Load(_path, _pki.Trust, _time.GetUtcNow()).All) Registry.Register(device);
+    }
+
+    /// <summary>
+    /// Registers a device from its signing certificate after checking it against KPU's CA (in-process provisioning:
+    /// the simulator, tests). Throws <see cref="InvalidDataException"/> for a certificate the cloud must not trust.
+    /// </summary>
+    public DeviceRecord RegisterCertified(KpuCertificate signingCertificate)
+    {
+        var verdict = _pki.Trust.Validate(signingCertificate.Der, CertificatePurpose.Signing, _time.GetUtcNow(), KpuRole.Tps);
+        if (!verdict.Ok)
+            throw new InvalidDataException($"Certificate of '{signingCertificate.CommonName}' refused: {verdict.Error}: {verdict.Detail}");
+        var record = DeviceRecord.FromCertificate(signingCertificate);
+        Registry.Register(record);
+        return record;
     }
 }

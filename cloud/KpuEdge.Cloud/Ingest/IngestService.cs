@@ -4,6 +4,12 @@ using System.Threading.Channels;
 using KpuEdge.Cloud.Broker;
 using KpuEdge.Cloud.Ledger;
 using KpuEdge.Cloud.Recap;
+using KpuEdge.Cloud.Transparency;
+using KpuEdge.Core.Security;
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using KpuEdge.Cloud.Security;
+using KpuEdge.Crypto.Pki;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto;
 using Microsoft.Extensions.Options;
@@ -26,6 +32,9 @@ public sealed class IngestService(
     BrokerEndpoint broker,
     SubmissionChecker checker,
     IResultsLedger ledger,
+    TransparencyLog log,
+    CloudPki pki,
+    RevocationService revocations,
     RecapService recap,
     IngestStats stats,
     TimeProvider time,
@@ -39,7 +48,7 @@ public sealed class IngestService(
 
     private sealed record Checked(Inbound Message, CheckOutcome Outcome);
 
-    private sealed record Completion(Inbound Message, CheckOutcome Outcome, Refused? Refusal, Receipt Receipt, long? AcceptedPosition);
+    private sealed record Completion(Inbound Message, CheckOutcome Outcome, Refused? Refusal, Receipt Receipt, long? AcceptedPosition, LogCheckpoint Checkpoint);
 
     private readonly Channel<Inbound>[] _inbound = Enumerable.Range(0, CheckWorkers)
         .Select(_ => Channel.CreateBounded<Inbound>(new BoundedChannelOptions(4096) { SingleReader = true })).ToArray();
@@ -56,8 +65,11 @@ public sealed class IngestService(
         try
         {
             await WaitForStartAsync(stoppingToken);
+            // The log first: an altered ledger must stop the start before anything is served from it.
+            log.Load();
+            revocations.LoadSaved();
             await recap.RebuildFromLedgerAsync(stoppingToken);
-            var heads = new Dictionary<string, DeviceHead>(ledger.DeviceHeads(), StringComparer.Ordinal);
+            var heads = new Dictionary<string, ChainLink>(ledger.DeviceHeads(), StringComparer.Ordinal);
 
             var workers = new List<Task>();
             workers.AddRange(_inbound.Select(channel => Task.Run(() => CheckLoopAsync(channel.Reader, stoppingToken), stoppingToken)));
@@ -115,7 +127,12 @@ public sealed class IngestService(
         };
         var clientOptions = new MqttClientOptionsBuilder()
             .WithTcpServer(broker.Host, broker.Port)
-            .WithClientId($"kpu-cloud-ingest-{Environment.ProcessId}")
+            .WithTlsOptions(tls => tls
+                .UseTls()
+                .WithTargetHost(options.Value.BrokerTlsName)
+                .WithClientCertificates(new X509Certificate2Collection(pki.IngestCertificate))
+                .WithCertificateValidationHandler(e => KpuTls.IsTrustedServer(pki.Trust, e.Certificate, time.GetUtcNow(), out _)))
+            .WithClientId(KpuTls.NameOf(pki.IngestCertificate))
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
             .WithCleanStart()
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(30))
@@ -147,7 +164,7 @@ public sealed class IngestService(
         }
     }
 
-    private async Task SequenceLoopAsync(Dictionary<string, DeviceHead> heads, CancellationToken cancellationToken)
+    private async Task SequenceLoopAsync(Dictionary<string, ChainLink> heads, CancellationToken cancellationToken)
     {
         var reader = _checked.Reader;
         int maxBatch = options.Value.LedgerBatchSize;
@@ -161,67 +178,83 @@ public sealed class IngestService(
         }
     }
 
-    /// <summary>Decides duplicates and reused sequence numbers, then commits the batch. Returns null if the commit failed.</summary>
-    private IReadOnlyList<Completion>? Sequence(List<Checked> batch, Dictionary<string, DeviceHead> heads)
+    private sealed record Decision(int AcceptedIndex, LedgerEntry? DuplicateOf, Refused? Refusal);
+
+    /// <summary>
+    /// Decides duplicates and the device chains (gaps, forks, rewinds), then commits the batch — accepted forms, their
+    /// log entries, refusals and security events in one transaction. Returns null if the commit failed.
+    /// </summary>
+    private IReadOnlyList<Completion>? Sequence(List<Checked> batch, Dictionary<string, ChainLink> heads)
     {
         var accepted = new List<(SignedSubmission, DateTimeOffset)>();
         var rejections = new List<Rejection>();
-        var decisions = new (int AcceptedIndex, long? DuplicateOf, Refused? Refusal)[batch.Count];
+        var events = new List<SecurityEvent>();
+        var decisions = new Decision[batch.Count];
         var pendingByHash = new Dictionary<Sha256Hash, int>();
-        var pendingBySequence = new HashSet<(string, ulong)>();
+        var pendingLinks = new Dictionary<(string, ulong), ChainLink>();
         for (int i = 0; i < batch.Count; i++)
         {
             var (message, outcome) = batch[i];
             if (outcome is Refused refused)
             {
-                decisions[i] = (-1, null, refused);
+                decisions[i] = new Decision(-1, null, refused);
                 rejections.Add(ToRejection(message, refused));
+                if (SecurityEventFor(message, refused) is { } refusedEvent) events.Add(refusedEvent);
                 continue;
             }
             var verified = (Verified)outcome;
             var s = verified.Signed.Submission;
             if (pendingByHash.TryGetValue(verified.Hash, out int pending))
             {
-                decisions[i] = (pending, null, null); // same bytes twice in one batch: one entry, two receipts
+                decisions[i] = new Decision(pending, null, null); // same bytes twice in one batch: one entry, two receipts
                 continue;
             }
-            // Forms of one device may arrive in any order (five contests in flight, resends over bad links), so a
-            // lower sequence number is fine; reusing one for different content is not (a rewind or a fork).
-            string? clash = null;
-            if (pendingBySequence.Contains((s.DeviceId, s.Sequence)))
+            var link = new ChainLink(s.Sequence, verified.Hash, s.PreviousHash, s.DeviceTime);
+            heads.TryGetValue(s.DeviceId, out var head);
+            ChainLink? predecessor = null, sameSequence = null, successor = null;
+            if (head is not null && head.Sequence + 1 == s.Sequence)
             {
-                clash = "in this batch";
+                predecessor = head; // in order: the common case needs no lookup
             }
-            else if (heads.TryGetValue(s.DeviceId, out var head) && s.Sequence <= head.Sequence
-                     && ledger.FindBySequence(s.DeviceId, s.Sequence) is { } earlier)
+            else if (head is not null)
             {
-                if (earlier.Hash == verified.Hash)
+                foreach (var known in LinksAround(s.DeviceId, s.Sequence, pendingLinks))
                 {
-                    decisions[i] = (-1, earlier.Position, null);
-                    continue;
+                    if (known.Sequence + 1 == s.Sequence) predecessor = known;
+                    else if (known.Sequence == s.Sequence) sameSequence = known;
+                    else if (known.Sequence == s.Sequence + 1) successor = known;
                 }
-                clash = $"at ledger position {earlier.Position}";
             }
-            if (clash is not null)
+            if (sameSequence is not null && sameSequence.Hash == verified.Hash && ledger.FindByHash(verified.Hash) is { } earlier)
             {
-                var stale = new Refused(verified.Hash, RejectReasons.StaleSequence,
-                    $"Sequence {s.Sequence} of '{s.DeviceId}' was already used by another accepted form ({clash}).", s);
-                decisions[i] = (-1, null, stale);
-                rejections.Add(ToRejection(message, stale));
+                decisions[i] = new Decision(-1, earlier, null);
                 continue;
             }
-            if (!heads.TryGetValue(s.DeviceId, out var current) || s.Sequence > current.Sequence)
-                heads[s.DeviceId] = new DeviceHead(s.Sequence, verified.Hash);
+            var verdict = DeviceChain.Judge(link, head, predecessor, sameSequence, successor);
+            if (verdict.Refused)
+            {
+                string reason = verdict.Kind == ChainVerdictKind.Fork ? RejectReasons.ChainFork : RejectReasons.ChainRewind;
+                var refusal = new Refused(verified.Hash, reason, $"Device '{s.DeviceId}': {verdict.Detail}.", s);
+                decisions[i] = new Decision(-1, null, refusal);
+                rejections.Add(ToRejection(message, refusal));
+                events.Add(ChainEvent(message, s, verdict, reason == RejectReasons.ChainFork ? SecurityEventKinds.ChainFork : SecurityEventKinds.ChainRewind,
+                    SecuritySeverity.Critical, verified.Hash, sameSequence?.Hash));
+                continue;
+            }
+            if (verdict.Kind == ChainVerdictKind.Gap)
+                events.Add(ChainEvent(message, s, verdict, SecurityEventKinds.ChainGap, SecuritySeverity.Info, verified.Hash, null));
+            if (head is null || s.Sequence > head.Sequence) heads[s.DeviceId] = link;
             pendingByHash[verified.Hash] = accepted.Count;
-            pendingBySequence.Add((s.DeviceId, s.Sequence));
-            decisions[i] = (accepted.Count, null, null);
+            pendingLinks[(s.DeviceId, s.Sequence)] = link;
+            decisions[i] = new Decision(accepted.Count, null, null);
             accepted.Add((verified.Signed, message.ReceivedAt));
         }
 
-        IReadOnlyList<long> positions;
+        LedgerCommit commit;
+        LogCheckpoint checkpoint;
         try
         {
-            positions = ledger.Append(accepted, rejections);
+            (commit, checkpoint) = log.Commit(new LedgerBatch { Accepted = accepted, Rejections = rejections, Events = events });
         }
         catch (Exception e)
         {
@@ -240,13 +273,17 @@ public sealed class IngestService(
             var (message, outcome) = batch[i];
             var (acceptedIndex, duplicateOf, refusal) = decisions[i];
             var submission = (outcome as Verified)?.Signed.Submission ?? refusal?.Submission;
+            var status = refusal is not null ? ReceiptStatus.Rejected
+                : duplicateOf is not null || !firstUse.Add(acceptedIndex) ? ReceiptStatus.Duplicate
+                : ReceiptStatus.Accepted;
+            long? position = refusal is not null ? null : duplicateOf?.Position ?? commit.Positions[acceptedIndex];
+            long? logIndex = refusal is not null ? null : duplicateOf?.LogIndex ?? commit.SubmissionLogIndexes[acceptedIndex];
             var receipt = new Receipt
             {
-                Status = refusal is not null ? ReceiptStatus.Rejected
-                    : duplicateOf is not null || !firstUse.Add(acceptedIndex) ? ReceiptStatus.Duplicate
-                    : ReceiptStatus.Accepted,
+                Status = status,
                 SubmissionHash = outcome.Hash.ToString(),
-                LedgerPosition = refusal is not null ? null : duplicateOf ?? positions[acceptedIndex],
+                LedgerPosition = position,
+                LogIndex = logIndex,
                 Reason = refusal?.Reason,
                 Detail = refusal?.Detail,
                 Violations = refusal?.Violations,
@@ -255,9 +292,68 @@ public sealed class IngestService(
                 Sequence = submission?.Sequence,
                 Ts = now,
             };
-            completions[i] = new Completion(message, outcome, refusal, receipt, receipt.Status == ReceiptStatus.Accepted ? receipt.LedgerPosition : null);
+            completions[i] = new Completion(message, outcome, refusal, receipt, status == ReceiptStatus.Accepted ? position : null, checkpoint);
         }
         return completions;
+    }
+
+    /// <summary>A device's links at n−1, n and n+1: those committed in the ledger and those pending in this batch.</summary>
+    private IEnumerable<ChainLink> LinksAround(string deviceId, ulong sequence, Dictionary<(string, ulong), ChainLink> pendingLinks)
+    {
+        ulong from = sequence > 0 ? sequence - 1 : 0, to = sequence + 1;
+        var found = new Dictionary<ulong, ChainLink>();
+        foreach (var link in ledger.ChainLinks(deviceId, from, to)) found[link.Sequence] = link;
+        for (ulong n = from; n <= to; n++)
+            if (pendingLinks.TryGetValue((deviceId, n), out var link)) found[n] = link;
+        return found.Values;
+    }
+
+    private SecurityEvent ChainEvent(Inbound message, Submission s, ChainVerdict verdict, string kind, SecuritySeverity severity, Sha256Hash hash, Sha256Hash? other)
+    {
+        var evidence = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["sequence"] = s.Sequence.ToString(CultureInfo.InvariantCulture),
+            ["submission_hash"] = hash.ToString(),
+            ["previous_hash"] = s.PreviousHash.ToString(),
+            ["device_time"] = s.DeviceTime.ToString("O", CultureInfo.InvariantCulture),
+            ["topic"] = message.Topic,
+        };
+        if (other is { } o) evidence["conflicting_hash"] = o.ToString();
+        if (verdict.Kind == ChainVerdictKind.Gap)
+        {
+            evidence["missing_from"] = verdict.MissingFrom.ToString(CultureInfo.InvariantCulture);
+            evidence["missing_to"] = verdict.MissingTo.ToString(CultureInfo.InvariantCulture);
+        }
+        return new SecurityEvent
+        {
+            Ts = message.ReceivedAt, Kind = kind, Severity = severity, Source = SecurityEventSources.Ingest,
+            DeviceId = s.DeviceId, Tps = s.Tps.Value, Detail = verdict.Detail, Evidence = evidence,
+        };
+    }
+
+    /// <summary>Refusals that smell of attack rather than of a mistake become security events.</summary>
+    private static SecurityEvent? SecurityEventFor(Inbound message, Refused refused)
+    {
+        if (!RejectReasons.IsSecurityRelevant(refused.Reason)) return null;
+        var evidence = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["reason"] = refused.Reason,
+            ["payload_hash"] = refused.Hash.ToString(),
+            ["topic"] = message.Topic,
+            ["size"] = message.Payload.Length.ToString(CultureInfo.InvariantCulture),
+        };
+        bool revoked = refused.Reason == RejectReasons.RevokedDevice;
+        return new SecurityEvent
+        {
+            Ts = message.ReceivedAt,
+            Kind = revoked ? SecurityEventKinds.RevokedDeviceSubmission : SecurityEventKinds.SubmissionRefused,
+            Severity = revoked ? SecuritySeverity.Critical : SecuritySeverity.Warning,
+            Source = SecurityEventSources.Ingest,
+            DeviceId = refused.Submission?.DeviceId,
+            Tps = refused.Submission?.Tps.Value,
+            Detail = refused.Detail,
+            Evidence = evidence,
+        };
     }
 
     private async Task CompleteLoopAsync(CancellationToken cancellationToken)
@@ -291,7 +387,7 @@ public sealed class IngestService(
                         logger.LogWarning("Rejected {Reason} on {Topic}: {Detail}", c.Receipt.Reason, c.Message.Topic, c.Receipt.Detail);
                     break;
             }
-            await SendReceiptAsync(c.Message, c.Receipt);
+            await SendReceiptAsync(c.Message, WithInclusionProof(c));
             await c.Message.Ack();
         }
         catch (Exception e)
@@ -299,6 +395,19 @@ public sealed class IngestService(
             // Recorded in the ledger already; the recap rebuilds from it and the device will ask again.
             logger.LogError(e, "Completing {Hash} failed after it was recorded", c.Receipt.SubmissionHash);
         }
+    }
+
+    /// <summary>Accepted and duplicate receipts carry the entry's inclusion proof in a signed checkpoint, for the device to verify.</summary>
+    private Receipt WithInclusionProof(Completion c)
+    {
+        if (c.Receipt.LogIndex is not { } index) return c.Receipt;
+        var checkpoint = index < c.Checkpoint.Size ? c.Checkpoint : log.Latest;
+        var answer = log.ProveInclusion(index, checkpoint);
+        return c.Receipt with
+        {
+            Checkpoint = answer.Checkpoint.Note,
+            InclusionProof = answer.Proof.Select(Convert.ToBase64String).ToArray(),
+        };
     }
 
     private async Task SendReceiptAsync(Inbound message, Receipt receipt)

@@ -2,7 +2,9 @@ using KpuEdge.Core.Elections;
 using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Tally;
+using KpuEdge.Cloud.Security;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
 using Microsoft.Extensions.Options;
 
 namespace KpuEdge.Cloud.Ingest;
@@ -19,9 +21,11 @@ public sealed record Refused(Sha256Hash Hash, string Reason, string Detail, Subm
 
 /// <summary>
 /// Every stateless check of an incoming submission, in order of cost: size, topic, encoding, device, signature,
-/// assignment, address, election, region, ballot, consistency rules. Thread-safe.
+/// certificate validity and revocation, assignment, address, election, region, ballot, consistency rules. Thread-safe.
+/// A revoked device's forms are refused when signed at or after the revocation (all of them for a compromised key);
+/// earlier ones stay counted and are marked in the API.
 /// </summary>
-public sealed class SubmissionChecker(DeviceRegistryProvider devices, RecapContext context, IOptions<CloudOptions> options)
+public sealed class SubmissionChecker(DeviceRegistryProvider devices, RecapContext context, CloudPki pki, TimeProvider time, IOptions<CloudOptions> options)
 {
     public CheckOutcome Check(string topic, ReadOnlyMemory<byte> payload)
     {
@@ -50,8 +54,19 @@ public sealed class SubmissionChecker(DeviceRegistryProvider devices, RecapConte
         var s = signed.Submission;
         if (!devices.TryGet(s.DeviceId, out var device))
             return new Refused(hash, RejectReasons.UnknownDevice, $"Device '{s.DeviceId}' is not registered.", s);
+        if (device.SigningCertificate is not { } certificate)
+            return new Refused(hash, RejectReasons.UnknownDevice, $"Device '{s.DeviceId}' has no signing certificate from KPU's CA.", s);
         if (!signed.VerifySignature(device.PublicKey))
             return new Refused(hash, RejectReasons.BadSignature, $"The signature does not verify with the registered key of '{s.DeviceId}'.", s);
+        // The chain was validated when the device was registered; what changes with time is validity and revocation.
+        var now = time.GetUtcNow();
+        if (now > certificate.NotAfter || now < certificate.NotBefore)
+            return new Refused(hash, RejectReasons.UntrustedCertificate,
+                $"The signing certificate of '{s.DeviceId}' is valid {certificate.NotBefore:O} to {certificate.NotAfter:O}, not now.", s);
+        if (pki.Trust.IsRevoked(certificate.SerialHex, out var revocation)
+            && (revocation.Reason == RevocationReason.KeyCompromise || s.DeviceTime >= revocation.RevokedAt))
+            return new Refused(hash, RejectReasons.RevokedDevice,
+                $"The certificate of '{s.DeviceId}' was revoked at {revocation.RevokedAt:O} ({revocation.Reason}); this form was signed at {s.DeviceTime:O}.", s);
         if (device.Tps != s.Tps)
             return new Refused(hash, RejectReasons.DeviceNotAssigned, $"Device '{s.DeviceId}' is assigned to TPS {device.Tps}, not {s.Tps}.", s);
         if (topicTps != s.Tps || topicContest != s.Contest)

@@ -1,36 +1,68 @@
+using KpuEdge.Cloud.Ingest;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
+using KpuEdge.Core.Security;
 using KpuEdge.Crypto;
 
 namespace KpuEdge.Cloud.Ledger;
 
-/// <summary>An accepted submission as the ledger holds it: the exact signed bytes and where they sit.</summary>
+/// <summary>An accepted submission as the ledger holds it: the exact signed bytes, where they sit, and their log index.</summary>
 public sealed record LedgerEntry(
     long Position, Sha256Hash Hash, string DeviceId, ulong Sequence, TpsCode Tps, ContestId Contest,
-    DateTimeOffset ReceivedAt, byte[] Wire);
+    DateTimeOffset ReceivedAt, byte[] Wire, long LogIndex);
 
 /// <summary>A submission refused at ingest, kept for audit (the payload itself only by hash).</summary>
 public sealed record Rejection(
     DateTimeOffset ReceivedAt, string Topic, string? DeviceId, string Reason, string Detail, Sha256Hash PayloadHash, int Size);
 
-/// <summary>The newest accepted submission of a device: where its chain stands.</summary>
-public sealed record DeviceHead(ulong Sequence, Sha256Hash Hash);
+/// <summary>A device certificate the issuing CA revoked, as recorded (and logged) by the cloud.</summary>
+public sealed record RevocationRecord(string DeviceId, string SerialHex, DateTimeOffset RevokedAt, string Reason, DateTimeOffset RecordedAt)
+{
+    /// <summary>The whole transparency-log entry for this revocation (type byte included), encoded by the caller.</summary>
+    public byte[] LogEntry { get; init; } = [];
+    public long LogIndex { get; init; } = -1;
+}
+
+/// <summary>A signed checkpoint of the transparency log, as published.</summary>
+public sealed record StoredCheckpoint(long Size, byte[] Root, string Note, DateTimeOffset SignedAt);
+
+/// <summary>Everything one group commit writes, in one transaction.</summary>
+public sealed record LedgerBatch
+{
+    public IReadOnlyList<(SignedSubmission Submission, DateTimeOffset ReceivedAt)> Accepted { get; init; } = [];
+    public IReadOnlyList<Rejection> Rejections { get; init; } = [];
+    public IReadOnlyList<SecurityEvent> Events { get; init; } = [];
+    public IReadOnlyList<RevocationRecord> Revocations { get; init; } = [];
+}
 
 /// <summary>
-/// The results ledger: the durable, append-only source of truth for accepted forms. Everything else (grains,
-/// API) is a projection of it. SQLite by default; PostgreSQL in production (a later step).
+/// What a commit gave out: ledger positions and log indexes of the accepted submissions and revocations, and the
+/// log entries it appended in log order (submissions, then revocations), starting at <see cref="FirstLogIndex"/>.
+/// </summary>
+public sealed record LedgerCommit(
+    IReadOnlyList<long> Positions, IReadOnlyList<long> SubmissionLogIndexes, IReadOnlyList<long> RevocationLogIndexes,
+    long FirstLogIndex, IReadOnlyList<byte[]> LogEntries);
+
+/// <summary>
+/// The results ledger: the durable, append-only source of truth for accepted forms, the transparency log's entries,
+/// revocations and security events. Everything else (grains, Merkle tree, API) is a projection of it.
+/// SQLite by default; PostgreSQL in production (a later step).
 /// </summary>
 public interface IResultsLedger : IDisposable
 {
-    /// <summary>Appends accepted submissions and rejections in one durable transaction; returns the positions given.</summary>
-    IReadOnlyList<long> Append(IReadOnlyList<(SignedSubmission Submission, DateTimeOffset ReceivedAt)> accepted, IReadOnlyList<Rejection> rejections);
+    /// <summary>Appends a batch in one durable transaction; accepted submissions and revocations also become log entries.</summary>
+    LedgerCommit Append(LedgerBatch batch);
 
-    long? FindPosition(Sha256Hash hash);
+    /// <summary>Records security events on their own (the broker's); returns them with their ids.</summary>
+    IReadOnlyList<SecurityEvent> AppendEvents(IReadOnlyList<SecurityEvent> events);
 
-    /// <summary>The accepted submission a device signed with this sequence number, if any.</summary>
-    (long Position, Sha256Hash Hash)? FindBySequence(string deviceId, ulong sequence);
+    /// <summary>The accepted submission with these wire bytes' hash, if any.</summary>
+    LedgerEntry? FindByHash(Sha256Hash hash);
 
     long Count { get; }
+
+    /// <summary>Number of entries in the transparency log.</summary>
+    long LogCount { get; }
 
     /// <summary>Every accepted submission in ledger order.</summary>
     IEnumerable<LedgerEntry> ReadAll();
@@ -38,8 +70,22 @@ public interface IResultsLedger : IDisposable
     /// <summary>All accepted versions for a TPS (every contest), oldest first.</summary>
     IReadOnlyList<LedgerEntry> ForTps(TpsCode tps);
 
-    /// <summary>The newest accepted sequence and hash of every device.</summary>
-    IReadOnlyDictionary<string, DeviceHead> DeviceHeads();
+    /// <summary>The newest accepted link of every device's chain.</summary>
+    IReadOnlyDictionary<string, ChainLink> DeviceHeads();
+
+    /// <summary>A device's accepted links with sequence numbers in [from, to].</summary>
+    IReadOnlyList<ChainLink> ChainLinks(string deviceId, ulong from, ulong to);
+
+    /// <summary>Transparency-log entries [start, end) in log order (the exact bytes that were hashed).</summary>
+    IEnumerable<byte[]> ReadLog(long start, long end);
+
+    void SaveCheckpoint(StoredCheckpoint checkpoint);
+
+    StoredCheckpoint? LatestCheckpoint();
+
+    IReadOnlyList<RevocationRecord> Revocations();
+
+    IReadOnlyList<SecurityEvent> SecurityEvents(long afterId, int limit);
 
     IReadOnlyDictionary<string, long> RejectionCounts();
 

@@ -1,6 +1,9 @@
+using KpuEdge.Cloud.Ingest;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
+using KpuEdge.Core.Security;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Transparency;
 using Microsoft.Data.Sqlite;
 
 namespace KpuEdge.Cloud.Ledger;
@@ -8,7 +11,9 @@ namespace KpuEdge.Cloud.Ledger;
 /// <summary>
 /// The ledger in one SQLite file, WAL mode with synchronous=FULL: a transaction that returned is on disk,
 /// so acknowledging after <see cref="Append"/> never acknowledges something a power cut could lose.
-/// One writer (the ingest sequencer); readers open their own pooled connections.
+/// One writer at a time (the ingest sequencer, revocations, broker events); readers open their own pooled connections.
+/// The transparency log's entries live here too, written in the same transaction as what they record, so the log
+/// can never disagree with the ledger about order or content.
 /// </summary>
 public sealed class SqliteLedger : IResultsLedger
 {
@@ -16,6 +21,7 @@ public sealed class SqliteLedger : IResultsLedger
     private readonly SqliteConnection _writer;
     private readonly Lock _writeLock = new();
     private long _lastPosition;
+    private long _logCount;
 
     public SqliteLedger(string path)
     {
@@ -24,6 +30,7 @@ public sealed class SqliteLedger : IResultsLedger
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString();
         _writer = new SqliteConnection(_connectionString);
         _writer.Open();
+        CheckFormat();
         Execute(_writer, """
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = FULL;
@@ -35,7 +42,10 @@ public sealed class SqliteLedger : IResultsLedger
                 tps         TEXT    NOT NULL,
                 contest     INTEGER NOT NULL,
                 received_at INTEGER NOT NULL,
-                wire        BLOB    NOT NULL
+                wire        BLOB    NOT NULL,
+                prev_hash   BLOB    NOT NULL,
+                device_time INTEGER NOT NULL,
+                log_index   INTEGER NOT NULL
             );
             CREATE INDEX IF NOT EXISTS submissions_tps ON submissions (tps, contest);
             CREATE INDEX IF NOT EXISTS submissions_device ON submissions (device_id, sequence);
@@ -49,28 +59,65 @@ public sealed class SqliteLedger : IResultsLedger
                 payload_hash BLOB    NOT NULL,
                 size         INTEGER NOT NULL
             );
+            -- The transparency log: a submission's entry (0x01 || wire) is rebuilt from its row; other entries are stored whole.
+            CREATE TABLE IF NOT EXISTS log_entries (
+                log_index  INTEGER PRIMARY KEY,
+                type       INTEGER NOT NULL,
+                position   INTEGER,
+                content    BLOB
+            );
+            CREATE TABLE IF NOT EXISTS checkpoints (
+                size      INTEGER PRIMARY KEY,
+                root      BLOB    NOT NULL,
+                note      TEXT    NOT NULL,
+                signed_at INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS revocations (
+                serial      TEXT    PRIMARY KEY,
+                device_id   TEXT    NOT NULL,
+                revoked_at  INTEGER NOT NULL,
+                reason      TEXT    NOT NULL,
+                recorded_at INTEGER NOT NULL,
+                log_index   INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS security_events (
+                id        INTEGER PRIMARY KEY,
+                ts        INTEGER NOT NULL,
+                kind      TEXT    NOT NULL,
+                device_id TEXT,
+                json      TEXT    NOT NULL
+            );
+            PRAGMA user_version = 2;
             """);
-        using var max = _writer.CreateCommand();
-        max.CommandText = "SELECT COALESCE(MAX(position), 0) FROM submissions";
-        _lastPosition = (long)max.ExecuteScalar()!;
+        _lastPosition = Scalar("SELECT COALESCE(MAX(position), 0) FROM submissions");
+        _logCount = Scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM log_entries");
     }
 
     public long Count => Interlocked.Read(ref _lastPosition);
 
-    public IReadOnlyList<long> Append(
-        IReadOnlyList<(SignedSubmission Submission, DateTimeOffset ReceivedAt)> accepted, IReadOnlyList<Rejection> rejections)
+    public long LogCount => Interlocked.Read(ref _logCount);
+
+    public LedgerCommit Append(LedgerBatch batch)
     {
         lock (_writeLock)
         {
+            var accepted = batch.Accepted;
             var positions = new long[accepted.Count];
+            var submissionLog = new long[accepted.Count];
+            var revocationLog = new long[batch.Revocations.Count];
+            var entries = new List<byte[]>(accepted.Count + batch.Revocations.Count);
+            long firstLogIndex = _logCount;
+            long nextLog = _logCount;
+            long next = _lastPosition;
             using var transaction = _writer.BeginTransaction();
             if (accepted.Count > 0)
             {
                 using var insert = _writer.CreateCommand();
                 insert.Transaction = transaction;
                 insert.CommandText = """
-                    INSERT INTO submissions (position, hash, device_id, sequence, tps, contest, received_at, wire)
-                    VALUES ($position, $hash, $device, $sequence, $tps, $contest, $received, $wire)
+                    INSERT INTO submissions (position, hash, device_id, sequence, tps, contest, received_at, wire, prev_hash, device_time, log_index)
+                    VALUES ($position, $hash, $device, $sequence, $tps, $contest, $received, $wire, $prev, $device_time, $log_index);
+                    INSERT INTO log_entries (log_index, type, position, content) VALUES ($log_index, $type, $position, NULL);
                     """;
                 var pPosition = insert.Parameters.Add("$position", SqliteType.Integer);
                 var pHash = insert.Parameters.Add("$hash", SqliteType.Blob);
@@ -80,12 +127,15 @@ public sealed class SqliteLedger : IResultsLedger
                 var pContest = insert.Parameters.Add("$contest", SqliteType.Integer);
                 var pReceived = insert.Parameters.Add("$received", SqliteType.Integer);
                 var pWire = insert.Parameters.Add("$wire", SqliteType.Blob);
-                insert.Prepare();
-                long next = _lastPosition;
+                var pPrevious = insert.Parameters.Add("$prev", SqliteType.Blob);
+                var pDeviceTime = insert.Parameters.Add("$device_time", SqliteType.Integer);
+                var pLogIndex = insert.Parameters.Add("$log_index", SqliteType.Integer);
+                insert.Parameters.AddWithValue("$type", (int)LogEntryType.Submission);
                 for (int i = 0; i < accepted.Count; i++)
                 {
                     var (s, receivedAt) = accepted[i];
                     positions[i] = ++next;
+                    submissionLog[i] = nextLog++;
                     pPosition.Value = next;
                     pHash.Value = s.Hash.ToArray();
                     pDevice.Value = s.Submission.DeviceId;
@@ -94,10 +144,36 @@ public sealed class SqliteLedger : IResultsLedger
                     pContest.Value = (int)s.Submission.Contest;
                     pReceived.Value = receivedAt.ToUnixTimeMilliseconds();
                     pWire.Value = s.Wire;
+                    pPrevious.Value = s.Submission.PreviousHash.ToArray();
+                    pDeviceTime.Value = s.Submission.DeviceTime.ToUnixTimeMilliseconds();
+                    pLogIndex.Value = submissionLog[i];
                     insert.ExecuteNonQuery();
+                    entries.Add(LogEntry.EncodeSubmission(s.Wire));
                 }
             }
-            if (rejections.Count > 0)
+            for (int i = 0; i < batch.Revocations.Count; i++)
+            {
+                var r = batch.Revocations[i];
+                revocationLog[i] = nextLog++;
+                using var insert = _writer.CreateCommand();
+                insert.Transaction = transaction;
+                insert.CommandText = """
+                    INSERT INTO revocations (serial, device_id, revoked_at, reason, recorded_at, log_index)
+                    VALUES ($serial, $device, $revoked, $reason, $recorded, $log_index);
+                    INSERT INTO log_entries (log_index, type, position, content) VALUES ($log_index, $type, NULL, $content);
+                    """;
+                insert.Parameters.AddWithValue("$serial", r.SerialHex);
+                insert.Parameters.AddWithValue("$device", r.DeviceId);
+                insert.Parameters.AddWithValue("$revoked", r.RevokedAt.ToUnixTimeMilliseconds());
+                insert.Parameters.AddWithValue("$reason", r.Reason);
+                insert.Parameters.AddWithValue("$recorded", r.RecordedAt.ToUnixTimeMilliseconds());
+                insert.Parameters.AddWithValue("$log_index", revocationLog[i]);
+                insert.Parameters.AddWithValue("$type", (int)LogEntryType.Revocation);
+                insert.Parameters.AddWithValue("$content", r.LogEntry);
+                insert.ExecuteNonQuery();
+                entries.Add(r.LogEntry);
+            }
+            if (batch.Rejections.Count > 0)
             {
                 using var insert = _writer.CreateCommand();
                 insert.Transaction = transaction;
@@ -105,7 +181,7 @@ public sealed class SqliteLedger : IResultsLedger
                     INSERT INTO rejections (received_at, topic, device_id, reason, detail, payload_hash, size)
                     VALUES ($received, $topic, $device, $reason, $detail, $hash, $size)
                     """;
-                foreach (var r in rejections)
+                foreach (var r in batch.Rejections)
                 {
                     insert.Parameters.Clear();
                     insert.Parameters.AddWithValue("$received", r.ReceivedAt.ToUnixTimeMilliseconds());
@@ -118,30 +194,64 @@ public sealed class SqliteLedger : IResultsLedger
                     insert.ExecuteNonQuery();
                 }
             }
+            InsertEvents(transaction, batch.Events);
             transaction.Commit();
-            if (accepted.Count > 0) Interlocked.Exchange(ref _lastPosition, positions[^1]);
-            return positions;
+            Interlocked.Exchange(ref _lastPosition, next);
+            Interlocked.Exchange(ref _logCount, nextLog);
+            return new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries);
         }
     }
 
-    public long? FindPosition(Sha256Hash hash)
+    public IReadOnlyList<SecurityEvent> AppendEvents(IReadOnlyList<SecurityEvent> events)
     {
-        using var connection = OpenReader();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT position FROM submissions WHERE hash = $hash";
-        command.Parameters.AddWithValue("$hash", hash.ToArray());
-        return command.ExecuteScalar() is long position ? position : null;
+        if (events.Count == 0) return events;
+        lock (_writeLock)
+        {
+            using var transaction = _writer.BeginTransaction();
+            var recorded = InsertEvents(transaction, events);
+            transaction.Commit();
+            return recorded;
+        }
     }
 
-    public (long Position, Sha256Hash Hash)? FindBySequence(string deviceId, ulong sequence)
+    private List<SecurityEvent> InsertEvents(SqliteTransaction transaction, IReadOnlyList<SecurityEvent> events)
+    {
+        var recorded = new List<SecurityEvent>(events.Count);
+        if (events.Count == 0) return recorded;
+        using var insert = _writer.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = "INSERT INTO security_events (ts, kind, device_id, json) VALUES ($ts, $kind, $device, '') RETURNING id";
+        var pTs = insert.Parameters.Add("$ts", SqliteType.Integer);
+        var pKind = insert.Parameters.Add("$kind", SqliteType.Text);
+        var pDevice = insert.Parameters.Add("$device", SqliteType.Text);
+        using var update = _writer.CreateCommand();
+        update.Transaction = transaction;
+        update.CommandText = "UPDATE security_events SET json = $json WHERE id = $id";
+        var pJson = update.Parameters.Add("$json", SqliteType.Text);
+        var pId = update.Parameters.Add("$id", SqliteType.Integer);
+        foreach (var e in events)
+        {
+            pTs.Value = e.Ts.ToUnixTimeMilliseconds();
+            pKind.Value = e.Kind;
+            pDevice.Value = (object?)e.DeviceId ?? DBNull.Value;
+            long id = (long)insert.ExecuteScalar()!;
+            var withId = e with { Id = id };
+            pJson.Value = withId.ToJson();
+            pId.Value = id;
+            update.ExecuteNonQuery();
+            recorded.Add(withId);
+        }
+        return recorded;
+    }
+
+    public LedgerEntry? FindByHash(Sha256Hash hash)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT position, hash FROM submissions WHERE device_id = $device AND sequence = $sequence";
-        command.Parameters.AddWithValue("$device", deviceId);
-        command.Parameters.AddWithValue("$sequence", (long)sequence);
+        command.CommandText = $"{SelectEntry} WHERE hash = $hash";
+        command.Parameters.AddWithValue("$hash", hash.ToArray());
         using var reader = command.ExecuteReader();
-        return reader.Read() ? (reader.GetInt64(0), Sha256Hash.FromBytes((byte[])reader[1])) : null;
+        return reader.Read() ? ReadEntry(reader) : null;
     }
 
     public IEnumerable<LedgerEntry> ReadAll()
@@ -165,17 +275,108 @@ public sealed class SqliteLedger : IResultsLedger
         return entries;
     }
 
-    public IReadOnlyDictionary<string, DeviceHead> DeviceHeads()
+    public IReadOnlyDictionary<string, ChainLink> DeviceHeads()
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
-        // SQLite returns the row holding the MAX() for the bare column (documented behaviour).
-        command.CommandText = "SELECT device_id, MAX(sequence), hash FROM submissions GROUP BY device_id";
+        // SQLite returns the row holding the MAX() for the bare columns (documented behaviour).
+        command.CommandText = "SELECT device_id, MAX(sequence), hash, prev_hash, device_time FROM submissions GROUP BY device_id";
         using var reader = command.ExecuteReader();
-        var heads = new Dictionary<string, DeviceHead>(StringComparer.Ordinal);
-        while (reader.Read())
-            heads[reader.GetString(0)] = new DeviceHead((ulong)reader.GetInt64(1), Sha256Hash.FromBytes((byte[])reader[2]));
+        var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
+        while (reader.Read()) heads[reader.GetString(0)] = ReadLink(reader, 1);
         return heads;
+    }
+
+    public IReadOnlyList<ChainLink> ChainLinks(string deviceId, ulong from, ulong to)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT sequence, hash, prev_hash, device_time FROM submissions
+            WHERE device_id = $device AND sequence BETWEEN $from AND $to ORDER BY sequence
+            """;
+        command.Parameters.AddWithValue("$device", deviceId);
+        command.Parameters.AddWithValue("$from", (long)from);
+        command.Parameters.AddWithValue("$to", (long)Math.Min(to, long.MaxValue));
+        using var reader = command.ExecuteReader();
+        var links = new List<ChainLink>();
+        while (reader.Read()) links.Add(ReadLink(reader, 0));
+        return links;
+    }
+
+    public IEnumerable<byte[]> ReadLog(long start, long end)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT l.log_index, l.type, COALESCE(l.content, s.wire) FROM log_entries l
+            LEFT JOIN submissions s ON s.position = l.position
+            WHERE l.log_index >= $start AND l.log_index < $end ORDER BY l.log_index
+            """;
+        command.Parameters.AddWithValue("$start", start);
+        command.Parameters.AddWithValue("$end", end);
+        using var reader = command.ExecuteReader();
+        long expected = start;
+        while (reader.Read())
+        {
+            long index = reader.GetInt64(0);
+            if (index != expected) throw new InvalidDataException($"The stored log misses entry {expected}.");
+            expected++;
+            var content = reader.IsDBNull(2) ? [] : (byte[])reader[2];
+            // A submission's entry is rebuilt from its wire bytes; other entries are stored whole.
+            yield return reader.GetInt32(1) == (int)LogEntryType.Submission ? LogEntry.EncodeSubmission(content) : content;
+        }
+    }
+
+    public void SaveCheckpoint(StoredCheckpoint checkpoint)
+    {
+        lock (_writeLock)
+        {
+            using var command = _writer.CreateCommand();
+            command.CommandText = "INSERT OR IGNORE INTO checkpoints (size, root, note, signed_at) VALUES ($size, $root, $note, $at)";
+            command.Parameters.AddWithValue("$size", checkpoint.Size);
+            command.Parameters.AddWithValue("$root", checkpoint.Root);
+            command.Parameters.AddWithValue("$note", checkpoint.Note);
+            command.Parameters.AddWithValue("$at", checkpoint.SignedAt.ToUnixTimeMilliseconds());
+            command.ExecuteNonQuery();
+        }
+    }
+
+    public StoredCheckpoint? LatestCheckpoint()
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT size, root, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1";
+        using var reader = command.ExecuteReader();
+        return reader.Read()
+            ? new StoredCheckpoint(reader.GetInt64(0), (byte[])reader[1], reader.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)))
+            : null;
+    }
+
+    public IReadOnlyList<RevocationRecord> Revocations()
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT device_id, serial, revoked_at, reason, recorded_at, log_index FROM revocations ORDER BY log_index";
+        using var reader = command.ExecuteReader();
+        var records = new List<RevocationRecord>();
+        while (reader.Read())
+            records.Add(new RevocationRecord(reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
+                reader.GetString(3), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4))) { LogIndex = reader.GetInt64(5) });
+        return records;
+    }
+
+    public IReadOnlyList<SecurityEvent> SecurityEvents(long afterId, int limit)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT json FROM security_events WHERE id > $after ORDER BY id LIMIT $limit";
+        command.Parameters.AddWithValue("$after", afterId);
+        command.Parameters.AddWithValue("$limit", limit);
+        using var reader = command.ExecuteReader();
+        var events = new List<SecurityEvent>();
+        while (reader.Read()) events.Add(SecurityEvent.FromJson(reader.GetString(0)));
+        return events;
     }
 
     public IReadOnlyDictionary<string, long> RejectionCounts()
@@ -206,17 +407,38 @@ public sealed class SqliteLedger : IResultsLedger
         SqliteConnection.ClearAllPools();
     }
 
-    private const string SelectEntry = "SELECT position, hash, device_id, sequence, tps, contest, received_at, wire FROM submissions";
+    private const string SelectEntry = "SELECT position, hash, device_id, sequence, tps, contest, received_at, wire, log_index FROM submissions";
 
     private static LedgerEntry ReadEntry(SqliteDataReader r) => new(
         r.GetInt64(0), Sha256Hash.FromBytes((byte[])r[1]), r.GetString(2), (ulong)r.GetInt64(3), TpsCode.Parse(r.GetString(4)),
-        (ContestId)r.GetInt32(5), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(6)), (byte[])r[7]);
+        (ContestId)r.GetInt32(5), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(6)), (byte[])r[7], r.GetInt64(8));
+
+    private static ChainLink ReadLink(SqliteDataReader r, int first) => new(
+        (ulong)r.GetInt64(first), Sha256Hash.FromBytes((byte[])r[first + 1]), Sha256Hash.FromBytes((byte[])r[first + 2]),
+        DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(first + 3)));
 
     private SqliteConnection OpenReader()
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         return connection;
+    }
+
+    /// <summary>Format 1 (before the transparency log) lacks the log and chain columns: refuse it clearly rather than half-work.</summary>
+    private void CheckFormat()
+    {
+        long version = Scalar("PRAGMA user_version");
+        bool hasSubmissions = Scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'submissions'") > 0;
+        if (hasSubmissions && version < 2)
+            throw new InvalidDataException(
+                $"{_writer.DataSource} is a ledger of an older format (no transparency log); start on a new ledger file.");
+    }
+
+    private long Scalar(string sql)
+    {
+        using var command = _writer.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
     }
 
     private static void Execute(SqliteConnection connection, string sql)

@@ -119,7 +119,9 @@ public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider tim
 
     public Task ReportChild(string child, RecapSnapshot snapshot)
     {
-        if (_children.TryGetValue(child, out var known) && known.Version >= snapshot.Version) return Task.CompletedTask;
+        // Equal versions replace: a TPS grain whose forms completed out of ledger order (two completion workers) sends
+        // a fuller snapshot under the same newest position, and snapshots of one activation arrive in order.
+        if (_children.TryGetValue(child, out var known) && known.Version > snapshot.Version) return Task.CompletedTask;
         _children[child] = snapshot;
         _dirty = true;
         _updatedAt = time.GetUtcNow();

@@ -28,11 +28,18 @@ public static class RejectReasons
     public const string UnknownTps = "unknown_tps";
     public const string ContestNotHeld = "contest_not_held";
     public const string InvalidTally = "invalid_tally";
-    public const string StaleSequence = "stale_sequence";
+    /// <summary>Another, different form with the same sequence number, or a link that contradicts the device's accepted chain.</summary>
+    public const string ChainFork = "chain_fork";
+    /// <summary>The device's sequence went backwards while its clock went forwards: restored, reset or cloned.</summary>
+    public const string ChainRewind = "chain_rewind";
+    /// <summary>The device's certificate was revoked before this form was signed (or for key compromise).</summary>
+    public const string RevokedDevice = "revoked_device";
+    /// <summary>The device's signing certificate is not (or no longer) valid: expired, not yet valid, wrong role.</summary>
+    public const string UntrustedCertificate = "untrusted_certificate";
 
-    /// <summary>Reasons that smell of attack rather than of a mistake (a security event later goes to the NSOC).</summary>
+    /// <summary>Reasons that smell of attack rather than of a mistake: each also becomes a security event.</summary>
     public static bool IsSecurityRelevant(string reason) =>
-        reason is BadSignature or UnknownDevice or DeviceNotAssigned or StaleSequence or Oversized;
+        reason is BadSignature or UnknownDevice or DeviceNotAssigned or ChainFork or ChainRewind or RevokedDevice or UntrustedCertificate or Oversized;
 }
 
 /// <summary>The cloud's answer to one submission, sent to the device's receipt topic (JSON).</summary>
@@ -43,6 +50,12 @@ public sealed record Receipt
     public required string SubmissionHash { get; init; }
     /// <summary>Position in the results ledger (1-based) when accepted or duplicate.</summary>
     public long? LedgerPosition { get; init; }
+    /// <summary>Index of the submission's entry in the transparency log (0-based) when accepted or duplicate.</summary>
+    public long? LogIndex { get; init; }
+    /// <summary>A signed checkpoint (C2SP signed note) of a log that contains the entry.</summary>
+    public string? Checkpoint { get; init; }
+    /// <summary>RFC 9162 inclusion proof of the entry in that checkpoint: base64 hashes, leaf side first.</summary>
+    public IReadOnlyList<string>? InclusionProof { get; init; }
     public string? Reason { get; init; }
     public string? Detail { get; init; }
     /// <summary>The rule violations (field and rule) for <see cref="RejectReasons.InvalidTally"/>.</summary>

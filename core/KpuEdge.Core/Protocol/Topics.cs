@@ -18,6 +18,9 @@ public static class Topics
 
     public static string Receipt(string deviceId) => $"{Prefix}/device/{deviceId}/receipt";
 
+    /// <summary>Where the cloud pushes a device its configuration bundle (retained).</summary>
+    public static string Config(string deviceId) => $"{Prefix}/device/{deviceId}/config";
+
     /// <summary>Parses a submission topic; false for anything else (the message is then misaddressed).</summary>
     public static bool TryParseSubmission(string topic, out TpsCode tps, out ContestId contest)
     {

@@ -2,6 +2,7 @@ using KpuEdge.Core.Protocol;
 using System.Text.Json;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
 
 namespace KpuEdge.Edge.Device;
 
@@ -9,6 +10,11 @@ namespace KpuEdge.Edge.Device;
 public sealed record DeviceIdentity(string DeviceId, TpsCode Tps, DeviceKey Key)
 {
     public DeviceRecord ToRecord() => new(DeviceId, Tps, Key.PublicKey);
+
+    /// <summary>The signing identity of a provisioned TPS device (its certificate says which TPS it serves).</summary>
+    public static DeviceIdentity From(DeviceCredentials credentials) =>
+        new(credentials.DeviceId, credentials.Identity.Tps ?? throw new InvalidDataException($"'{credentials.DeviceId}' is not a TPS device."),
+            credentials.SigningKey);
 
     private sealed record KeyFile(string DeviceId, string Tps, string PrivateKey, string PublicKey);
 

@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
 using System.Buffers;
+using System.Security.Cryptography.X509Certificates;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
+using KpuEdge.Crypto.Transparency;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -9,24 +12,44 @@ using MQTTnet.Protocol;
 namespace KpuEdge.Edge.Transport;
 
 /// <summary>
+/// Where and how a device reaches the broker: MQTT over TLS with its client certificate, trusting only brokers whose
+/// certificate chains to KPU's root. <paramref name="LogKey"/> verifies the transparency log's receipts (from the
+/// device's configuration bundle); without it receipts are taken on trust (only tests of bad input do that).
+/// </summary>
+public sealed record BrokerConnection(string Host, int Port, X509Certificate2 ClientCertificate, TrustStore Trust, NoteVerifierKey? LogKey,
+    string TlsName = "localhost")
+{
+    public static BrokerConnection For(DeviceCredentials device, string host, int port, NoteVerifierKey? logKey, string tlsName = "localhost") =>
+        new(host, port, device.TlsClientCertificate(), device.CreateTrustStore(), logKey, tlsName);
+}
+
+/// <summary>A receipt the device refused to believe (forged, or a proof that does not lead to a signed checkpoint).</summary>
+public sealed class ReceiptNotVerifiedException(string message) : Exception(message);
+
+/// <summary>
 /// A device's MQTT 5 connection to the cloud: publishes signed forms (QoS 1) to its TPS topic with its receipt
 /// topic as the response topic, and matches receipts by correlation data (the submission hash). A form counts
-/// as delivered only when its receipt arrives; until then it may be sent again, which the cloud counts once.
+/// as delivered only when its receipt arrives and its inclusion proof verifies; until then it may be sent again,
+/// which the cloud counts once.
 /// </summary>
 public sealed class SubmissionClient : IAsyncDisposable
 {
+    private sealed record Pending(TaskCompletionSource<Receipt> Waiter, byte[] Wire)
+    {
+        public string? LastRefusal { get; set; }
+    }
+
     private readonly IMqttClient _client;
     private readonly string _deviceId;
-    private readonly string _host;
-    private readonly int _port;
+    private readonly BrokerConnection _broker;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<Receipt>> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
+    private long _receiptsRefused;
 
-    public SubmissionClient(string deviceId, string host, int port, TimeProvider? time = null)
+    public SubmissionClient(string deviceId, BrokerConnection broker, TimeProvider? time = null)
     {
         _deviceId = deviceId;
-        _host = host;
-        _port = port;
+        _broker = broker;
         _time = time ?? TimeProvider.System;
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += e =>
@@ -36,7 +59,18 @@ public sealed class SubmissionClient : IAsyncDisposable
             string key = e.ApplicationMessage.CorrelationData is { Length: > 0 } correlation
                 ? Convert.ToHexStringLower(correlation)
                 : receipt.SubmissionHash;
-            if (_pending.TryRemove(key, out var waiter)) waiter.TrySetResult(receipt);
+            if (!_pending.TryGetValue(key, out var pending)) return Task.CompletedTask;
+            if (_broker.LogKey is { } logKey)
+            {
+                var check = ReceiptVerifier.Verify(receipt, pending.Wire, logKey);
+                if (!check.Ok)
+                {
+                    Interlocked.Increment(ref _receiptsRefused);
+                    pending.LastRefusal = $"{check.Error}: {check.Detail}";
+                    return Task.CompletedTask;
+                }
+            }
+            if (_pending.TryRemove(key, out _)) pending.Waiter.TrySetResult(receipt);
             return Task.CompletedTask;
         };
     }
@@ -45,10 +79,18 @@ public sealed class SubmissionClient : IAsyncDisposable
 
     public bool IsConnected => _client.IsConnected;
 
+    /// <summary>Receipts ignored because their proof did not verify.</summary>
+    public long ReceiptsRefused => Interlocked.Read(ref _receiptsRefused);
+
     public async Task ConnectAsync(CancellationToken cancellationToken = default)
     {
         var options = new MqttClientOptionsBuilder()
-            .WithTcpServer(_host, _port)
+            .WithTcpServer(_broker.Host, _broker.Port)
+            .WithTlsOptions(tls => tls
+                .UseTls()
+                .WithTargetHost(_broker.TlsName)
+                .WithClientCertificates(new X509Certificate2Collection(_broker.ClientCertificate))
+                .WithCertificateValidationHandler(e => KpuTls.IsTrustedServer(_broker.Trust, e.Certificate, _time.GetUtcNow(), out _)))
             .WithClientId(_deviceId)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithCleanStart()
@@ -59,10 +101,13 @@ public sealed class SubmissionClient : IAsyncDisposable
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(ReceiptTopic).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .Build();
-        await _client.SubscribeAsync(subscribe, cancellationToken);
+        var result = await _client.SubscribeAsync(subscribe, cancellationToken);
+        var code = result.Items.First().ResultCode;
+        if (code > MqttClientSubscribeResultCode.GrantedQoS2)
+            throw new InvalidOperationException($"The broker refused the subscription to {ReceiptTopic}: {code}.");
     }
 
-    /// <summary>Sends a signed form and waits for its receipt, sending again if none comes within <paramref name="receiptTimeout"/>.</summary>
+    /// <summary>Sends a signed form and waits for its verified receipt, sending again if none comes within <paramref name="receiptTimeout"/>.</summary>
     public Task<Receipt> SubmitAsync(SignedSubmission submission, TimeSpan receiptTimeout, int attempts = 3, CancellationToken cancellationToken = default) =>
         SendAsync(Topics.Submission(submission.Submission.Tps, submission.Submission.Contest), submission.Wire,
             submission.Hash.ToArray(), receiptTimeout, attempts, cancellationToken);
@@ -71,7 +116,7 @@ public sealed class SubmissionClient : IAsyncDisposable
     public async Task<Receipt> SendAsync(string topic, byte[] payload, byte[] correlation, TimeSpan receiptTimeout, int attempts = 1, CancellationToken cancellationToken = default)
     {
         string key = Convert.ToHexStringLower(correlation);
-        var waiter = _pending.GetOrAdd(key, _ => new TaskCompletionSource<Receipt>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = _pending.GetOrAdd(key, _ => new Pending(new TaskCompletionSource<Receipt>(TaskCreationOptions.RunContinuationsAsynchronously), payload));
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(topic)
             .WithPayload(payload)
@@ -81,12 +126,19 @@ public sealed class SubmissionClient : IAsyncDisposable
             .Build();
         for (int attempt = 1; ; attempt++)
         {
-            await _client.PublishAsync(message, cancellationToken);
+            var published = await _client.PublishAsync(message, cancellationToken);
+            if (published.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
+            {
+                _pending.TryRemove(key, out _);
+                throw new UnauthorizedAccessException($"The broker refused the publish to '{topic}': not authorised for this device.");
+            }
             var timeout = Task.Delay(receiptTimeout, _time, cancellationToken);
-            if (await Task.WhenAny(waiter.Task, timeout) == waiter.Task) return await waiter.Task;
+            if (await Task.WhenAny(pending.Waiter.Task, timeout) == pending.Waiter.Task) return await pending.Waiter.Task;
             if (attempt >= attempts)
             {
                 _pending.TryRemove(key, out _);
+                if (pending.LastRefusal is { } refusal)
+                    throw new ReceiptNotVerifiedException($"The receipt for {key} did not verify ({refusal}); the form is not delivered.");
                 throw new TimeoutException($"No receipt for {key} after {attempts} attempt(s).");
             }
         }

@@ -1,0 +1,91 @@
+using System.Text.Json;
+using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Transparency;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+using KpuEdge.Crypto;
+
+namespace KpuEdge.Cloud.Api;
+
+/// <summary>
+/// The transparency log's public API (docs/verification.md): the latest signed checkpoint, inclusion proofs by
+/// submission hash or by TPS and contest, consistency proofs between two sizes, and the entries themselves.
+/// Nothing here needs to be trusted: every answer is checked against a checkpoint signed by the log key.
+/// </summary>
+public static class LogApi
+{
+    /// <summary>Most entries one request returns.</summary>
+    public const int MaxEntriesPerRequest = 1000;
+
+    private static readonly JsonSerializerOptions Json = KpuJson.Wire;
+
+    public static void MapLogApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/v1/log/checkpoint", (TransparencyLog log, bool? fresh) =>
+            Results.Text((fresh == true ? log.Publish() : log.Latest).Note, "text/plain; charset=utf-8"));
+        app.MapGet("/api/v1/log/key", (TransparencyLog log) => Results.Text(log.VerifierKey + "\n", "text/plain; charset=utf-8"));
+        app.MapGet("/api/v1/log/proof/inclusion", Inclusion);
+        app.MapGet("/api/v1/log/proof/consistency", (TransparencyLog log, long? from, long? to) =>
+        {
+            if (from is null || to is null) return Error(400, "Give from and to (tree sizes).");
+            if (from < 1 || from > to || to > log.Size)
+                return Error(400, $"No consistency proof from {from} to {to}: sizes must satisfy 1 ≤ from ≤ to ≤ {log.Size}.");
+            var proof = log.ProveConsistency(from.Value, to.Value);
+            return Results.Json(new { from, to, proof = proof.Select(Convert.ToBase64String) }, Json);
+        });
+        app.MapGet("/api/v1/log/entries", (IResultsLedger ledger, TransparencyLog log, long? start, long? end) =>
+        {
+            long size = log.Size;
+            if (start is null || start < 0 || start > size) return Error(400, $"Give start in [0, {size}].");
+            long last = Math.Min(end ?? size, Math.Min(size, start.Value + MaxEntriesPerRequest));
+            if (last < start) return Error(400, "end must not be before start.");
+            var entries = ledger.ReadLog(start.Value, last).Select(Convert.ToBase64String).ToArray();
+            return Results.Json(new { start, entries }, Json);
+        });
+    }
+
+    private static IResult Inclusion(IResultsLedger ledger, TransparencyLog log, string? hash, string? tps, string? contest, long? size)
+    {
+        LedgerEntry? entry;
+        if (hash is not null)
+        {
+            if (!Sha256Hash.TryParseHex(hash, out var h) || h.IsEmpty) return Error(400, $"'{hash}' is not a SHA-256 hash (64 hex digits).");
+            entry = ledger.FindByHash(h);
+            if (entry is null) return Error(404, $"No accepted submission has hash {hash}.");
+        }
+        else if (tps is not null && contest is not null)
+        {
+            if (!TpsCode.TryParse(tps, out var code)) return Error(400, $"'{tps}' is not a TPS code (13 digits).");
+            if (!Contests.TryParseSlug(contest, out var c)) return Error(400, $"Unknown contest '{contest}'.");
+            // The version the recap counts: the highest device sequence, as in the results API.
+            entry = ledger.ForTps(code).Where(e => e.Contest == c).OrderBy(e => e.Sequence).ThenBy(e => e.Position).LastOrDefault();
+            if (entry is null) return Error(404, $"TPS {tps} has no accepted {contest} submission.");
+        }
+        else
+        {
+            return Error(400, "Give hash, or tps and contest.");
+        }
+
+        var entryBytes = ledger.ReadLog(entry.LogIndex, entry.LogIndex + 1).Single();
+        if (size is { } treeSize)
+        {
+            if (treeSize <= entry.LogIndex || treeSize > log.Size)
+                return Error(400, $"Entry {entry.LogIndex} is not in a tree of {treeSize} (the log has {log.Size}).");
+            var proof = log.ProveInclusionAt(entry.LogIndex, treeSize);
+            return Results.Json(new
+            {
+                leaf_index = entry.LogIndex, tree_size = treeSize, proof = proof.Select(Convert.ToBase64String),
+                entry = Convert.ToBase64String(entryBytes), submission_hash = entry.Hash.ToString(),
+            }, Json);
+        }
+        var answer = log.ProveInclusion(entry.LogIndex);
+        return Results.Json(new
+        {
+            leaf_index = answer.LeafIndex, tree_size = answer.TreeSize, proof = answer.Proof.Select(Convert.ToBase64String),
+            checkpoint = answer.Checkpoint.Note, entry = Convert.ToBase64String(entryBytes), submission_hash = entry.Hash.ToString(),
+        }, Json);
+    }
+
+    private static IResult Error(int status, string message) => Results.Json(new { error = message }, Json, statusCode: status);
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Security;
+using KpuEdge.Core.Protocol;
+
+namespace KpuEdge.Cloud.Api;
+
+/// <summary>
+/// The PKI's public material (CA certificates, the current revocation list, device signing certificates) and the
+/// security event feed. A verifier brings its own copy of KPU's root: what is served here is only convenience.
+/// </summary>
+public static class TrustApi
+{
+    private static readonly JsonSerializerOptions Json = KpuJson.Wire;
+
+    /// <summary>Largest revocation list accepted by PUT.</summary>
+    public const int MaxCrlBytes = 4 * 1024 * 1024;
+
+    public static void MapTrustApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/v1/pki/ca", (CloudPki pki) =>
+            Results.Text(pki.Trust.Root.ToPem() + string.Concat(pki.Trust.Issuing.Select(i => i.ToPem())), "application/x-pem-file"));
+        app.MapGet("/api/v1/pki/crl", (CloudPki pki) =>
+            pki.CurrentCrl is { } crl ? Results.Bytes(crl, "application/pkix-crl") : Error(404, "No revocation list has been installed."));
+        // Anyone may deliver a newer CRL: only the issuing CA's signature makes it count.
+        app.MapPut("/api/v1/pki/crl", async (HttpRequest request, RevocationService revocations) =>
+        {
+            if (request.ContentLength > MaxCrlBytes) return Error(413, $"A revocation list is at most {MaxCrlBytes} bytes.");
+            using var buffer = new MemoryStream();
+            await request.Body.CopyToAsync(buffer);
+            if (buffer.Length > MaxCrlBytes) return Error(413, $"A revocation list is at most {MaxCrlBytes} bytes.");
+            try
+            {
+                var outcome = revocations.Install(buffer.ToArray());
+                return Results.Json(new
+                {
+                    added = outcome.Added.Select(a => new { serial = a.SerialHex, revoked_at = a.RevokedAt, reason = a.Reason.ToString() }),
+                    logged = outcome.Logged.Select(r => new { device_id = r.DeviceId, serial = r.SerialHex, log_index = r.LogIndex }),
+                }, Json);
+            }
+            catch (CrlRefusedException e)
+            {
+                return Error(422, e.Message);
+            }
+        });
+        app.MapGet("/api/v1/devices/{id}/certificate", (string id, DeviceRegistryProvider devices) =>
+            devices.TryGet(id, out var device) && device.SigningCertificate is { } certificate
+                ? Results.Text(certificate.ToPem(), "application/x-pem-file")
+                : Error(404, $"No device '{id}' with a signing certificate."));
+        app.MapGet("/api/v1/security/events", (IResultsLedger ledger, long? after, int? limit) =>
+            Results.Json(new { events = ledger.SecurityEvents(after ?? 0, Math.Clamp(limit ?? 100, 1, 1000)) }, Json));
+        app.MapGet("/api/v1/log/revocations", (IResultsLedger ledger) =>
+            Results.Json(new { revocations = ledger.Revocations().Select(r => new
+            {
+                device_id = r.DeviceId, serial = r.SerialHex, revoked_at = r.RevokedAt, reason = r.Reason, log_index = r.LogIndex,
+            }) }, Json));
+    }
+
+    private static IResult Error(int status, string message) => Results.Json(new { error = message }, Json, statusCode: status);
+}

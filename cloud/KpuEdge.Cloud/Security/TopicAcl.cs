@@ -1,0 +1,39 @@
+using KpuEdge.Core.Protocol;
+using KpuEdge.Crypto.Pki;
+
+namespace KpuEdge.Cloud.Security;
+
+/// <summary>
+/// Who may publish and subscribe to what, decided by the identity in the client's certificate:
+/// a TPS device publishes only its own TPS's forms; a PPK station only forms of TPS in its kecamatan (it relays);
+/// both subscribe only to their own receipt and config topics. The cloud service reads forms and writes receipts.
+/// </summary>
+public static class TopicAcl
+{
+    public static bool MayPublish(KpuIdentity identity, string topic)
+    {
+        switch (identity.Role)
+        {
+            case KpuRole.Tps:
+                return Topics.TryParseSubmission(topic, out var tps, out _) && tps.Value == identity.Assignment;
+            case KpuRole.Ppk:
+                return Topics.TryParseSubmission(topic, out var relayed, out _)
+                       && relayed.Value.StartsWith(identity.Assignment, StringComparison.Ordinal);
+            case KpuRole.Service:
+                return Topics.IsReceiptTopic(topic) || IsConfigTopic(topic);
+            default:
+                return false;
+        }
+    }
+
+    public static bool MaySubscribe(KpuIdentity identity, string topicFilter) => identity.Role switch
+    {
+        KpuRole.Tps or KpuRole.Ppk => topicFilter == Topics.Receipt(identity.Name) || topicFilter == Topics.Config(identity.Name),
+        KpuRole.Service => topicFilter == Topics.AllSubmissions,
+        _ => false,
+    };
+
+    private static bool IsConfigTopic(string topic) =>
+        topic.StartsWith(Topics.Prefix + "/device/", StringComparison.Ordinal) && topic.EndsWith("/config", StringComparison.Ordinal)
+        && topic.Count(c => c == '/') == 4 && !topic.Contains('+') && !topic.Contains('#');
+}

@@ -1,0 +1,67 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using KpuEdge.Core.Protocol;
+
+namespace KpuEdge.Core.Security;
+
+[JsonConverter(typeof(JsonStringEnumConverter<SecuritySeverity>))]
+public enum SecuritySeverity
+{
+    /// <summary>Worth seeing on the wall, usually benign (a gap that a late form will fill).</summary>
+    [JsonStringEnumMemberName("info")] Info,
+    /// <summary>Refused and suspicious: a forged, misaddressed or out-of-bounds action.</summary>
+    [JsonStringEnumMemberName("warning")] Warning,
+    /// <summary>Evidence of a compromised device or of tampering with the record itself.</summary>
+    [JsonStringEnumMemberName("critical")] Critical,
+}
+
+/// <summary>The stable kinds of security event; the NSOC keys its alerts on them.</summary>
+public static class SecurityEventKinds
+{
+    public const string CertificateRefused = "certificate_refused";
+    public const string ClientIdMismatch = "client_id_mismatch";
+    public const string AclPublishDenied = "acl_publish_denied";
+    public const string AclSubscribeDenied = "acl_subscribe_denied";
+    public const string ChainGap = "chain_gap";
+    public const string ChainFork = "chain_fork";
+    public const string ChainRewind = "chain_rewind";
+    public const string RevokedDeviceSubmission = "revoked_device_submission";
+    public const string DeviceRevoked = "device_revoked";
+    public const string SubmissionRefused = "submission_refused";
+    public const string LogTampered = "log_tampered";
+}
+
+/// <summary>Where an event was observed.</summary>
+public static class SecurityEventSources
+{
+    public const string Broker = "broker";
+    public const string Ingest = "ingest";
+    public const string Pki = "pki";
+    public const string Log = "log";
+}
+
+/// <summary>
+/// One structured security observation: what happened, to whom, and the evidence (hashes, sequence numbers,
+/// certificate serials) needed to investigate it without the raw traffic. Recorded durably by the cloud;
+/// the NSOC wall consumes them (JSON, snake_case).
+/// </summary>
+public sealed record SecurityEvent
+{
+    /// <summary>Position in the cloud's event table (set when recorded).</summary>
+    public long? Id { get; init; }
+    public required DateTimeOffset Ts { get; init; }
+    public required string Kind { get; init; }
+    public required SecuritySeverity Severity { get; init; }
+    public required string Source { get; init; }
+    public string? DeviceId { get; init; }
+    public string? Tps { get; init; }
+    /// <summary>The MQTT client id or certificate subject when it differs from a known device id.</summary>
+    public string? Subject { get; init; }
+    public required string Detail { get; init; }
+    public IReadOnlyDictionary<string, string>? Evidence { get; init; }
+
+    public string ToJson() => JsonSerializer.Serialize(this, KpuJson.Wire);
+
+    public static SecurityEvent FromJson(string json) =>
+        JsonSerializer.Deserialize<SecurityEvent>(json, KpuJson.Wire) ?? throw new JsonException("Empty security event.");
+}

@@ -1,0 +1,29 @@
+using KpuEdge.Core.Protocol;
+using KpuEdge.Crypto.Transparency;
+
+namespace KpuEdge.Edge.Transport;
+
+/// <summary>
+/// What a device checks before it believes a receipt: the checkpoint is signed by the log key from its configuration
+/// bundle, and the inclusion proof leads from exactly the bytes it sent (0x01 ‖ wire) to that checkpoint's root.
+/// A receipt that fails is ignored as if lost, so the form stays undelivered and is sent again.
+/// </summary>
+public static class ReceiptVerifier
+{
+    public static LogVerificationResult Verify(Receipt receipt, ReadOnlySpan<byte> wire, NoteVerifierKey logKey)
+    {
+        if (receipt.Status == ReceiptStatus.Rejected)
+            return LogVerificationResult.Success("A rejection carries no proof.");
+        if (receipt.LogIndex is not { } index || receipt.Checkpoint is null || receipt.InclusionProof is null)
+            return LogVerificationResult.Failure(LogErrors.BadProof, "The receipt carries no log index, checkpoint or inclusion proof.");
+        var checkpointCheck = LogVerification.VerifyCheckpoint(receipt.Checkpoint, logKey, out var checkpoint);
+        if (!checkpointCheck.Ok) return checkpointCheck;
+        var proof = new List<byte[]>(receipt.InclusionProof.Count);
+        foreach (var hash in receipt.InclusionProof)
+        {
+            try { proof.Add(Convert.FromBase64String(hash)); }
+            catch (FormatException) { return LogVerificationResult.Failure(LogErrors.BadProof, "A proof hash is not base64."); }
+        }
+        return LogVerification.VerifyInclusion(LogEntry.EncodeSubmission(wire), index, proof, checkpoint!, logKey);
+    }
+}
