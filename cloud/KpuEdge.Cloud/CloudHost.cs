@@ -65,6 +65,8 @@ public static class CloudHost
         services.AddSingleton<SecurityEventRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<SecurityEventRecorder>());
         services.AddSingleton<RevocationService>();
+        services.AddSingleton<ChainGapMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<ChainGapMonitor>());
         services.AddSingleton<RecapContext>();
         services.AddSingleton<RecapService>();
         services.AddSingleton<SubmissionChecker>();

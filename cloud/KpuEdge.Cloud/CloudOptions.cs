@@ -30,6 +30,8 @@ public sealed class CloudOptions
     public string? LogOrigin { get; set; }
     /// <summary>How often the newest signed checkpoint is published (persisted) when the log grew.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>How long a hole in a device's chain may stay open (forms in flight) before it is reported as a gap.</summary>
+    public TimeSpan ChainGapGrace { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Election definition (JSON); empty for the built-in Pemilu 2024 default.</summary>
     public string? ElectionPath { get; set; }
 

@@ -75,7 +75,9 @@ public sealed class DeviceRegistry
 
     /// <summary>
     /// Loads the registry and checks every device against KPU's PKI at <paramref name="at"/>: a signing certificate
-    /// (purpose Signing, role tps) that validates, for the same device id, key and TPS as the entry.
+    /// (purpose Signing, role tps) that validates, for the same device id, key and TPS as the entry. A certificate that
+    /// was genuine but is now revoked or expired still loads — its device's earlier forms must stay verifiable, and the
+    /// ingest refuses its new ones — so one revocation never stops the registry (or the cloud) from loading.
     /// </summary>
     /// <exception cref="InvalidDataException">Names the first device whose certificate is missing, invalid or does not match its entry.</exception>
     public static DeviceRegistry Load(string path, TrustStore trust, DateTimeOffset at)
@@ -85,8 +87,8 @@ public sealed class DeviceRegistry
         {
             string? problem = device.SigningCertificate is not { } certificate
                 ? "has no signing certificate"
-                : trust.Validate(certificate, CertificatePurpose.Signing, at, KpuRole.Tps) is { Ok: false } verdict
-                    ? $"has a certificate KPU's PKI refuses ({verdict.Error}: {verdict.Detail})"
+                : Refused(trust, certificate, at) is { } refusal
+                    ? $"has a certificate KPU's PKI refuses ({refusal})"
                     : certificate.CommonName != device.DeviceId
                         ? $"has the certificate of another device ({certificate.CommonName})"
                         : !certificate.SigningKey!.Encoded.AsSpan().SequenceEqual(device.PublicKey.Encoded)
@@ -97,6 +99,17 @@ public sealed class DeviceRegistry
             if (problem is not null) throw new InvalidDataException($"{path}: device {device.DeviceId} {problem}.");
         }
         return registry;
+    }
+
+    /// <summary>Why KPU's PKI refuses the certificate, or null; revoked and expired count as genuine if they were valid when issued.</summary>
+    private static string? Refused(TrustStore trust, KpuCertificate certificate, DateTimeOffset at)
+    {
+        var verdict = trust.Validate(certificate, CertificatePurpose.Signing, at, KpuRole.Tps);
+        if (verdict.Ok) return null;
+        if (verdict.Error is CertificateErrors.Revoked or CertificateErrors.Expired
+            && trust.Validate(certificate, CertificatePurpose.Signing, certificate.NotBefore, KpuRole.Tps).Ok)
+            return null;
+        return $"{verdict.Error}: {verdict.Detail}";
     }
 
     /// <summary>Writes the registry atomically (temp file, then rename), so a crash never leaves half a file.</summary>

@@ -63,7 +63,7 @@ submit.SetAction(async (parse, cancellationToken) =>
     {
         device = ProvisionedDevice.Load(deviceDir, TimeProvider.System);
     }
-    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException)
+    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException or FormatException)
     {
         return Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
     }
@@ -89,9 +89,15 @@ submit.SetAction(async (parse, cancellationToken) =>
         foreach (var v in e.Violations) Console.Error.WriteLine($"  - {v.Field}: {v.Message} [{v.Rule}]");
         return 2;
     }
-    // The chain advances before sending, so a crash can never reuse a sequence number.
+    // The chain advances before sending, so a crash can never reuse a sequence number. The signed bytes are kept: the
+    // witness QR is made from them (kpu-edge witness-qr), and they are what the device resends.
     signer.Chain.Save(statePath);
+    string signedDir = Path.Combine(deviceDir, "signed");
+    Directory.CreateDirectory(signedDir);
+    string signedPath = Path.Combine(signedDir, $"{signed.Submission.Sequence:D6}-{tally.Contest.Slug()}.cbor");
+    File.WriteAllBytes(signedPath, signed.Wire);
     Console.WriteLine($"Ditandatangani: {tally.Contest.Slug()} TPS {tally.Tps}, nomor urut {signed.Submission.Sequence}, {signed.Wire.Length} byte, hash {signed.Hash}.");
+    Console.WriteLine($"Tersimpan di {signedPath} (untuk QR saksi: kpu-edge witness-qr --submission {signedPath} --out qr.png).");
 
     var (host, port) = parse.GetValue(brokerOption) is { } brokerText ? ParseBroker(brokerText) : device.Broker;
     Receipt receipt;
@@ -182,9 +188,28 @@ benchRead.SetAction(parse => BenchReadCommand.Run(new BenchReadCommand.Settings(
 
 var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, electionCommand, form, scan, benchRead };
 root.Subcommands.Add(WitnessQrCommand.Create());
-return await root.Parse(args).InvokeAsync();
+try
+{
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException)
+{
+    // Bad input files get one plain line for the operator, not a stack trace.
+    return Fail(e.Message);
+}
 
-static C1Tally ReadTally(string path) => C1Tally.FromJson(path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path));
+static C1Tally ReadTally(string path)
+{
+    try
+    {
+        return C1Tally.FromJson(path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path));
+    }
+    catch (System.Text.Json.JsonException e)
+    {
+        // Not a tally at all: say so plainly rather than with a stack trace.
+        throw new InvalidDataException($"Berkas {path} bukan data formulir C.Hasil yang sah: {e.Message}", e);
+    }
+}
 
 static ElectionDefinition LoadElection(string? path) => path is null ? ElectionDefinition.Default : ElectionDefinition.Load(path);
 

@@ -185,6 +185,15 @@ internal static class CaCommands
             PemFiles.WritePublic(Path.Combine(dir, DeviceCredentials.SigningCertificateFile), certificate.ToPem());
             PemFiles.WritePublic(Path.Combine(dir, DeviceCredentials.ChainFile), rootCertificate.ToPem() + ca.Certificate.ToPem());
             output.WriteLine($"Issued {kpuRole.ToText()} signer {signerName} (serial {certificate.SerialHex}) until {certificate.NotAfter:u} into {dir}.");
+            if (kpuRole == KpuRole.Log)
+            {
+                // What devices get in their configuration bundle and verifiers out of band: the key named by the log's origin.
+                string origin = KpuEdge.Crypto.Transparency.Checkpoint.DefaultOrigin(parse.GetValue(election)!);
+                string verifierKey = KpuEdge.Crypto.Transparency.NoteVerifierKey.Create(origin, key).ToString();
+                PemFiles.WritePublic(Path.Combine(dir, "verifier-key.txt"), verifierKey + "\n");
+                output.WriteLine($"Log verifier key (origin {origin}), also in {Path.Combine(dir, "verifier-key.txt")}:");
+                output.WriteLine(verifierKey);
+            }
             return Ok;
         });
         return command;

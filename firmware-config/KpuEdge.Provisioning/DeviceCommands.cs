@@ -62,11 +62,7 @@ internal static class DeviceCommands
             var trust = new TrustStore(root, issuing);
             string text = File.ReadAllText(parse.GetValue(bundle)!);
 
-            var config = ConfigBundle.Open(text, trust, device.CommonName, time.GetUtcNow());
-            var identity = device.Identity!;
-            if (config.Role != identity.Role || config.Assignment != identity.Assignment || config.ElectionId != identity.ElectionId)
-                throw new ConfigBundleException(ConfigBundleErrors.WrongDevice,
-                    $"Konfigurasi DITOLAK: penugasan dalam berkas ({config.Role.ToText()} {config.Assignment}, {config.ElectionId}) berbeda dengan sertifikat perangkat ({identity.Role.ToText()} {identity.Assignment}, {identity.ElectionId}).");
+            var config = ConfigBundle.Open(text, trust, device.Identity ?? throw new IOException($"{certificatePath} is not a KPU device certificate."), time.GetUtcNow());
 
             PemFiles.WritePublic(Path.Combine(folder, DeviceCredentials.ConfigBundleFile), text);
             output.WriteLine($"Konfigurasi terpasang untuk perangkat {config.DeviceId} ({config.Role.ToText()} {config.Assignment}).");

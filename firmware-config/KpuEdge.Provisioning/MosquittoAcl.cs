@@ -29,6 +29,7 @@ public static class MosquittoAcl
             text.Append($"topic write {Topics.Prefix}/tps/{device.Tps.Value}/c1/+\n");
             text.Append($"topic read {Topics.Receipt(device.DeviceId)}\n");
             text.Append($"topic read {Topics.Config(device.DeviceId)}\n");
+            text.Append($"topic write {Topics.Telemetry(device.DeviceId)}\n");
         }
         if (ingest is not null)
         {

@@ -74,6 +74,7 @@ public static class Demo
         PrintReport(console, report, rogue, cloud.Stats.Rejected, settle.Elapsed);
         await PrintNationalAsync(console, http, election, cancellationToken);
         bool ok = PrintCheck(console, problems, rogue, report);
+        ok &= await WitnessCheck.RunAsync(console, http, cloud, devices, ledger, cancellationToken);
         console.MarkupLine($"Ledger: {ledger.Count:N0} accepted submissions in {cloud.Options.LedgerPath}. Total time {stopwatch.Elapsed.TotalSeconds:F1} s.");
 
         if (settings.KeepRunning)

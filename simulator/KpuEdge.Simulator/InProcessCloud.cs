@@ -67,6 +67,9 @@ public sealed class InProcessCloud : IAsyncDisposable
                 logging.ClearProviders();
                 logging.AddSimpleConsole(o => o.SingleLine = true);
                 logging.SetMinimumLevel(logLevel);
+                // A lone silo that stops finds no silo to migrate its activations to and says so at Error level:
+                // expected here, and noise in a quiet run.
+                if (logLevel >= LogLevel.Error) logging.AddFilter("Orleans.Grain", LogLevel.Critical);
                 // Runs after the appsettings rules are bound, so the caller's level wins over them.
                 logging.Services.Configure<LoggerFilterOptions>(o => o.Rules.Clear());
             },

@@ -6,6 +6,8 @@ using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
+using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Security;
 using KpuEdge.Core.Security;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Pki;
@@ -215,10 +217,30 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         await using var verifying = await _device.ConnectAsync();
         foreach (var form in forms.Reverse())
             Assert.Equal(ReceiptStatus.Accepted, (await verifying.SubmitAsync(form, ReceiptTimeout, 1)).Status);
-        // Arriving newest first opened a gap (1..n-1), which the older forms then filled: an info event, nothing refused.
-        var gap = (await EventsAsync(SecurityEventKinds.ChainGap)).Single(e => e.DeviceId == _device.DeviceId);
+        // Arriving newest first opened a hole (1..n-1), which the older forms then filled: nothing is missing.
+        Assert.DoesNotContain(fixture.Cloud.Services.GetRequiredService<IResultsLedger>().DevicesWithHoles(), h => h.DeviceId == _device.DeviceId);
+    }
+
+    [Fact]
+    public async Task Reports_a_gap_that_lasts_and_its_closing()
+    {
+        var first = _device.Next(ContestId.Ppwp);
+        var second = _device.Next(ContestId.Dpr);
+        var third = _device.Next(ContestId.Dpd);
+        Assert.Equal(ReceiptStatus.Accepted, (await Send(first)).Status);
+        Assert.Equal(ReceiptStatus.Accepted, (await Send(third)).Status);
+
+        var monitor = fixture.Cloud.Services.GetRequiredService<ChainGapMonitor>();
+        var recorder = fixture.Cloud.Services.GetRequiredService<SecurityEventRecorder>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        monitor.Sweep();
+        var gap = await recorder.RecordedAsync(e => e.Kind == SecurityEventKinds.ChainGap && e.DeviceId == _device.DeviceId, timeout.Token);
         Assert.Equal(SecuritySeverity.Info, gap.Severity);
-        Assert.Equal("1", gap.Evidence!["missing_from"]);
+        Assert.Equal("2", gap.Evidence!["missing"]);
+
+        Assert.Equal(ReceiptStatus.Accepted, (await Send(second)).Status);
+        monitor.Sweep();
+        await recorder.RecordedAsync(e => e.Kind == SecurityEventKinds.ChainGapClosed && e.DeviceId == _device.DeviceId, timeout.Token);
     }
 
     [Fact]

@@ -331,11 +331,13 @@ public sealed class ProvisioningFlowTests : IDisposable
             topic write kpu/v1/tps/3273011001003/c1/+
             topic read kpu/v1/device/dev-a/receipt
             topic read kpu/v1/device/dev-a/config
+            topic write kpu/v1/device/dev-a/telemetry
 
             user dev-b
             topic write kpu/v1/tps/3273011001004/c1/+
             topic read kpu/v1/device/dev-b/receipt
             topic read kpu/v1/device/dev-b/config
+            topic write kpu/v1/device/dev-b/telemetry
 
             user kpu-ingest
             topic read kpu/v1/tps/+/c1/+

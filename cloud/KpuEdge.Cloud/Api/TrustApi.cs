@@ -3,6 +3,7 @@ using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Ledger;
 using KpuEdge.Cloud.Security;
 using KpuEdge.Core.Protocol;
+using KpuEdge.Crypto.Transparency;
 
 namespace KpuEdge.Cloud.Api;
 
@@ -35,7 +36,7 @@ public static class TrustApi
                 var outcome = revocations.Install(buffer.ToArray());
                 return Results.Json(new
                 {
-                    added = outcome.Added.Select(a => new { serial = a.SerialHex, revoked_at = a.RevokedAt, reason = a.Reason.ToString() }),
+                    added = outcome.Added.Select(a => new { serial = a.SerialHex, revoked_at = a.RevokedAt, reason = a.Reason.ToLogText() }),
                     logged = outcome.Logged.Select(r => new { device_id = r.DeviceId, serial = r.SerialHex, log_index = r.LogIndex }),
                 }, Json);
             }

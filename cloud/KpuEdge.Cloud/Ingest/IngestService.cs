@@ -22,7 +22,7 @@ namespace KpuEdge.Cloud.Ingest;
 /// Takes submissions off the broker and turns them into ledger entries, recap updates and receipts:
 /// <code>
 ///  MQTT (QoS 1, manual ack) ─► check workers (decode, verify, validate; partitioned by topic so a TPS keeps its order)
-///     ─► sequencer (duplicates, stale sequence numbers; group commit to the ledger)
+///     ─► sequencer (duplicates, device chains: forks, rewinds; group commit to the ledger)
 ///     ─► completion (TPS grain, receipt to the device, MQTT ack)
 /// </code>
 /// Nothing is acknowledged before the ledger transaction holding it has committed.
@@ -241,8 +241,7 @@ public sealed class IngestService(
                     SecuritySeverity.Critical, verified.Hash, sameSequence?.Hash));
                 continue;
             }
-            if (verdict.Kind == ChainVerdictKind.Gap)
-                events.Add(ChainEvent(message, s, verdict, SecurityEventKinds.ChainGap, SecuritySeverity.Info, verified.Hash, null));
+            // A gap is not news yet: the missing forms are usually in flight. ChainGapMonitor reports those that last.
             if (head is null || s.Sequence > head.Sequence) heads[s.DeviceId] = link;
             pendingByHash[verified.Hash] = accepted.Count;
             pendingLinks[(s.DeviceId, s.Sequence)] = link;
@@ -319,11 +318,6 @@ public sealed class IngestService(
             ["topic"] = message.Topic,
         };
         if (other is { } o) evidence["conflicting_hash"] = o.ToString();
-        if (verdict.Kind == ChainVerdictKind.Gap)
-        {
-            evidence["missing_from"] = verdict.MissingFrom.ToString(CultureInfo.InvariantCulture);
-            evidence["missing_to"] = verdict.MissingTo.ToString(CultureInfo.InvariantCulture);
-        }
         return new SecurityEvent
         {
             Ts = message.ReceivedAt, Kind = kind, Severity = severity, Source = SecurityEventSources.Ingest,

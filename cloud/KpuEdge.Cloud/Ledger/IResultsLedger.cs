@@ -23,6 +23,9 @@ public sealed record RevocationRecord(string DeviceId, string SerialHex, DateTim
     public long LogIndex { get; init; } = -1;
 }
 
+/// <summary>A device's chain with missing links: the sequence numbers below its head that never arrived.</summary>
+public sealed record ChainHoles(string DeviceId, string Tps, ulong Head, IReadOnlyList<ulong> Missing, DateTimeOffset LastReceivedAt);
+
 /// <summary>A signed checkpoint of the transparency log, as published.</summary>
 public sealed record StoredCheckpoint(long Size, byte[] Root, string Note, DateTimeOffset SignedAt);
 
@@ -75,6 +78,9 @@ public interface IResultsLedger : IDisposable
 
     /// <summary>A device's accepted links with sequence numbers in [from, to].</summary>
     IReadOnlyList<ChainLink> ChainLinks(string deviceId, ulong from, ulong to);
+
+    /// <summary>Devices whose accepted sequence numbers have holes below their newest: where a signed form is missing.</summary>
+    IReadOnlyList<ChainHoles> DevicesWithHoles();
 
     /// <summary>Transparency-log entries [start, end) in log order (the exact bytes that were hashed).</summary>
     IEnumerable<byte[]> ReadLog(long start, long end);

@@ -304,6 +304,30 @@ public sealed class SqliteLedger : IResultsLedger
         return links;
     }
 
+    public IReadOnlyList<ChainHoles> DevicesWithHoles()
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT device_id, MAX(tps), MAX(sequence), MAX(received_at) FROM submissions
+            GROUP BY device_id HAVING COUNT(DISTINCT sequence) < MAX(sequence)
+            """;
+        var gapped = new List<(string Device, string Tps, ulong Head, DateTimeOffset Last)>();
+        using (var reader = command.ExecuteReader())
+            while (reader.Read())
+                gapped.Add((reader.GetString(0), reader.GetString(1), (ulong)reader.GetInt64(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
+        var result = new List<ChainHoles>(gapped.Count);
+        foreach (var (device, tps, head, last) in gapped)
+        {
+            var present = ChainLinks(device, 1, head).Select(l => l.Sequence).ToHashSet();
+            var missing = new List<ulong>();
+            for (ulong n = 1; n < head && missing.Count < 1000; n++)
+                if (!present.Contains(n)) missing.Add(n);
+            result.Add(new ChainHoles(device, tps, head, missing, last));
+        }
+        return result;
+    }
+
     public IEnumerable<byte[]> ReadLog(long start, long end)
     {
         using var connection = OpenReader();

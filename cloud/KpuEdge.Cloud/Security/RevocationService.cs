@@ -25,13 +25,23 @@ public sealed class RevocationService(
 {
     private readonly Lock _lock = new();
 
-    /// <summary>Installs the CRL saved by an earlier run, if any (the log already holds its revocations).</summary>
+    /// <summary>
+    /// At start: installs the CRL saved by an earlier run, then logs any revocation the trust store holds that the log
+    /// does not (a crl.der placed in the PKI directory, or a crash between install and log), so none stays hidden.
+    /// </summary>
     public void LoadSaved()
     {
         string path = options.Value.CrlPath;
-        if (!File.Exists(path)) return;
-        try { Install(File.ReadAllBytes(path), save: false); }
-        catch (CrlRefusedException e) { logger.LogWarning("Saved revocation list {Path} not installed: {Reason}", path, e.Message); }
+        if (File.Exists(path))
+        {
+            try { Install(File.ReadAllBytes(path), save: false); }
+            catch (CrlRefusedException e) { logger.LogWarning("Saved revocation list {Path} not installed: {Reason}", path, e.Message); }
+        }
+        lock (_lock)
+        {
+            var all = pki.Trust.Crls.SelectMany(c => c.Entries).ToList();
+            if (all.Count > 0) LogNew(all);
+        }
     }
 
     public RevocationOutcome Install(byte[] der) => Install(der, save: true);
@@ -42,14 +52,27 @@ public sealed class RevocationService(
         {
             var added = pki.InstallCrl(der);
             if (save) Save(der);
-            var alreadyLogged = log.Size > 0 ? LoggedSerials() : [];
+            var loggedRecords = LogNew(added);
+            logger.LogWarning("Revocation list installed: {Added} new revocations, {Logged} logged", added.Count, loggedRecords.Count);
+            var broker = services.GetService<EmbeddedBroker>();
+            if (broker is not null && added.Count > 0)
+                _ = broker.DisconnectRevokedAsync(added.Select(a => a.SerialHex).ToHashSet(StringComparer.Ordinal));
+            return new RevocationOutcome(added, loggedRecords);
+        }
+    }
+
+    /// <summary>Appends to the log the revocations of known devices' signing certificates that it does not hold yet.</summary>
+    private List<RevocationRecord> LogNew(IReadOnlyList<RevokedCertificate> added)
+    {
+        {
+            var alreadyLogged = LoggedSerials();
             var now = time.GetUtcNow();
             var records = new List<RevocationRecord>();
             var revokedEvents = new List<SecurityEvent>();
             foreach (var entry in added)
             {
                 var device = devices.Registry.All.FirstOrDefault(d => d.SigningCertificate?.SerialHex == entry.SerialHex);
-                if (device is null || alreadyLogged.Contains(entry.SerialHex)) continue;
+                if (device is null || !alreadyLogged.Add(entry.SerialHex)) continue;
                 var logged = new LoggedRevocation(device.DeviceId, entry.SerialHex, entry.RevokedAt, entry.Reason);
                 records.Add(new RevocationRecord(device.DeviceId, logged.CertificateSerialHex, logged.RevokedAt, entry.Reason.ToLogText(), now)
                 {
@@ -68,13 +91,9 @@ public sealed class RevocationService(
                     },
                 });
             }
+            if (records.Count == 0) return records;
             var (commit, _) = log.Commit(new LedgerBatch { Revocations = records, Events = revokedEvents });
-            var loggedRecords = records.Select((r, i) => r with { LogIndex = commit.RevocationLogIndexes[i] }).ToList();
-            logger.LogWarning("Revocation list installed: {Added} new revocations, {Logged} logged", added.Count, loggedRecords.Count);
-            var broker = services.GetService<EmbeddedBroker>();
-            if (broker is not null && added.Count > 0)
-                _ = broker.DisconnectRevokedAsync(added.Select(a => a.SerialHex).ToHashSet(StringComparer.Ordinal));
-            return new RevocationOutcome(added, loggedRecords);
+            return records.Select((r, i) => r with { LogIndex = commit.RevocationLogIndexes[i] }).ToList();
         }
     }
 

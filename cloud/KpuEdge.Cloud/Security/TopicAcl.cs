@@ -15,10 +15,11 @@ public static class TopicAcl
         switch (identity.Role)
         {
             case KpuRole.Tps:
-                return Topics.TryParseSubmission(topic, out var tps, out _) && tps.Value == identity.Assignment;
+                return topic == Topics.Telemetry(identity.Name)
+                       || Topics.TryParseSubmission(topic, out var tps, out _) && tps.Value == identity.Assignment;
             case KpuRole.Ppk:
-                return Topics.TryParseSubmission(topic, out var relayed, out _)
-                       && relayed.Value.StartsWith(identity.Assignment, StringComparison.Ordinal);
+                return topic == Topics.Telemetry(identity.Name)
+                       || Topics.TryParseSubmission(topic, out var relayed, out _) && relayed.Value.StartsWith(identity.Assignment, StringComparison.Ordinal);
             case KpuRole.Service:
                 return Topics.IsReceiptTopic(topic) || IsConfigTopic(topic);
             default:

@@ -34,7 +34,7 @@ public static class RejectReasons
     public const string ChainRewind = "chain_rewind";
     /// <summary>The device's certificate was revoked before this form was signed (or for key compromise).</summary>
     public const string RevokedDevice = "revoked_device";
-    /// <summary>The device's signing certificate is not (or no longer) valid: expired, not yet valid, wrong role.</summary>
+    /// <summary>The device's signing certificate is not valid at the time the form arrives (expired or not yet valid).</summary>
     public const string UntrustedCertificate = "untrusted_certificate";
 
     /// <summary>Reasons that smell of attack rather than of a mistake: each also becomes a security event.</summary>
@@ -46,7 +46,7 @@ public static class RejectReasons
 public sealed record Receipt
 {
     public required ReceiptStatus Status { get; init; }
-    /// <summary>SHA-256 of the submission's wire bytes (hex); empty if the payload was unreadable and hashed nothing known.</summary>
+    /// <summary>SHA-256 of the payload as received (hex): the submission's hash when it was a submission.</summary>
     public required string SubmissionHash { get; init; }
     /// <summary>Position in the results ledger (1-based) when accepted or duplicate.</summary>
     public long? LedgerPosition { get; init; }

@@ -21,6 +21,9 @@ public static class Topics
     /// <summary>Where the cloud pushes a device its configuration bundle (retained).</summary>
     public static string Config(string deviceId) => $"{Prefix}/device/{deviceId}/config";
 
+    /// <summary>Where a device reports its health (the configuration bundle names it; the NSOC reads it).</summary>
+    public static string Telemetry(string deviceId) => $"{Prefix}/device/{deviceId}/telemetry";
+
     /// <summary>Parses a submission topic; false for anything else (the message is then misaddressed).</summary>
     public static bool TryParseSubmission(string topic, out TpsCode tps, out ContestId contest)
     {

@@ -23,6 +23,7 @@ public static class SecurityEventKinds
     public const string AclPublishDenied = "acl_publish_denied";
     public const string AclSubscribeDenied = "acl_subscribe_denied";
     public const string ChainGap = "chain_gap";
+    public const string ChainGapClosed = "chain_gap_closed";
     public const string ChainFork = "chain_fork";
     public const string ChainRewind = "chain_rewind";
     public const string RevokedDeviceSubmission = "revoked_device_submission";

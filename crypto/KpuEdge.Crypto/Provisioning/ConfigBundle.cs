@@ -131,6 +131,20 @@ public static class ConfigBundle
     /// <paramref name="now"/>), the signature, the device id and the validity window.
     /// </summary>
     /// <exception cref="ConfigBundleException">The bundle is refused; the code is one of <see cref="ConfigBundleErrors"/>.</exception>
+    /// <summary>
+    /// Opens a bundle for the device holding <paramref name="device"/>'s certificate: besides <see cref="Open(string, TrustStore, string, DateTimeOffset)"/>,
+    /// the bundle's role, assignment and election must be the certificate's, so a genuine bundle for this device id
+    /// cannot move it to another TPS.
+    /// </summary>
+    public static DeviceConfig Open(string bundleText, TrustStore trust, KpuIdentity device, DateTimeOffset now)
+    {
+        var config = Open(bundleText, trust, device.Name, now);
+        if (config.Role != device.Role || config.Assignment != device.Assignment || config.ElectionId != device.ElectionId)
+            throw new ConfigBundleException(ConfigBundleErrors.WrongDevice,
+                $"Konfigurasi DITOLAK: penugasan dalam berkas ({config.Role.ToText()} {config.Assignment}, {config.ElectionId}) berbeda dengan sertifikat perangkat ({device.Role.ToText()} {device.Assignment}, {device.ElectionId}).");
+        return config;
+    }
+
     public static DeviceConfig Open(string bundleText, TrustStore trust, string expectedDeviceId, DateTimeOffset now)
     {
         BundleFile? file;

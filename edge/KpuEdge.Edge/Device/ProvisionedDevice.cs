@@ -44,7 +44,7 @@ public sealed class ProvisionedDevice
         var credentials = DeviceCredentials.Load(directory);
         if (credentials.ConfigBundle is not { } bundle)
             throw new InvalidDataException($"Tidak ada bundel konfigurasi ({DeviceCredentials.ConfigBundleFile}); pasang dengan kpu-provision device install-config.");
-        var config = ConfigBundle.Open(bundle, credentials.CreateTrustStore(), credentials.DeviceId, time.GetUtcNow());
+        var config = ConfigBundle.Open(bundle, credentials.CreateTrustStore(), credentials.Identity, time.GetUtcNow());
         return new ProvisionedDevice(credentials, config);
     }
 }

@@ -113,7 +113,18 @@ public sealed class DeviceRegistryCertificateTests : IDisposable
         var e = Assert.Throws<InvalidDataException>(() => DeviceRegistry.Load(path, KpuPki.Trust, Now));
         Assert.Contains("dev-z", e.Message);
         Assert.Contains(CertificateErrors.UnknownIssuer, e.Message);
-        var expired = Assert.Throws<InvalidDataException>(() => DeviceRegistry.Load(PathOf("devices.json"), KpuPki.Trust, Now.AddYears(1)));
-        Assert.Contains(CertificateErrors.Expired, expired.Message);
+    }
+
+    [Fact]
+    public void A_checked_load_keeps_a_genuine_device_whose_certificate_was_revoked_or_expired()
+    {
+        // Its earlier forms must stay verifiable; the ingest refuses its new ones. One revocation must not stop the load.
+        var revoked = KpuPki.IssueDevice("dev-r", KpuRole.Tps, Tps);
+        string path = SaveRegistry(Certified("dev-a", Tps), DeviceRecord.FromCertificate(revoked.SigningCertificate));
+        var crl = KpuPki.Issuing.CreateCrl([new RevokedCertificate(revoked.SigningCertificate.SerialHex, Now, RevocationReason.KeyCompromise)], Now, Now.AddDays(7));
+        var trust = KpuPki.Trust.WithCrl(RevocationList.Parse(crl));
+
+        Assert.Equal(2, DeviceRegistry.Load(path, trust, Now.AddHours(1)).Count);
+        Assert.Equal(2, DeviceRegistry.Load(path, KpuPki.Trust, Now.AddYears(1)).Count);
     }
 }
