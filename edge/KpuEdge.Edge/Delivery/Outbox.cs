@@ -1,0 +1,277 @@
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Tally;
+using KpuEdge.Crypto;
+using KpuEdge.Edge.Device;
+using Microsoft.Data.Sqlite;
+
+namespace KpuEdge.Edge.Delivery;
+
+/// <summary>Where an outbox entry stands. Only a verified receipt ends it.</summary>
+public enum OutboxState
+{
+    /// <summary>Signed and durable, not sent yet (or the link dropped before it went).</summary>
+    Queued = 0,
+    /// <summary>Sent at least once, no verified receipt yet: it will be sent again.</summary>
+    Sent = 1,
+    /// <summary>The cloud's receipt (accepted or duplicate) arrived and its log proof verified: delivered.</summary>
+    Receipted = 2,
+    /// <summary>The cloud refused it; the reason is kept for the KPPS. Never resent.</summary>
+    Rejected = 3,
+}
+
+/// <summary>What goes first on a thin link: the five tallies before anything else.</summary>
+public static class OutboxPriority
+{
+    public const int Tally = 0;
+    public const int Correction = 1;
+}
+
+public sealed record OutboxEntry(
+    Sha256Hash Hash, ulong Sequence, ContestId Contest, int Priority, byte[] Wire, OutboxState State,
+    DateTimeOffset CreatedAt, DateTimeOffset? LastSentAt, int Attempts, string? Reason, long? LogIndex);
+
+/// <summary>The operator's view of delivery: how many forms wait, are in flight, are delivered, were refused.</summary>
+public sealed record OutboxStatus(int Queued, int Sent, int Receipted, int Rejected)
+{
+    public bool AllSettled => Queued == 0 && Sent == 0;
+}
+
+/// <summary>
+/// The device's durable outbox: one SQLite file (WAL, synchronous=FULL) holding every signed form and the device's
+/// chain head. A form is signed and written — together with the advanced chain — in one transaction before anything
+/// is sent, so a power cut at any instant leaves either nothing (the form was never sent) or the form ready to send;
+/// a sequence number is never reused. Single writer: the device process.
+/// </summary>
+public sealed class Outbox : IDisposable
+{
+    public const string FileName = "outbox.db";
+
+    private readonly SqliteConnection _db;
+    private readonly TimeProvider _time;
+    private readonly Lock _lock = new();
+
+    public Outbox(string path, TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null) Directory.CreateDirectory(directory);
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _db.Open();
+        Execute("""
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            CREATE TABLE IF NOT EXISTS chain (
+                id       INTEGER PRIMARY KEY CHECK (id = 1),
+                sequence INTEGER NOT NULL,
+                hash     TEXT    NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS outbox (
+                hash         BLOB    PRIMARY KEY,
+                sequence     INTEGER NOT NULL,
+                contest      INTEGER NOT NULL,
+                priority     INTEGER NOT NULL,
+                wire         BLOB    NOT NULL,
+                state        INTEGER NOT NULL,
+                created_at   INTEGER NOT NULL,
+                last_sent_at INTEGER,
+                attempts     INTEGER NOT NULL DEFAULT 0,
+                reason       TEXT,
+                log_index    INTEGER
+            );
+            CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, priority, sequence);
+            """);
+    }
+
+    /// <summary>Where the device's chain stands (last sequence number and hash), as durably recorded.</summary>
+    public ChainState Chain
+    {
+        get
+        {
+            lock (_lock)
+            {
+                using var command = _db.CreateCommand();
+                command.CommandText = "SELECT sequence, hash FROM chain WHERE id = 1";
+                using var reader = command.ExecuteReader();
+                return reader.Read() ? new ChainState((ulong)reader.GetInt64(0), reader.GetString(1)) : ChainState.Start;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Signs the tally as the next link of the chain and stores it with the advanced chain in one transaction.
+    /// Throws <see cref="TallyRejectedException"/> (nothing stored) when the tally breaks a rule.
+    /// </summary>
+    public SignedSubmission SignAndAdd(FormSigner signer, C1Tally tally, Sha256Hash imageHash = default, int priority = OutboxPriority.Tally)
+    {
+        lock (_lock)
+        {
+            signer.Chain = Chain;
+            var signed = signer.Sign(tally, imageHash);
+            using var transaction = _db.BeginTransaction();
+            Insert(transaction, signed, priority);
+            using (var chain = _db.CreateCommand())
+            {
+                chain.Transaction = transaction;
+                chain.CommandText = "INSERT INTO chain (id, sequence, hash) VALUES (1, $sequence, $hash) ON CONFLICT (id) DO UPDATE SET sequence = $sequence, hash = $hash";
+                chain.Parameters.AddWithValue("$sequence", (long)signed.Submission.Sequence);
+                chain.Parameters.AddWithValue("$hash", signed.Hash.ToString());
+                chain.ExecuteNonQuery();
+            }
+            transaction.Commit();
+            return signed;
+        }
+    }
+
+    /// <summary>Stores a form signed elsewhere (a PPK station relaying a TPS device's form): sent unchanged.</summary>
+    public void Add(SignedSubmission signed, int priority = OutboxPriority.Tally)
+    {
+        lock (_lock)
+        {
+            using var transaction = _db.BeginTransaction();
+            Insert(transaction, signed, priority);
+            transaction.Commit();
+        }
+    }
+
+    private void Insert(SqliteTransaction transaction, SignedSubmission signed, int priority)
+    {
+        using var insert = _db.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = """
+            INSERT OR IGNORE INTO outbox (hash, sequence, contest, priority, wire, state, created_at)
+            VALUES ($hash, $sequence, $contest, $priority, $wire, 0, $now)
+            """;
+        insert.Parameters.AddWithValue("$hash", signed.Hash.ToArray());
+        insert.Parameters.AddWithValue("$sequence", (long)signed.Submission.Sequence);
+        insert.Parameters.AddWithValue("$contest", (int)signed.Submission.Contest);
+        insert.Parameters.AddWithValue("$priority", priority);
+        insert.Parameters.AddWithValue("$wire", signed.Wire);
+        insert.Parameters.AddWithValue("$now", _time.GetUtcNow().ToUnixTimeMilliseconds());
+        insert.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// What to send now, first things first: queued forms, and forms sent more than <paramref name="resendAfter"/> ago
+    /// without a verified receipt; at most <paramref name="max"/>.
+    /// </summary>
+    public IReadOnlyList<OutboxEntry> Due(TimeSpan resendAfter, int max)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = $"""
+                {Select} WHERE state = 0 OR (state = 1 AND last_sent_at <= $before)
+                ORDER BY priority, sequence LIMIT $max
+                """;
+            command.Parameters.AddWithValue("$before", (_time.GetUtcNow() - resendAfter).ToUnixTimeMilliseconds());
+            command.Parameters.AddWithValue("$max", max);
+            return Read(command);
+        }
+    }
+
+    /// <summary>Forms sent whose receipt is still awaited and not yet due for resending.</summary>
+    public int InFlight(TimeSpan resendAfter)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT COUNT(*) FROM outbox WHERE state = 1 AND last_sent_at > $before";
+            command.Parameters.AddWithValue("$before", (_time.GetUtcNow() - resendAfter).ToUnixTimeMilliseconds());
+            return Convert.ToInt32(command.ExecuteScalar());
+        }
+    }
+
+    public OutboxEntry? Find(Sha256Hash hash)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = $"{Select} WHERE hash = $hash";
+            command.Parameters.AddWithValue("$hash", hash.ToArray());
+            return Read(command).SingleOrDefault();
+        }
+    }
+
+    public IReadOnlyList<OutboxEntry> All()
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = $"{Select} ORDER BY sequence";
+            return Read(command);
+        }
+    }
+
+    public void MarkSent(Sha256Hash hash) => Update(hash, "state = 1, attempts = attempts + 1, last_sent_at = $now", "state IN (0, 1)");
+
+    /// <summary>Delivered: the receipt verified. Later receipts for it change nothing.</summary>
+    public void MarkReceipted(Sha256Hash hash, Receipt receipt) =>
+        Update(hash, "state = 2, log_index = $log_index, reason = NULL", "state IN (0, 1)", ("$log_index", receipt.LogIndex));
+
+    public void MarkRejected(Sha256Hash hash, Receipt receipt) =>
+        Update(hash, "state = 3, reason = $reason", "state IN (0, 1)", ("$reason", $"{receipt.Reason}: {receipt.Detail}"));
+
+    private void Update(Sha256Hash hash, string set, string when, params (string Name, object? Value)[] values)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = $"UPDATE outbox SET {set} WHERE hash = $hash AND {when}";
+            command.Parameters.AddWithValue("$hash", hash.ToArray());
+            command.Parameters.AddWithValue("$now", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            foreach (var (name, value) in values) command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    public OutboxStatus Status()
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT state, COUNT(*) FROM outbox GROUP BY state";
+            using var reader = command.ExecuteReader();
+            var counts = new int[4];
+            while (reader.Read()) counts[reader.GetInt32(0)] = reader.GetInt32(1);
+            return new OutboxStatus(counts[0], counts[1], counts[2], counts[3]);
+        }
+    }
+
+    /// <summary>SQLite's own check of the file (pages, indexes): "ok" when intact.</summary>
+    public string IntegrityCheck()
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "PRAGMA integrity_check";
+            return (string)command.ExecuteScalar()!;
+        }
+    }
+
+    public void Dispose() => _db.Dispose();
+
+    private const string Select = "SELECT hash, sequence, contest, priority, wire, state, created_at, last_sent_at, attempts, reason, log_index FROM outbox";
+
+    private static List<OutboxEntry> Read(SqliteCommand command)
+    {
+        using var reader = command.ExecuteReader();
+        var entries = new List<OutboxEntry>();
+        while (reader.Read())
+        {
+            entries.Add(new OutboxEntry(
+                Sha256Hash.FromBytes((byte[])reader[0]), (ulong)reader.GetInt64(1), (ContestId)reader.GetInt32(2), reader.GetInt32(3),
+                (byte[])reader[4], (OutboxState)reader.GetInt32(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
+                reader.IsDBNull(7) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)), reader.GetInt32(8),
+                reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetInt64(10)));
+        }
+        return entries;
+    }
+
+    private void Execute(string sql)
+    {
+        using var command = _db.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
