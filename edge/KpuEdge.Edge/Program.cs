@@ -7,6 +7,7 @@ using KpuEdge.Crypto;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Provisioning;
 using KpuEdge.Edge.Commands;
+using KpuEdge.Edge.Delivery;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
 using KpuEdge.Vision.Forms;
@@ -20,7 +21,7 @@ var seedOption = new Option<int>("--seed") { Description = "Seed for the synthet
 var tallyOption = new Option<string>("--tally") { Description = "Tally JSON file, or - for stdin", Required = true };
 var brokerOption = new Option<string?>("--broker") { Description = "MQTT broker host:port (default: the first broker of the configuration bundle)" };
 var electionOption = new Option<string?>("--election") { Description = "Election definition JSON (default: built-in Pemilu 2024)" };
-var timeoutOption = new Option<int>("--timeout") { Description = "Seconds to wait for the receipt per attempt", DefaultValueFactory = _ => 10 };
+var timeoutOption = new Option<int>("--timeout") { Description = "Seconds to keep trying before leaving the rest in the outbox", DefaultValueFactory = _ => 60 };
 
 var sample = new Command("sample-tally", "Print a realistic, consistent tally of a TPS as JSON (for trying the agent).")
     { tpsOption, contestOption, seedOption };
@@ -70,18 +71,16 @@ submit.SetAction(async (parse, cancellationToken) =>
     var identity = device.Identity;
     var tally = ReadTally(parse.GetValue(tallyOption)!);
     var election = LoadElection(parse.GetValue(electionOption));
-    string statePath = Path.Combine(deviceDir, ProvisionedDevice.ChainFile);
-    var signer = new FormSigner(identity, election, election.Ballots(RegionTree.LoadEmbedded()), TimeProvider.System)
-    {
-        Chain = ChainState.Load(statePath),
-    };
+    var signer = new FormSigner(identity, election, election.Ballots(RegionTree.LoadEmbedded()), TimeProvider.System);
+    using var outbox = new Outbox(Path.Combine(deviceDir, Outbox.FileName));
     SignedSubmission signed;
     try
     {
         var photos = parse.GetValue(submitImageOption)!;
         var imageHash = photos.Length == 0 ? default
             : Sha256Hash.FromBytes(KpuEdge.Vision.Reading.FormDecider.ImageHash(photos.Select(File.ReadAllBytes).ToArray()));
-        signed = signer.Sign(tally, imageHash);
+        // Signed into the outbox with the advanced chain in one transaction, before anything is sent.
+        signed = outbox.SignAndAdd(signer, tally, imageHash);
     }
     catch (TallyRejectedException e)
     {
@@ -89,42 +88,62 @@ submit.SetAction(async (parse, cancellationToken) =>
         foreach (var v in e.Violations) Console.Error.WriteLine($"  - {v.Field}: {v.Message} [{v.Rule}]");
         return 2;
     }
-    // The chain advances before sending, so a crash can never reuse a sequence number. The signed bytes are kept: the
-    // witness QR is made from them (kpu-edge witness-qr), and they are what the device resends.
-    signer.Chain.Save(statePath);
+    // The signed bytes are also kept as a file: the witness QR is made from them (kpu-edge witness-qr).
     string signedDir = Path.Combine(deviceDir, "signed");
     Directory.CreateDirectory(signedDir);
     string signedPath = Path.Combine(signedDir, $"{signed.Submission.Sequence:D6}-{tally.Contest.Slug()}.cbor");
     File.WriteAllBytes(signedPath, signed.Wire);
     Console.WriteLine($"Ditandatangani: {tally.Contest.Slug()} TPS {tally.Tps}, nomor urut {signed.Submission.Sequence}, {signed.Wire.Length} byte, hash {signed.Hash}.");
-    Console.WriteLine($"Tersimpan di {signedPath} (untuk QR saksi: kpu-edge witness-qr --submission {signedPath} --out qr.png).");
+    Console.WriteLine($"Tersimpan di kotak keluar dan di {signedPath} (untuk QR saksi: kpu-edge witness-qr --submission {signedPath} --out qr.png).");
 
     var (host, port) = parse.GetValue(brokerOption) is { } brokerText ? ParseBroker(brokerText) : device.Broker;
-    Receipt receipt;
-    try
+    await DeliverAsync(outbox, identity.DeviceId, device.Connection(host, port), TimeSpan.FromSeconds(parse.GetValue(timeoutOption)), cancellationToken);
+    var entry = outbox.Find(signed.Hash)!;
+    Console.WriteLine(entry.State switch
     {
-        await using var client = new SubmissionClient(identity.DeviceId, device.Connection(host, port));
-        await client.ConnectAsync(cancellationToken);
-        receipt = await client.SubmitAsync(signed, TimeSpan.FromSeconds(parse.GetValue(timeoutOption)), attempts: 3, cancellationToken);
-    }
-    catch (ReceiptNotVerifiedException e)
-    {
-        Console.Error.WriteLine($"BELUM TERKIRIM: tanda terima tidak sah ({e.Message}). Formulir akan dikirim ulang.");
-        return 4;
-    }
-    catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or TimeoutException or System.Net.Sockets.SocketException
-                              or UnauthorizedAccessException or System.Security.Authentication.AuthenticationException)
-    {
-        Console.Error.WriteLine($"BELUM TERKIRIM: tidak ada tanda terima dari {host}:{port} ({e.Message}). Periksa jaringan lalu kirim ulang.");
-        return 4;
-    }
-    Console.WriteLine(receipt.Status switch
-    {
-        ReceiptStatus.Accepted => $"DITERIMA: tercatat di buku besar posisi {receipt.LedgerPosition}, log transparansi entri {receipt.LogIndex} (bukti diperiksa).",
-        ReceiptStatus.Duplicate => $"SUDAH DITERIMA sebelumnya: posisi {receipt.LedgerPosition} (tidak dihitung dua kali).",
-        _ => $"DITOLAK ({receipt.Reason}): {receipt.Detail}",
+        OutboxState.Receipted => $"DITERIMA: tercatat di log transparansi entri {entry.LogIndex} (tanda terima dan buktinya diperiksa).",
+        OutboxState.Rejected => $"DITOLAK: {entry.Reason}",
+        _ => $"BELUM TERKIRIM: belum ada tanda terima dari {host}:{port}. Formulir aman di kotak keluar; perangkat mengirim ulang dengan: kpu-edge deliver --device-dir {deviceDir}",
     });
-    return receipt.Status == ReceiptStatus.Rejected ? 3 : 0;
+    return entry.State switch { OutboxState.Receipted => 0, OutboxState.Rejected => 3, _ => 4 };
+});
+
+var deliver = new Command("deliver", "Send everything in this device's outbox that has no verified receipt yet, reconnecting as needed.")
+    { deviceDirOption, brokerOption, timeoutOption };
+deliver.SetAction(async (parse, cancellationToken) =>
+{
+    string deviceDir = parse.GetValue(deviceDirOption)!;
+    ProvisionedDevice device;
+    try { device = ProvisionedDevice.Load(deviceDir, TimeProvider.System); }
+    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException or FormatException)
+    {
+        return Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
+    }
+    using var outbox = new Outbox(Path.Combine(deviceDir, Outbox.FileName));
+    var (host, port) = parse.GetValue(brokerOption) is { } brokerText ? ParseBroker(brokerText) : device.Broker;
+    await DeliverAsync(outbox, device.Identity.DeviceId, device.Connection(host, port), TimeSpan.FromSeconds(parse.GetValue(timeoutOption)), cancellationToken);
+    var status = outbox.Status();
+    PrintStatus(status);
+    return status.AllSettled ? 0 : 4;
+});
+
+var status = new Command("status", "Show this device's outbox: forms waiting, sent, delivered (receipted) and refused.") { deviceDirOption };
+status.SetAction(parse =>
+{
+    using var outbox = new Outbox(Path.Combine(parse.GetValue(deviceDirOption)!, Outbox.FileName));
+    foreach (var e in outbox.All())
+    {
+        string state = e.State switch
+        {
+            OutboxState.Queued => "menunggu dikirim",
+            OutboxState.Sent => $"terkirim {e.Attempts}×, menunggu tanda terima",
+            OutboxState.Receipted => $"DITERIMA (log entri {e.LogIndex})",
+            _ => $"DITOLAK: {e.Reason}",
+        };
+        Console.WriteLine($"  #{e.Sequence} {e.Contest.Slug(),-9} {state}");
+    }
+    PrintStatus(outbox.Status());
+    return 0;
 });
 
 var electionCommand = new Command("election", "Print the election definition (the built-in Pemilu 2024 default, or --election FILE) as JSON.") { electionOption };
@@ -186,7 +205,7 @@ var benchRead = new Command("bench-read", "Measure form reading on synthetic pho
 benchRead.SetAction(parse => BenchReadCommand.Run(new BenchReadCommand.Settings(parse.GetValue(formsOption), parse.GetValue(benchSeedOption),
     parse.GetValue(digitsOption), parse.GetValue(benchContestOption)!, parse.GetValue(bubbleShareOption), parse.GetValue(jsonOption), parse.GetValue(benchOutOption))));
 
-var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, electionCommand, form, scan, benchRead };
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, deliver, status, electionCommand, form, scan, benchRead };
 root.Subcommands.Add(WitnessQrCommand.Create());
 try
 {
@@ -218,6 +237,23 @@ static (string Host, int Port) ParseBroker(string text)
     int colon = text.LastIndexOf(':');
     return colon < 0 ? (text, 8883) : (text[..colon], int.Parse(text[(colon + 1)..]));
 }
+
+// Runs the delivery loop until the outbox is settled or the time is up; what is left stays in the outbox.
+static async Task DeliverAsync(Outbox outbox, string deviceId, BrokerConnection connection, TimeSpan timeout, CancellationToken cancellationToken)
+{
+    if (outbox.Status().AllSettled) return;
+    await using var loop = new DeliveryLoop(outbox, deviceId, connection);
+    var settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    loop.StatusChanged += s => { if (s.AllSettled) settled.TrySetResult(); };
+    using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    var running = loop.RunAsync(stop.Token);
+    await Task.WhenAny(settled.Task, Task.Delay(timeout, cancellationToken));
+    stop.Cancel();
+    await running;
+}
+
+static void PrintStatus(OutboxStatus s) =>
+    Console.WriteLine($"Kotak keluar: {s.Queued} menunggu, {s.Sent} menunggu tanda terima, {s.Receipted} diterima, {s.Rejected} ditolak.");
 
 static int Fail(string message)
 {

@@ -11,9 +11,6 @@ namespace KpuEdge.Edge.Device;
 /// </summary>
 public sealed class ProvisionedDevice
 {
-    /// <summary>The chain state (last sequence number and hash) kept beside the credentials.</summary>
-    public const string ChainFile = "chain.json";
-
     private ProvisionedDevice(DeviceCredentials credentials, DeviceConfig config)
     {
         Credentials = credentials;
