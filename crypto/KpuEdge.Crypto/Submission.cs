@@ -24,6 +24,11 @@ public sealed record Submission
     /// <summary>SHA-256 of the captured form image; empty until images exist.</summary>
     public Sha256Hash ImageHash { get; init; }
     public required C1Tally Tally { get; init; }
+    /// <summary>
+    /// Why this form replaces one the device signed earlier for the same TPS and contest (the KPPS's words); null for
+    /// a first form. A newer form without a reason is refused: corrections are explicit and visible, never silent.
+    /// </summary>
+    public string? CorrectionReason { get; init; }
 
     public ContestId Contest => Tally.Contest;
     public TpsCode Tps => Tally.Tps;

@@ -38,6 +38,8 @@ public static class SubmissionCodec
     public const int MaxWireBytes = 16 * 1024;
 
     private const int MaxTextLength = 64;
+    /// <summary>Longest correction reason, in UTF-16 code units: a sentence, not an essay, on a thin link.</summary>
+    public const int MaxReasonLength = 200;
     private const int MaxChoices = 64;
     private const int MaxCandidates = 64;
     private static readonly byte[] Domain = "KPU-C1\0"u8.ToArray();
@@ -47,8 +49,11 @@ public static class SubmissionCodec
         // Never sign what the decoder would refuse: a device must not produce an unreadable form.
         CheckText(s.ElectionId, "election id", allowEmpty: true);
         CheckText(s.DeviceId, "device id", allowEmpty: false);
+        if (s.CorrectionReason is { } reason && (reason.Trim().Length == 0 || reason.Length > MaxReasonLength))
+            throw new ArgumentException($"A correction reason is 1..{MaxReasonLength} characters, not blank.", nameof(s));
         var w = new CborWriter(CborConformanceMode.Canonical);
-        w.WriteStartArray(10);
+        // Ten fields; an eleventh, the correction reason, only on a correction (absent rather than empty: one encoding).
+        w.WriteStartArray(s.CorrectionReason is null ? 10 : 11);
         w.WriteInt32(Submission.FormatVersion);
         w.WriteTextString(s.ElectionId);
         w.WriteInt32((int)s.Contest);
@@ -59,6 +64,7 @@ public static class SubmissionCodec
         w.WriteInt64(s.DeviceTime.ToUnixTimeMilliseconds());
         w.WriteByteString(s.ImageHash.Bytes);
         WriteTally(w, s.Tally);
+        if (s.CorrectionReason is { } correction) w.WriteTextString(correction);
         w.WriteEndArray();
         return w.Encode();
     }
@@ -119,7 +125,7 @@ public static class SubmissionCodec
         int version = r.ReadInt32();
         if (version != Submission.FormatVersion)
             throw new SubmissionFormatException(SubmissionFormatError.UnsupportedVersion, $"Format version {version} is not supported (expected {Submission.FormatVersion}).");
-        if (length != 10) throw Malformed($"body has {length} fields, expected 10");
+        if (length is not (10 or 11)) throw Malformed($"body has {length} fields, expected 10 (11 with a correction reason)");
         string electionId = ReadText(r, "election id");
         int contestValue = r.ReadInt32();
         if (!Contests.IsDefined(contestValue)) throw Malformed($"unknown contest {contestValue}");
@@ -135,6 +141,13 @@ public static class SubmissionCodec
             throw Malformed("device time out of range");
         var image = ReadHash(r, "image hash");
         var tally = ReadTally(r, contest, tps);
+        string? correction = null;
+        if (length == 11)
+        {
+            correction = r.ReadTextString();
+            if (correction.Trim().Length == 0 || correction.Length > MaxReasonLength)
+                throw Malformed($"a correction reason is 1..{MaxReasonLength} characters, not blank");
+        }
         r.ReadEndArray();
         if (r.BytesRemaining != 0) throw Malformed("trailing bytes in the body");
         return new Submission
@@ -146,6 +159,7 @@ public static class SubmissionCodec
             DeviceTime = DateTimeOffset.FromUnixTimeMilliseconds(timeMs),
             ImageHash = image,
             Tally = tally,
+            CorrectionReason = correction,
         };
     }
 

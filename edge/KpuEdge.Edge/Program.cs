@@ -54,8 +54,9 @@ validate.SetAction(parse =>
 });
 
 var submitImageOption = new Option<string[]>("--image") { Description = "The form's page photos: their hash is bound into the signed submission", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };
+var correctionOption = new Option<string?>("--correction") { Description = "Alasan koreksi: this form replaces one sent earlier for the same contest (required then; kept visible)" };
 var submit = new Command("submit", "Validate, sign and send a tally to the cloud over mutual TLS, then wait for its receipt and check it against the transparency log.")
-    { deviceDirOption, tallyOption, brokerOption, electionOption, timeoutOption, submitImageOption };
+    { deviceDirOption, tallyOption, brokerOption, electionOption, timeoutOption, submitImageOption, correctionOption };
 submit.SetAction(async (parse, cancellationToken) =>
 {
     string deviceDir = parse.GetValue(deviceDirOption)!;
@@ -80,7 +81,7 @@ submit.SetAction(async (parse, cancellationToken) =>
         var imageHash = photos.Length == 0 ? default
             : Sha256Hash.FromBytes(KpuEdge.Vision.Reading.FormDecider.ImageHash(photos.Select(File.ReadAllBytes).ToArray()));
         // Signed into the outbox with the advanced chain in one transaction, before anything is sent.
-        signed = outbox.SignAndAdd(signer, tally, imageHash);
+        signed = outbox.SignAndAdd(signer, tally, imageHash, parse.GetValue(correctionOption));
     }
     catch (TallyRejectedException e)
     {

@@ -109,8 +109,9 @@ public sealed class DeliveryLoopTests : IAsyncLifetime
                 await DeliverAllAsync(loop, outbox);
             Assert.Equal(tallies.Count, outbox.Status().Receipted);
         }
+        // Resent at once (and maybe more than once before the receipts came back): each counted once.
         Assert.Equal(tallies.Count, cloud.Stats.Accepted);
-        Assert.Equal(tallies.Count, cloud.Stats.Duplicates);
+        Assert.True(cloud.Stats.Duplicates >= tallies.Count);
     }
 
     [Fact]

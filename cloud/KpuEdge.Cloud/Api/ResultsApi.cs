@@ -136,7 +136,13 @@ public static class ResultsApi
                 device_revoked = revoked,
                 log_index = current.LogIndex,
                 inclusion_proof = $"/api/v1/log/proof/inclusion?hash={current.Hash}",
-                versions = versions.Select(v => new { ledger_position = v.Position, hash = v.Hash.ToString(), sequence = v.Sequence, received_at = v.ReceivedAt }),
+                correction_reason = s.CorrectionReason,
+                // Every version ever accepted, oldest first: corrections replace in the recap, never in the record.
+                versions = versions.Select(v => new
+                {
+                    ledger_position = v.Position, hash = v.Hash.ToString(), sequence = v.Sequence, received_at = v.ReceivedAt,
+                    log_index = v.LogIndex, correction_reason = SignedSubmission.Decode(v.Wire).Submission.CorrectionReason,
+                }),
             },
         };
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
 using System.Threading.Channels;
 using KpuEdge.Cloud.Broker;
 using KpuEdge.Cloud.Ledger;
@@ -192,6 +193,7 @@ public sealed class IngestService(
         var decisions = new Decision[batch.Count];
         var pendingByHash = new Dictionary<Sha256Hash, int>();
         var pendingLinks = new Dictionary<(string, ulong), ChainLink>();
+        var pendingForms = new Dictionary<(string, TpsCode, ContestId), List<ulong>>();
         for (int i = 0; i < batch.Count; i++)
         {
             var (message, outcome) = batch[i];
@@ -242,9 +244,27 @@ public sealed class IngestService(
                 continue;
             }
             // A gap is not news yet: the missing forms are usually in flight. ChainGapMonitor reports those that last.
+            // A second form of the device for this TPS and contest must say why it replaces the first; an older one
+            // arriving after its correction is history and needs no reason.
+            if (s.CorrectionReason is null)
+            {
+                var replaced = ledger.SequencesFor(s.DeviceId, s.Tps, s.Contest)
+                    .Concat(pendingForms.TryGetValue((s.DeviceId, s.Tps, s.Contest), out var inBatch) ? inBatch : [])
+                    .Where(n => n < s.Sequence).ToList();
+                if (replaced.Count > 0)
+                {
+                    var silent = new Refused(verified.Hash, RejectReasons.CorrectionWithoutReason,
+                        $"Device '{s.DeviceId}' already sent {s.Contest.Slug()} of TPS {s.Tps} (sequence {replaced.Max()}); a newer version must carry a correction reason.", s);
+                    decisions[i] = new Decision(-1, null, silent);
+                    rejections.Add(ToRejection(message, silent));
+                    continue;
+                }
+            }
             if (head is null || s.Sequence > head.Sequence) heads[s.DeviceId] = link;
             pendingByHash[verified.Hash] = accepted.Count;
             pendingLinks[(s.DeviceId, s.Sequence)] = link;
+            if (!pendingForms.TryGetValue((s.DeviceId, s.Tps, s.Contest), out var forms)) pendingForms[(s.DeviceId, s.Tps, s.Contest)] = forms = [];
+            forms.Add(s.Sequence);
             decisions[i] = new Decision(accepted.Count, null, null);
             accepted.Add((verified.Signed, message.ReceivedAt));
         }

@@ -73,6 +73,9 @@ public interface IResultsLedger : IDisposable
     /// <summary>All accepted versions for a TPS (every contest), oldest first.</summary>
     IReadOnlyList<LedgerEntry> ForTps(TpsCode tps);
 
+    /// <summary>The sequence numbers of a device's accepted forms for one TPS and contest (to tell a correction).</summary>
+    IReadOnlyList<ulong> SequencesFor(string deviceId, TpsCode tps, ContestId contest);
+
     /// <summary>The newest accepted link of every device's chain.</summary>
     IReadOnlyDictionary<string, ChainLink> DeviceHeads();
 

@@ -275,6 +275,20 @@ public sealed class SqliteLedger : IResultsLedger
         return entries;
     }
 
+    public IReadOnlyList<ulong> SequencesFor(string deviceId, TpsCode tps, ContestId contest)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT sequence FROM submissions WHERE tps = $tps AND contest = $contest AND device_id = $device";
+        command.Parameters.AddWithValue("$tps", tps.Value);
+        command.Parameters.AddWithValue("$contest", (int)contest);
+        command.Parameters.AddWithValue("$device", deviceId);
+        using var reader = command.ExecuteReader();
+        var sequences = new List<ulong>();
+        while (reader.Read()) sequences.Add((ulong)reader.GetInt64(0));
+        return sequences;
+    }
+
     public IReadOnlyDictionary<string, ChainLink> DeviceHeads()
     {
         using var connection = OpenReader();

@@ -34,6 +34,8 @@ public static class RejectReasons
     public const string ChainRewind = "chain_rewind";
     /// <summary>The device's certificate was revoked before this form was signed (or for key compromise).</summary>
     public const string RevokedDevice = "revoked_device";
+    /// <summary>A newer form for a TPS and contest that already has one, without saying why it replaces it.</summary>
+    public const string CorrectionWithoutReason = "correction_without_reason";
     /// <summary>The device's signing certificate is not valid at the time the form arrives (expired or not yet valid).</summary>
     public const string UntrustedCertificate = "untrusted_certificate";
 

@@ -102,12 +102,13 @@ public sealed class Outbox : IDisposable
     /// Signs the tally as the next link of the chain and stores it with the advanced chain in one transaction.
     /// Throws <see cref="TallyRejectedException"/> (nothing stored) when the tally breaks a rule.
     /// </summary>
-    public SignedSubmission SignAndAdd(FormSigner signer, C1Tally tally, Sha256Hash imageHash = default, int priority = OutboxPriority.Tally)
+    public SignedSubmission SignAndAdd(FormSigner signer, C1Tally tally, Sha256Hash imageHash = default, string? correctionReason = null)
     {
         lock (_lock)
         {
             signer.Chain = Chain;
-            var signed = signer.Sign(tally, imageHash);
+            var signed = signer.Sign(tally, imageHash, correctionReason);
+            int priority = correctionReason is null ? OutboxPriority.Tally : OutboxPriority.Correction;
             using var transaction = _db.BeginTransaction();
             Insert(transaction, signed, priority);
             using (var chain = _db.CreateCommand())

@@ -44,7 +44,8 @@ public sealed class FormSigner(DeviceIdentity device, ElectionDefinition electio
         set => _chain = value;
     }
 
-    public SignedSubmission Sign(C1Tally tally, Sha256Hash imageHash = default)
+    /// <param name="correctionReason">Why this form replaces one signed earlier for the same contest (required by the cloud then).</param>
+    public SignedSubmission Sign(C1Tally tally, Sha256Hash imageHash = default, string? correctionReason = null)
     {
         if (tally.Tps != device.Tps)
             throw new InvalidOperationException($"This device serves TPS {device.Tps}, not {tally.Tps}.");
@@ -63,6 +64,7 @@ public sealed class FormSigner(DeviceIdentity device, ElectionDefinition electio
             DeviceTime = time.GetUtcNow(),
             ImageHash = imageHash,
             Tally = tally,
+            CorrectionReason = correctionReason,
         };
         var signed = SignedSubmission.Sign(submission, device.Key);
         _chain = new ChainState(submission.Sequence, signed.Hash.ToString());
