@@ -1,4 +1,5 @@
 using KpuEdge.Cloud.Ledger;
+using KpuEdge.Core.Elections;
 using KpuEdge.Core.Security;
 using KpuEdge.Crypto;
 using KpuEdge.Edge.Commands;
@@ -20,6 +21,7 @@ public static class WitnessCheck
         var verifier = new Verifier(http);
         var anchors = new TrustAnchors(cloud.Pki.Pki.Root.Certificate.ToPem(), cloud.Pki.Pki.Issuing.Certificate.ToPem());
         int witnessed = 0, witnessedOk = 0;
+        var failures = new List<string>();
         // A witness at every 500th TPS photographs the QR its device shows for the PPWP form.
         foreach (var entry in ledger.ReadAll().Where((_, i) => i % 500 == 0).Take(10))
         {
@@ -27,6 +29,8 @@ public static class WitnessCheck
             var report = await verifier.VerifyQrPhotoAsync(cloud.ApiBase, cloud.Pki.LogKey, WitnessQrCommand.RenderPng(signed), anchors, cancellationToken);
             witnessed++;
             if (report.Ok) witnessedOk++;
+            else failures.Add($"{signed.Submission.DeviceId} #{signed.Submission.Sequence} {signed.Submission.Contest.Slug()}: " +
+                              (report.Error is { } error ? $"{error}: {report.ErrorDetail}" : string.Join("; ", report.Checks.Where(c => !c.Ok).Select(c => $"{c.Name}: {c.Error} {c.Detail}"))));
         }
         var audit = await verifier.AuditAsync(cloud.ApiBase, cloud.Pki.LogKey, cancellationToken: cancellationToken);
         var checkpoint = audit.Facts.GetValueOrDefault("tree_size") ?? cloud.Log.Size.ToString("N0");
@@ -35,7 +39,7 @@ public static class WitnessCheck
         bool ok = witnessedOk == witnessed && audit.Ok;
         console.MarkupLine(witnessedOk == witnessed
             ? $"[green]✓ Witnesses:[/] {witnessed} witness QRs read and checked with only KPU's root and the log key: signed by a genuine, unrevoked device of that TPS, and in the log."
-            : $"[red]✗ Witnesses: {witnessed - witnessedOk} of {witnessed} witness QRs did not verify.[/]");
+            : $"[red]✗ Witnesses: {witnessed - witnessedOk} of {witnessed} witness QRs did not verify: {Markup.Escape(string.Join(" | ", failures))}[/]");
         console.MarkupLine(audit.Ok
             ? $"[green]✓ Audit:[/] all {checkpoint} transparency-log entries downloaded, every entry decoded, the recomputed root equals the signed checkpoint."
             : $"[red]✗ Audit failed: {Markup.Escape(string.Join("; ", audit.Checks.Where(c => !c.Ok).Select(c => c.Detail)))}[/]");
