@@ -119,15 +119,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
 
     private async Task ConnectAsync(CancellationToken cancellationToken)
     {
-        var options = new MqttClientOptionsBuilder()
-            .WithTcpServer(_broker.Host, _broker.Port)
-            .WithTlsOptions(tls => tls
-                .UseTls()
-                .WithTargetHost(_broker.TlsName)
-                .WithClientCertificates(new X509Certificate2Collection(_broker.ClientCertificate))
-                .WithCertificateValidationHandler(e => KpuTls.IsTrustedServer(_broker.Trust, e.Certificate, _time.GetUtcNow(), out _)))
-            .WithClientId(_deviceId)
-            .WithProtocolVersion(MqttProtocolVersion.V500)
+        var options = _broker.ClientOptions(_deviceId, _time)
             .WithCleanStart(false)
             .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(_options.KeepAlive)

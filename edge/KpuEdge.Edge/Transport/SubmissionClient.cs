@@ -21,6 +21,17 @@ public sealed record BrokerConnection(string Host, int Port, X509Certificate2 Cl
 {
     public static BrokerConnection For(DeviceCredentials device, string host, int port, NoteVerifierKey? logKey, string tlsName = "localhost") =>
         new(host, port, device.TlsClientCertificate(), device.CreateTrustStore(), logKey, tlsName);
+
+    /// <summary>MQTT 5 over TLS with the device's certificate as <paramref name="clientId"/>; the caller adds its session settings.</summary>
+    public MqttClientOptionsBuilder ClientOptions(string clientId, TimeProvider time) => new MqttClientOptionsBuilder()
+        .WithTcpServer(Host, Port)
+        .WithTlsOptions(tls => tls
+            .UseTls()
+            .WithTargetHost(TlsName)
+            .WithClientCertificates(new X509Certificate2Collection(ClientCertificate))
+            .WithCertificateValidationHandler(e => KpuTls.IsTrustedServer(Trust, e.Certificate, time.GetUtcNow(), out _)))
+        .WithClientId(clientId)
+        .WithProtocolVersion(MqttProtocolVersion.V500);
 }
 
 /// <summary>A receipt the device refused to believe (forged, or a proof that does not lead to a signed checkpoint).</summary>
@@ -84,15 +95,7 @@ public sealed class SubmissionClient : IAsyncDisposable
 
     public async Task ConnectAsync(CancellationToken cancellationToken = default)
     {
-        var options = new MqttClientOptionsBuilder()
-            .WithTcpServer(_broker.Host, _broker.Port)
-            .WithTlsOptions(tls => tls
-                .UseTls()
-                .WithTargetHost(_broker.TlsName)
-                .WithClientCertificates(new X509Certificate2Collection(_broker.ClientCertificate))
-                .WithCertificateValidationHandler(e => KpuTls.IsTrustedServer(_broker.Trust, e.Certificate, _time.GetUtcNow(), out _)))
-            .WithClientId(_deviceId)
-            .WithProtocolVersion(MqttProtocolVersion.V500)
+        var options = _broker.ClientOptions(_deviceId, _time)
             .WithCleanStart()
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(30))
             .WithTimeout(TimeSpan.FromSeconds(30))
