@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using KpuEdge.Cloud.Ledger;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+using KpuEdge.Core.Tally;
+using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
+using KpuEdge.Crypto.Provisioning;
+using KpuEdge.Edge.Delivery;
+using KpuEdge.Simulator;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KpuEdge.Cloud.Tests;
+
+/// <summary>
+/// The real kpu-edge process, killed (SIGKILL, as a power cut kills it) at seeded random moments while it signs and
+/// sends, fifty times over, then allowed to finish: its outbox stays intact, its chain never reuses a number, and in
+/// the end every form it signed is in the cloud's ledger exactly once — nothing lost, nothing counted twice.
+/// </summary>
+public sealed class DeviceKillTests : IAsyncLifetime
+{
+    private const int Kills = 50;
+    private static readonly TpsCode Tps = CloudFixture.Tree.TpsIn(RegionCode.Parse("8171")).First(); // Kota Ambon
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"kpu-kill-{Guid.NewGuid():N}");
+    private readonly SimulationPki _pki = SimulationPki.Create(CloudFixture.Election, seed: 51);
+    private InProcessCloud _cloud = null!;
+    private string _deviceDir = null!;
+
+    public async Task InitializeAsync()
+    {
+        _cloud = await InProcessCloud.StartAsync(Path.Combine(_dir, "cloud"), CloudFixture.Tree, CloudFixture.Election, pki: _pki);
+        var device = _pki.Pki.IssueDevice($"dev-{Tps}", KpuRole.Tps, Tps.Value, DeviceKey.Generate());
+        _cloud.Register(device);
+        _deviceDir = Path.Combine(_dir, "device");
+        device.Save(_deviceDir);
+        var (configKey, configCertificate) = _pki.Pki.IssueSigner("kpu-config", KpuRole.Config);
+        var now = DateTimeOffset.UtcNow;
+        File.WriteAllText(Path.Combine(_deviceDir, DeviceCredentials.ConfigBundleFile), ConfigBundle.Sign(new DeviceConfig
+        {
+            DeviceId = device.DeviceId, Role = KpuRole.Tps, Assignment = Tps.Value, ElectionId = CloudFixture.Election.ElectionId,
+            Brokers = [$"mqtts://127.0.0.1:{_cloud.BrokerPort}"], CaCertificates = [device.ChainPem()],
+            LogVerifierKey = _pki.LogKey.ToString(),
+            Telemetry = new TelemetrySettings { Interval = TimeSpan.FromMinutes(1), Topic = Topics.Telemetry(device.DeviceId) },
+            IssuedAt = now.AddMinutes(-1), ExpiresAt = now.AddDays(1),
+        }, configKey, configCertificate));
+    }
+
+    private static string EdgeDll => Path.Combine(AppContext.BaseDirectory, "kpu-edge.dll");
+
+    private Process Start(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(EdgeDll);
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    [Fact]
+    public async Task A_device_process_killed_fifty_times_loses_nothing_and_nothing_is_counted_twice()
+    {
+        var tallies = SyntheticTally.ForTps(Tps, CloudFixture.Ballots, CloudFixture.Election, 5);
+        var random = new Random(51);
+        for (int i = 0; i < Kills; i++)
+        {
+            // Each run signs one more form — the first five contests, then corrections of them — and is killed at a
+            // random moment: before signing, during the transaction, while sending, or after the receipt.
+            var tally = tallies[i % tallies.Count];
+            string tallyPath = Path.Combine(_dir, $"tally-{i}.json");
+            File.WriteAllText(tallyPath, tally.ToJson());
+            var arguments = new List<string> { "submit", "--device-dir", _deviceDir, "--tally", tallyPath, "--timeout", "20" };
+            if (i >= tallies.Count) arguments.AddRange(["--correction", $"koreksi ke-{i}"]);
+            using var process = Start([.. arguments]);
+            var exited = process.WaitForExitAsync();
+            var killAfter = TimeSpan.FromMilliseconds(random.Next(50, 1500));
+            if (await Task.WhenAny(exited, Task.Delay(killAfter)) != exited) process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+
+        // Power back for good: the device delivers whatever its outbox still holds.
+        using (var deliver = Start("deliver", "--device-dir", _deviceDir, "--timeout", "60"))
+        {
+            await deliver.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.Equal(0, deliver.ExitCode);
+        }
+
+        using var outbox = new Outbox(Path.Combine(_deviceDir, Outbox.FileName));
+        Assert.Equal("ok", outbox.IntegrityCheck());
+        var entries = outbox.All();
+        Assert.NotEmpty(entries);
+        // The chain is gapless and never reused a number: 1..n, each once, each linked to the one before.
+        Assert.Equal(Enumerable.Range(1, entries.Count).Select(n => (ulong)n), entries.Select(e => e.Sequence));
+        Assert.Equal((ulong)entries.Count, outbox.Chain.Sequence);
+        Assert.All(entries, e => Assert.Equal(OutboxState.Receipted, e.State));
+
+        // The cloud holds exactly these forms, each once, and refused nothing of this device's chain.
+        var ledger = _cloud.Services.GetRequiredService<IResultsLedger>();
+        var recorded = ledger.ReadAll().Where(e => e.Tps == Tps).Select(e => e.Hash).ToList();
+        Assert.Equal(entries.Select(e => e.Hash.ToString()).Order(), recorded.Select(h => h.ToString()).Order());
+        var refusals = ledger.RejectionCounts();
+        Assert.False(refusals.ContainsKey(RejectReasons.ChainFork));
+        Assert.False(refusals.ContainsKey(RejectReasons.ChainRewind));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _cloud.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try { Directory.Delete(_dir, recursive: true); }
+        catch (IOException) { }
+    }
+}
