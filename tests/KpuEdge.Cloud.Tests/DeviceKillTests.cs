@@ -48,14 +48,16 @@ public sealed class DeviceKillTests : IAsyncLifetime
 
     private static string EdgeDll => Path.Combine(AppContext.BaseDirectory, "kpu-edge.dll");
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output = new();
+
     private Process Start(params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(EdgeDll);
         foreach (var a in arguments) start.ArgumentList.Add(a);
         var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) _output.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _output.Enqueue("! " + e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
@@ -83,13 +85,17 @@ public sealed class DeviceKillTests : IAsyncLifetime
         }
 
         // Power back for good: the device delivers whatever its outbox still holds.
-        using (var deliver = Start("deliver", "--device-dir", _deviceDir, "--timeout", "60"))
+        using (var deliver = Start("deliver", "--device-dir", _deviceDir, "--timeout", "120"))
         {
-            await deliver.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-            Assert.Equal(0, deliver.ExitCode);
+            await deliver.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(4));
         }
 
         using var outbox = new Outbox(Path.Combine(_deviceDir, Outbox.FileName));
+        var ledgerForDiagnosis = _cloud.Services.GetRequiredService<IResultsLedger>();
+        string diagnosis = string.Join("\n", outbox.All().Select(e => $"#{e.Sequence} {e.Contest} {e.State} x{e.Attempts} {e.Reason}"))
+            + "\nrejections: " + string.Join(", ", ledgerForDiagnosis.RejectionCounts().Select(p => $"{p.Key} {p.Value}"))
+            + "\noutput tail:\n" + string.Join("\n", _output.TakeLast(15));
+        Assert.True(outbox.Status().AllSettled && outbox.Status().Rejected == 0, diagnosis);
         Assert.Equal("ok", outbox.IntegrityCheck());
         var entries = outbox.All();
         Assert.NotEmpty(entries);

@@ -84,6 +84,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
     /// <summary>Runs until cancelled: connect, drain, wait, reconnect when the link drops.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        _outbox.ReleaseInFlight();
         int attempt = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -197,8 +198,10 @@ public sealed class DeliveryLoop : IAsyncDisposable
     {
         if (_client.IsConnected)
         {
+            // Best effort: the link may already be gone, or be going, in any of several ways; nothing depends on a clean goodbye.
             try { await _client.DisconnectAsync(); }
-            catch (MQTTnet.Exceptions.MqttCommunicationException) { /* the link is already gone */ }
+            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or ObjectDisposedException
+                                          or InvalidOperationException or IOException) { }
         }
         _client.Dispose();
     }

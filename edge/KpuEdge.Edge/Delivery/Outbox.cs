@@ -204,6 +204,20 @@ public sealed class Outbox : IDisposable
         }
     }
 
+    /// <summary>
+    /// At a (re)start: whatever an earlier process sent without a receipt is due again now — its connection is gone,
+    /// and waiting out the resend interval would only delay delivery (a resend is counted once).
+    /// </summary>
+    public void ReleaseInFlight()
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "UPDATE outbox SET last_sent_at = 0 WHERE state = 1";
+            command.ExecuteNonQuery();
+        }
+    }
+
     public void MarkSent(Sha256Hash hash) => Update(hash, "state = 1, attempts = attempts + 1, last_sent_at = $now", "state IN (0, 1)");
 
     /// <summary>Delivered: the receipt verified. Later receipts for it change nothing.</summary>

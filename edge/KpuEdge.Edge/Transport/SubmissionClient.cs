@@ -151,8 +151,10 @@ public sealed class SubmissionClient : IAsyncDisposable
     {
         if (_client.IsConnected)
         {
+            // Best effort: the link may already be gone, or be going, in any of several ways; nothing depends on a clean goodbye.
             try { await _client.DisconnectAsync(); }
-            catch (MQTTnet.Exceptions.MqttCommunicationException) { /* the link is already gone */ }
+            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or ObjectDisposedException
+                                          or InvalidOperationException or IOException) { }
         }
         _client.Dispose();
     }
