@@ -246,7 +246,8 @@ public sealed class IngestService(
             // A gap is not news yet: the missing forms are usually in flight. ChainGapMonitor reports those that last.
             // A second form of the device for this TPS and contest must say why it replaces the first; an older one
             // arriving after its correction is history and needs no reason.
-            if (s.CorrectionReason is null)
+            // A device with nothing accepted yet (no head) has no earlier version: no lookup on that path.
+            if (s.CorrectionReason is null && head is not null)
             {
                 var replaced = ledger.SequencesFor(s.DeviceId, s.Tps, s.Contest)
                     .Concat(pendingForms.TryGetValue((s.DeviceId, s.Tps, s.Contest), out var inBatch) ? inBatch : [])

@@ -4,6 +4,7 @@ using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Ledger;
 using KpuEdge.Cloud.Transparency;
 using KpuEdge.Core.Security;
+using KpuEdge.Crypto;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Transparency;
 using Microsoft.Extensions.Options;
@@ -67,12 +68,15 @@ public sealed class RevocationService(
         {
             var alreadyLogged = LoggedSerials();
             var now = time.GetUtcNow();
+            // One pass over the registry, not one per revoked serial: a CRL may list thousands against 820k devices.
+            var bySerial = new Dictionary<string, DeviceRecord>(StringComparer.Ordinal);
+            foreach (var d in devices.Registry.All)
+                if (d.SigningCertificate is { } c) bySerial[c.SerialHex] = d;
             var records = new List<RevocationRecord>();
             var revokedEvents = new List<SecurityEvent>();
             foreach (var entry in added)
             {
-                var device = devices.Registry.All.FirstOrDefault(d => d.SigningCertificate?.SerialHex == entry.SerialHex);
-                if (device is null || !alreadyLogged.Add(entry.SerialHex)) continue;
+                if (!bySerial.TryGetValue(entry.SerialHex, out var device) || !alreadyLogged.Add(entry.SerialHex)) continue;
                 var logged = new LoggedRevocation(device.DeviceId, entry.SerialHex, entry.RevokedAt, entry.Reason);
                 records.Add(new RevocationRecord(device.DeviceId, logged.CertificateSerialHex, logged.RevokedAt, entry.Reason.ToLogText(), now)
                 {

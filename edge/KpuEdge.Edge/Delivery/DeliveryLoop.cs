@@ -148,7 +148,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
             foreach (var entry in room > 0 ? _outbox.Due(_options.ResendAfter, room) : [])
             {
                 var message = new MqttApplicationMessageBuilder()
-                    .WithTopic(Topics.Submission(SignedSubmission.Decode(entry.Wire).Submission.Tps, entry.Contest))
+                    .WithTopic(Topics.Submission(entry.Tps, entry.Contest))
                     .WithPayload(entry.Wire)
                     .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                     .WithResponseTopic(Topics.Receipt(_deviceId))
@@ -170,9 +170,8 @@ public sealed class DeliveryLoop : IAsyncDisposable
 
     private TimeSpan NextResendIn()
     {
-        var oldest = _outbox.All().Where(e => e.State == OutboxState.Sent && e.LastSentAt is not null).Select(e => e.LastSentAt!.Value).DefaultIfEmpty().Min();
-        if (oldest == default) return _options.ResendAfter;
-        var due = oldest + _options.ResendAfter - _time.GetUtcNow();
+        if (_outbox.NextResendAt(_options.ResendAfter) is not { } dueAt) return _options.ResendAfter;
+        var due = dueAt - _time.GetUtcNow();
         return due < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : due;
     }
 

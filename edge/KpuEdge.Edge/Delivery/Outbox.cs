@@ -1,5 +1,6 @@
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
 using KpuEdge.Edge.Device;
@@ -28,7 +29,7 @@ public static class OutboxPriority
 }
 
 public sealed record OutboxEntry(
-    Sha256Hash Hash, ulong Sequence, ContestId Contest, int Priority, byte[] Wire, OutboxState State,
+    Sha256Hash Hash, ulong Sequence, TpsCode Tps, ContestId Contest, int Priority, byte[] Wire, OutboxState State,
     DateTimeOffset CreatedAt, DateTimeOffset? LastSentAt, int Attempts, string? Reason, long? LogIndex);
 
 /// <summary>The operator's view of delivery: how many forms wait, are in flight, are delivered, were refused.</summary>
@@ -69,6 +70,7 @@ public sealed class Outbox : IDisposable
             CREATE TABLE IF NOT EXISTS outbox (
                 hash         BLOB    PRIMARY KEY,
                 sequence     INTEGER NOT NULL,
+                tps          TEXT    NOT NULL,
                 contest      INTEGER NOT NULL,
                 priority     INTEGER NOT NULL,
                 wire         BLOB    NOT NULL,
@@ -140,11 +142,12 @@ public sealed class Outbox : IDisposable
         using var insert = _db.CreateCommand();
         insert.Transaction = transaction;
         insert.CommandText = """
-            INSERT OR IGNORE INTO outbox (hash, sequence, contest, priority, wire, state, created_at)
-            VALUES ($hash, $sequence, $contest, $priority, $wire, 0, $now)
+            INSERT OR IGNORE INTO outbox (hash, sequence, tps, contest, priority, wire, state, created_at)
+            VALUES ($hash, $sequence, $tps, $contest, $priority, $wire, 0, $now)
             """;
         insert.Parameters.AddWithValue("$hash", signed.Hash.ToArray());
         insert.Parameters.AddWithValue("$sequence", (long)signed.Submission.Sequence);
+        insert.Parameters.AddWithValue("$tps", signed.Submission.Tps.Value);
         insert.Parameters.AddWithValue("$contest", (int)signed.Submission.Contest);
         insert.Parameters.AddWithValue("$priority", priority);
         insert.Parameters.AddWithValue("$wire", signed.Wire);
@@ -180,6 +183,17 @@ public sealed class Outbox : IDisposable
             command.CommandText = "SELECT COUNT(*) FROM outbox WHERE state = 1 AND last_sent_at > $before";
             command.Parameters.AddWithValue("$before", (_time.GetUtcNow() - resendAfter).ToUnixTimeMilliseconds());
             return Convert.ToInt32(command.ExecuteScalar());
+        }
+    }
+
+    /// <summary>When the oldest form in flight falls due for resending, if any is in flight.</summary>
+    public DateTimeOffset? NextResendAt(TimeSpan resendAfter)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT MIN(last_sent_at) FROM outbox WHERE state = 1";
+            return command.ExecuteScalar() is long oldest ? DateTimeOffset.FromUnixTimeMilliseconds(oldest) + resendAfter : null;
         }
     }
 
@@ -266,7 +280,7 @@ public sealed class Outbox : IDisposable
 
     public void Dispose() => _db.Dispose();
 
-    private const string Select = "SELECT hash, sequence, contest, priority, wire, state, created_at, last_sent_at, attempts, reason, log_index FROM outbox";
+    private const string Select = "SELECT hash, sequence, tps, contest, priority, wire, state, created_at, last_sent_at, attempts, reason, log_index FROM outbox";
 
     private static List<OutboxEntry> Read(SqliteCommand command)
     {
@@ -275,10 +289,10 @@ public sealed class Outbox : IDisposable
         while (reader.Read())
         {
             entries.Add(new OutboxEntry(
-                Sha256Hash.FromBytes((byte[])reader[0]), (ulong)reader.GetInt64(1), (ContestId)reader.GetInt32(2), reader.GetInt32(3),
-                (byte[])reader[4], (OutboxState)reader.GetInt32(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
-                reader.IsDBNull(7) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)), reader.GetInt32(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetInt64(10)));
+                Sha256Hash.FromBytes((byte[])reader[0]), (ulong)reader.GetInt64(1), TpsCode.Parse(reader.GetString(2)), (ContestId)reader.GetInt32(3),
+                reader.GetInt32(4), (byte[])reader[5], (OutboxState)reader.GetInt32(6), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)),
+                reader.IsDBNull(8) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8)), reader.GetInt32(9),
+                reader.IsDBNull(10) ? null : reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetInt64(11)));
         }
         return entries;
     }
