@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using KpuEdge.Cloud.Api;
 using KpuEdge.Cloud.Broker;
+using KpuEdge.Cloud.Images;
 using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Ledger;
 using KpuEdge.Cloud.Recap;
@@ -77,6 +78,8 @@ public static class CloudHost
             services.AddSingleton<EmbeddedBroker>();
             services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
         }
+        services.AddSingleton<ImageReceiver>();
+        services.AddSingleton<ImageIngest>();
         services.AddSingleton<IngestService>();
         services.AddHostedService(sp => sp.GetRequiredService<IngestService>());
 
@@ -84,6 +87,7 @@ public static class CloudHost
         app.MapResultsApi();
         app.MapLogApi();
         app.MapTrustApi();
+        app.MapImageApi();
         app.MapGet("/", () => "KpuEdge cloud: GET /api/v1/results/{contest}/{region}, /api/v1/status, /api/v1/log/checkpoint (docs/verification.md)");
         return app;
     }

@@ -21,6 +21,9 @@ public sealed class CloudOptions
     /// <summary>SQLite results ledger (the durable source of truth for accepted forms).</summary>
     public string LedgerPath { get; set; } = "data/ledger.db";
     /// <summary>Device registry (JSON) written by provisioning or the simulator.</summary>
+    /// <summary>Where form page images are stored, in a folder per TPS (see Images/ImageReceiver).</summary>
+    public string ImageDirectory { get; set; } = "data/images";
+
     public string RegistryPath { get; set; } = "data/devices.json";
     /// <summary>The cloud's PKI files (root.crt, issuing.crt, broker/ingest certificates and keys, log.key); see cloud/README.md.</summary>
     public string PkiDirectory { get; set; } = "data/pki";

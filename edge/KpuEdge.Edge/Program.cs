@@ -11,6 +11,7 @@ using KpuEdge.Edge.Delivery;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
 using KpuEdge.Vision.Forms;
+using KpuEdge.Vision.Reading;
 
 // kpu-edge: the TPS device agent. Operator-facing messages are in Bahasa Indonesia.
 var deviceIdOption = new Option<string>("--device-id") { Description = "Device id (default: dev-<TPS code>)" };
@@ -77,11 +78,16 @@ submit.SetAction(async (parse, cancellationToken) =>
     SignedSubmission signed;
     try
     {
-        var photos = parse.GetValue(submitImageOption)!;
-        var imageHash = photos.Length == 0 ? default
-            : Sha256Hash.FromBytes(KpuEdge.Vision.Reading.FormDecider.ImageHash(photos.Select(File.ReadAllBytes).ToArray()));
-        // Signed into the outbox with the advanced chain in one transaction, before anything is sent.
-        signed = outbox.SignAndAdd(signer, tally, imageHash, parse.GetValue(correctionOption));
+        // Each page photo is recompressed for the thin link (grey, ≤150 KB); those link images are what is signed and sent.
+        var pages = new List<byte[]>();
+        foreach (var photo in parse.GetValue(submitImageOption)!)
+        {
+            var link = LinkImage.Compress(File.ReadAllBytes(photo));
+            Console.WriteLine($"Foto {Path.GetFileName(photo)}: {link.OriginalBytes / 1024} KB → {link.Jpeg.Length / 1024} KB ({link.Width}×{link.Height}, kualitas {link.Quality}).");
+            pages.Add(link.Jpeg);
+        }
+        // Signed into the outbox with the advanced chain and the page images in one transaction, before anything is sent.
+        signed = outbox.SignAndAdd(signer, tally, pages, parse.GetValue(correctionOption));
     }
     catch (TallyRejectedException e)
     {
@@ -142,6 +148,16 @@ status.SetAction(parse =>
             _ => $"DITOLAK: {e.Reason}",
         };
         Console.WriteLine($"  #{e.Sequence} {e.Contest.Slug(),-9} {state}");
+    }
+    foreach (var page in outbox.Pages())
+    {
+        string state = page.State switch
+        {
+            PageState.Stored => "tersimpan di pusat",
+            PageState.Refused => $"DITOLAK: {page.Reason}",
+            _ => $"{page.Confirmed / 1024}/{page.Size / 1024} KB diterima pusat",
+        };
+        Console.WriteLine($"  gambar {page.Contest.Slug(),-9} halaman {page.Page + 1}: {state}");
     }
     PrintStatus(outbox.Status());
     return 0;
@@ -253,8 +269,13 @@ static async Task DeliverAsync(Outbox outbox, string deviceId, BrokerConnection 
     await running;
 }
 
-static void PrintStatus(OutboxStatus s) =>
+static void PrintStatus(OutboxStatus s)
+{
     Console.WriteLine($"Kotak keluar: {s.Queued} menunggu, {s.Sent} menunggu tanda terima, {s.Receipted} diterima, {s.Rejected} ditolak.");
+    if (s.Images.Pages > 0)
+        Console.WriteLine($"Gambar formulir: {s.Images.Stored}/{s.Images.Pages} halaman tersimpan di pusat, {s.Images.Refused} ditolak, " +
+                          $"{s.Images.BytesConfirmed / 1024}/{s.Images.BytesTotal / 1024} KB terkirim.");
+}
 
 static int Fail(string message)
 {

@@ -7,8 +7,8 @@ using static KpuEdge.Provisioning.ProvisioningCli;
 namespace KpuEdge.Provisioning;
 
 /// <summary>
-/// A mosquitto ACL file from the device registry: each device may publish only to its own TPS's submission topics
-/// and read only its own receipts; the ingest service reads every submission and writes receipts. Meant for a
+/// A mosquitto ACL file from the device registry: each device may publish only to its own TPS's submission and image
+/// topics and read only its own receipts and image acknowledgements; the ingest service reads every submission and writes receipts. Meant for a
 /// mosquitto with <c>require_certificate true</c> and <c>use_identity_as_username true</c>, so the user name is
 /// the certificate's CN — the device id.
 /// </summary>
@@ -27,7 +27,9 @@ public static class MosquittoAcl
             text.Append('\n');
             text.Append($"user {device.DeviceId}\n");
             text.Append($"topic write {Topics.Prefix}/tps/{device.Tps.Value}/c1/+\n");
+            text.Append($"topic write {Topics.Prefix}/tps/{device.Tps.Value}/img/+\n");
             text.Append($"topic read {Topics.Receipt(device.DeviceId)}\n");
+            text.Append($"topic read {Topics.ImageAck(device.DeviceId)}\n");
             text.Append($"topic read {Topics.Config(device.DeviceId)}\n");
             text.Append($"topic write {Topics.Telemetry(device.DeviceId)}\n");
         }
@@ -36,7 +38,9 @@ public static class MosquittoAcl
             text.Append('\n');
             text.Append($"user {ingest}\n");
             text.Append($"topic read {Topics.AllSubmissions}\n");
+            text.Append($"topic read {Topics.AllImages}\n");
             text.Append($"topic write {Topics.Prefix}/device/+/receipt\n");
+            text.Append($"topic write {Topics.Prefix}/device/+/image\n");
             text.Append($"topic write {Topics.Prefix}/device/+/config\n");
         }
         return text.ToString();

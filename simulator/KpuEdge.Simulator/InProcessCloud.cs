@@ -1,4 +1,5 @@
 using KpuEdge.Cloud;
+using KpuEdge.Cloud.Broker;
 using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Elections;
@@ -56,6 +57,7 @@ public sealed class InProcessCloud : IAsyncDisposable
             options.LedgerPath = Path.Combine(dataDirectory, "ledger.db");
             options.RegistryPath = Path.Combine(dataDirectory, "devices.json");
             options.CrlPath = Path.Combine(dataDirectory, "crl.der");
+            options.ImageDirectory = Path.Combine(dataDirectory, "images");
             configure?.Invoke(options);
         }, new CloudOverrides
         {
@@ -84,6 +86,17 @@ public sealed class InProcessCloud : IAsyncDisposable
     /// <summary>Registers a device's signing certificate with the cloud, checked against KPU's CA.</summary>
     public void Register(DeviceCredentials device) =>
         _app.Services.GetRequiredService<DeviceRegistryProvider>().RegisterCertified(device.SigningCertificate);
+
+    /// <summary>
+    /// Stops the embedded broker and starts a fresh one on the same port while the rest of the host keeps running, as
+    /// when the broker process restarts: every connection drops and its session is gone; the ingest and devices reconnect.
+    /// </summary>
+    public async Task RestartBrokerAsync(CancellationToken cancellationToken = default)
+    {
+        var broker = _app.Services.GetRequiredService<EmbeddedBroker>();
+        await broker.StopAsync(cancellationToken);
+        await broker.StartAsync(cancellationToken);
+    }
 
     /// <summary>How a device reaches this cloud's broker: TLS with its own certificate, receipts checked with the log key.</summary>
     public BrokerConnection ConnectionFor(DeviceCredentials device) => BrokerConnection.For(device, BrokerHost, BrokerPort, Pki.LogKey);

@@ -30,14 +30,22 @@ public sealed class CloudFixture : IAsyncLifetime
     /// <summary>Chain gaps are reported at the first sweep: tests sweep when they want to see them.</summary>
     private static void Configure(CloudOptions options) => options.ChainGapGrace = TimeSpan.Zero;
 
-    /// <summary>Stops the host and starts a new one on the same ledger, registry and PKI.</summary>
+    /// <summary>Stops the host and starts a new one on the same ledger, registry, PKI and broker port (running devices reconnect).</summary>
     public async Task RestartAsync()
     {
+        int brokerPort = Cloud.BrokerPort;
         Http.Dispose();
         await Cloud.DisposeAsync();
-        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, Election, pki: Pki, configure: Configure);
+        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, Election, pki: Pki, configure: options =>
+        {
+            Configure(options);
+            options.BrokerPort = brokerPort;
+        });
         Http = new HttpClient { BaseAddress = Cloud.ApiBase };
     }
+
+    /// <summary>Restarts only the MQTT broker (same port, sessions lost); the rest of the host keeps running.</summary>
+    public Task RestartBrokerAsync() => Cloud.RestartBrokerAsync();
 
     /// <summary>A provisioned TPS device (certificates from the fixture's CA), registered with the cloud unless told otherwise.</summary>
     public TestDevice NewDevice(TpsCode tps, bool register = true, TimeSpan? validity = null)

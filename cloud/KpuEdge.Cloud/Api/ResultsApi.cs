@@ -117,7 +117,7 @@ public static class ResultsApi
             kode = tps.Value,
             contest = contest.Slug(),
             chart = totals.Chart,
-            images = Array.Empty<string>(),
+            images = ImageUrls(tps, contest, s.ImageHash, ledger),
             administrasi = Administrasi(totals),
             psu = (string?)null,
             ts = Ts(current.ReceivedAt),
@@ -145,6 +145,17 @@ public static class ResultsApi
                 }),
             },
         };
+    }
+
+    /// <summary>Like Sirekap's: a URL per page of the counted form's image, null for a page that has not arrived yet.</summary>
+    private static string?[] ImageUrls(TpsCode tps, ContestId contest, Sha256Hash imageHash, IResultsLedger ledger)
+    {
+        if (imageHash.IsEmpty) return [];
+        var stored = ledger.ImagePages(imageHash);
+        if (stored.Count == 0) return [];
+        return Enumerable.Range(0, stored[0].Pages)
+            .Select(page => stored.Any(p => p.Page == page) ? $"/api/v1/images/{tps}/{contest.Slug()}/{imageHash}/{page + 1}" : null)
+            .ToArray();
     }
 
     private static object Administrasi(ContestTotals t) => new Dictionary<string, long>

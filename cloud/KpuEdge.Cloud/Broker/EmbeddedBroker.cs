@@ -29,24 +29,34 @@ public sealed class EmbeddedBroker(
 
     public MqttServer Server => _server ?? throw new InvalidOperationException("The broker has not started.");
 
+    /// <summary>Starts a fresh broker (no sessions) on the endpoint; after <see cref="StopAsync"/> it may start again on the same port.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (_server is not null) throw new InvalidOperationException("The broker is already running.");
         var factory = new MqttServerFactory();
         var serverOptions = factory.CreateServerOptionsBuilder()
             .WithoutDefaultEndpoint()
             .WithEncryptedEndpoint()
             .WithEncryptedEndpointBoundIPAddress(IPAddress.Parse(endpoint.Host))
             .WithEncryptedEndpointPort(endpoint.Port)
+            // A restarted broker takes its port back at once, while connections of the last run linger in TIME_WAIT.
+            .WithTlsEndpointReuseAddress()
             .WithEncryptionCertificate(pki.BrokerCertificate)
             .WithEncryptionSslProtocol(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
             .WithClientCertificate(ValidateClientCertificate, checkCertificateRevocation: false)
             .WithMaxPendingMessagesPerClient(options.Value.BrokerMaxPendingPerClient)
             .Build();
-        _server = factory.CreateMqttServer(serverOptions);
-        _server.ValidatingConnectionAsync += OnValidatingConnection;
-        _server.InterceptingPublishAsync += OnInterceptingPublish;
-        _server.InterceptingSubscriptionAsync += OnInterceptingSubscription;
-        await _server.StartAsync();
+        var server = factory.CreateMqttServer(serverOptions);
+        server.ValidatingConnectionAsync += OnValidatingConnection;
+        server.InterceptingPublishAsync += OnInterceptingPublish;
+        server.InterceptingSubscriptionAsync += OnInterceptingSubscription;
+        try { await server.StartAsync(); }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+        _server = server;
         logger.LogInformation("Embedded MQTT broker listening on {Host}:{Port} (TLS, client certificates required)", endpoint.Host, endpoint.Port);
     }
 
@@ -132,8 +142,8 @@ public sealed class EmbeddedBroker(
     /// <summary>Closes the sessions of clients whose TLS certificate was just revoked; they cannot reconnect.</summary>
     public async Task DisconnectRevokedAsync(IReadOnlyCollection<string> serials)
     {
-        if (_server is null || serials.Count == 0) return;
-        foreach (var client in await _server.GetClientsAsync())
+        if (_server is not { } server || serials.Count == 0) return;
+        foreach (var client in await server.GetClientsAsync())
         {
             var session = client.Session;
             if (session?.Items[SerialItem] is string serial && serials.Contains(serial))
@@ -151,10 +161,17 @@ public sealed class EmbeddedBroker(
             Subject = subject, Detail = detail, Evidence = evidence,
         });
 
+    /// <summary>
+    /// Closes every connection and the port. Sessions live in this server only and end with it, as when the process
+    /// restarts: clients reconnect, subscribe again and resend what has no receipt.
+    /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_server is not null) await _server.StopAsync();
+        if (Interlocked.Exchange(ref _server, null) is not { } server) return;
+        await server.StopAsync();
+        server.Dispose();
+        logger.LogInformation("Embedded MQTT broker on {Host}:{Port} stopped", endpoint.Host, endpoint.Port);
     }
 
-    public void Dispose() => _server?.Dispose();
+    public void Dispose() => Interlocked.Exchange(ref _server, null)?.Dispose();
 }

@@ -38,7 +38,10 @@ public static class DeviceChain
     {
         ulong n = candidate.Sequence;
         if (n == 0) return new ChainVerdict(ChainVerdictKind.Fork, "sequence numbers start at 1");
-        if (head is not null && n <= head.Sequence && candidate.DeviceTime > head.DeviceTime)
+        // A clock can be set back (RTC reset, manual fix) between two forms; a form its accepted successor names was
+        // signed before that successor, whatever its clock says, so only time without such proof can tell a rewind.
+        bool namedBySuccessor = successor is not null && successor.PreviousHash == candidate.Hash;
+        if (head is not null && n <= head.Sequence && candidate.DeviceTime > head.DeviceTime && !namedBySuccessor)
             return new ChainVerdict(ChainVerdictKind.Rewind,
                 $"sequence {n} signed at {candidate.DeviceTime:O}, after sequence {head.Sequence} signed at {head.DeviceTime:O}");
         if (sameSequence is not null)

@@ -3,6 +3,7 @@ using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using System.Threading.Channels;
 using KpuEdge.Cloud.Broker;
+using KpuEdge.Cloud.Images;
 using KpuEdge.Cloud.Ledger;
 using KpuEdge.Cloud.Recap;
 using KpuEdge.Cloud.Transparency;
@@ -38,6 +39,7 @@ public sealed class IngestService(
     RevocationService revocations,
     RecapService recap,
     IngestStats stats,
+    ImageIngest images,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<IngestService> logger) : BackgroundService
@@ -57,6 +59,15 @@ public sealed class IngestService(
     private readonly Channel<IReadOnlyList<Completion>> _completions = Channel.CreateBounded<IReadOnlyList<Completion>>(64);
     private IMqttClient? _client;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static readonly TimeSpan ReconnectBackoffBase = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan ReconnectBackoffMax = TimeSpan.FromSeconds(5);
+    private MqttClientOptions? _clientOptions;
+    // A lost connection, signalled by the client; one pending signal is enough for the reconnect loop.
+    private readonly Channel<bool> _connectionLost = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private Task _reconnecting = Task.CompletedTask;
+    private volatile bool _disconnecting;
+    // Counts connections: an ack belongs to the connection its message came on (packet ids start over on a new one).
+    private int _connection;
 
     /// <summary>Completes once the ledger is replayed and the ingest is subscribed.</summary>
     public Task Ready => _ready.Task;
@@ -76,6 +87,7 @@ public sealed class IngestService(
             workers.AddRange(_inbound.Select(channel => Task.Run(() => CheckLoopAsync(channel.Reader, stoppingToken), stoppingToken)));
             workers.Add(Task.Run(() => SequenceLoopAsync(heads, stoppingToken), stoppingToken));
             workers.AddRange(Enumerable.Range(0, CompletionWorkers).Select(_ => Task.Run(() => CompleteLoopAsync(stoppingToken), stoppingToken)));
+            workers.Add(Task.Run(() => images.RunAsync(AnswerImageAsync, stoppingToken), stoppingToken));
 
             await ConnectAsync(stoppingToken);
             _ready.TrySetResult();
@@ -95,12 +107,14 @@ public sealed class IngestService(
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        _disconnecting = true;
         if (_client is { IsConnected: true })
         {
             try { await _client.DisconnectAsync(cancellationToken: cancellationToken); }
             catch (Exception e) { logger.LogDebug(e, "Disconnect at shutdown failed"); }
         }
         await base.StopAsync(cancellationToken);
+        await _reconnecting;
         _client?.Dispose();
     }
 
@@ -112,6 +126,7 @@ public sealed class IngestService(
         await started.Task;
     }
 
+    /// <summary>Connects and subscribes once (a broker that is not there fails the start), then keeps the connection up.</summary>
     private async Task ConnectAsync(CancellationToken cancellationToken)
     {
         _client = new MqttClientFactory().CreateMqttClient();
@@ -120,13 +135,30 @@ public sealed class IngestService(
             // Acknowledged only once recorded (or refused): the broker keeps anything we have not finished.
             e.AutoAcknowledge = false;
             var m = e.ApplicationMessage;
+            int connection = Volatile.Read(ref _connection);
+            if (Topics.TryParseImage(m.Topic, out _, out _))
+            {
+                // Photos queue apart from the forms: the numbers never wait behind them.
+                await images.EnqueueAsync(new InboundChunk(m.Topic, m.Payload.ToArray(), m.ResponseTopic, m.CorrelationData,
+                    () => AcknowledgeAsync(e, connection)), cancellationToken);
+                return;
+            }
             stats.OnReceived();
             var inbound = new Inbound(m.Topic, m.Payload.ToArray(), m.ResponseTopic, m.CorrelationData, time.GetUtcNow(),
-                () => e.AcknowledgeAsync(CancellationToken.None));
+                () => AcknowledgeAsync(e, connection));
             int partition = (int)((uint)StringComparer.Ordinal.GetHashCode(m.Topic) % CheckWorkers);
             await _inbound[partition].Writer.WriteAsync(inbound, cancellationToken);
         };
-        var clientOptions = new MqttClientOptionsBuilder()
+        _client.DisconnectedAsync += e =>
+        {
+            if (e.ClientWasConnected && !_disconnecting)
+            {
+                logger.LogWarning(e.Exception, "Ingest lost the broker at {Host}:{Port} ({Reason}); reconnecting", broker.Host, broker.Port, e.Reason);
+                _connectionLost.Writer.TryWrite(true);
+            }
+            return Task.CompletedTask;
+        };
+        _clientOptions = new MqttClientOptionsBuilder()
             .WithTcpServer(broker.Host, broker.Port)
             .WithTlsOptions(tls => tls
                 .UseTls()
@@ -138,13 +170,75 @@ public sealed class IngestService(
             .WithCleanStart()
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(30))
             .Build();
-        await _client.ConnectAsync(clientOptions, cancellationToken);
+        await ConnectAndSubscribeAsync(cancellationToken);
+        _reconnecting = Task.Run(() => KeepConnectedAsync(cancellationToken), CancellationToken.None);
+    }
+
+    private async Task ConnectAndSubscribeAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _connection);
+        var connected = await _client!.ConnectAsync(_clientOptions!, cancellationToken);
+        if (connected.ResultCode != MqttClientConnectResultCode.Success)
+            throw new InvalidOperationException($"The broker refused the ingest's connection: {connected.ResultCode} {connected.ReasonString}");
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(Topics.AllSubmissions).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+            .WithTopicFilter(f => f.WithTopic(Topics.AllImages).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .Build();
-        await _client.SubscribeAsync(subscribe, cancellationToken);
-        logger.LogInformation("Ingest subscribed to {Topic} on {Host}:{Port}", Topics.AllSubmissions, broker.Host, broker.Port);
+        var subscribed = await _client.SubscribeAsync(subscribe, cancellationToken);
+        if (subscribed.Items.FirstOrDefault(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2) is { } refused)
+            throw new InvalidOperationException($"The broker refused the ingest's subscription to {refused.TopicFilter.Topic}: {refused.ResultCode}");
+        logger.LogInformation("Ingest subscribed to {Topics} on {Host}:{Port}", $"{Topics.AllSubmissions}, {Topics.AllImages}", broker.Host, broker.Port);
     }
+
+    /// <summary>
+    /// After a lost connection (the broker restarted, the network dropped), connects and subscribes again with
+    /// exponential backoff until it works or the host stops. What the old connection had not acknowledged is gone
+    /// from the broker (clean start): devices resend it, and what was already recorded gets a duplicate receipt.
+    /// </summary>
+    private async Task KeepConnectedAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var _ in _connectionLost.Reader.ReadAllAsync(stoppingToken))
+            {
+                for (int attempt = 0; !_client!.IsConnected; attempt++)
+                {
+                    var backoff = TimeSpan.FromTicks(Math.Min(ReconnectBackoffMax.Ticks, ReconnectBackoffBase.Ticks << Math.Min(attempt, 16)));
+                    await Task.Delay(backoff, time, stoppingToken);
+                    if (_disconnecting) return;
+                    try
+                    {
+                        await ConnectAndSubscribeAsync(stoppingToken);
+                        logger.LogInformation("Ingest reconnected to {Host}:{Port} after {Attempts} attempt(s)", broker.Host, broker.Port, attempt + 1);
+                    }
+                    catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                    {
+                        // A half-made connection (connected, subscription failed) is dropped so the next attempt starts clean.
+                        if (_client.IsConnected)
+                        {
+                            try { await _client.DisconnectAsync(cancellationToken: stoppingToken); }
+                            catch (Exception d) when (!stoppingToken.IsCancellationRequested) { logger.LogDebug(d, "Dropping a half-made connection failed"); }
+                        }
+                        logger.LogWarning("Ingest reconnect attempt {Attempt} to {Host}:{Port} failed: {Error}", attempt + 1, broker.Host, broker.Port, e.Message);
+                    }
+                }
+            }
+        }
+        catch (Exception) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: whatever the attempt under way threw, the connection is being closed anyway.
+        }
+        catch (Exception e)
+        {
+            logger.LogCritical(e, "Ingest stopped reconnecting to {Host}:{Port}", broker.Host, broker.Port);
+        }
+    }
+
+    /// <summary>Acks on the connection the message came on only: a new connection has its own packet ids, and the old message is its device's to resend.</summary>
+    private Task AcknowledgeAsync(MqttApplicationMessageReceivedEventArgs e, int connection) =>
+        connection == Volatile.Read(ref _connection) && _client is { IsConnected: true }
+            ? e.AcknowledgeAsync(CancellationToken.None)
+            : Task.CompletedTask;
 
     private async Task CheckLoopAsync(ChannelReader<Inbound> reader, CancellationToken cancellationToken)
     {
@@ -425,6 +519,14 @@ public sealed class IngestService(
         };
     }
 
+    private async Task AnswerImageAsync(string topic, byte[] ack, byte[]? correlation)
+    {
+        var reply = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(ack)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json");
+        if (correlation is { Length: > 0 }) reply.WithCorrelationData(correlation);
+        await _client!.PublishAsync(reply.Build(), CancellationToken.None);
+    }
+
     private async Task SendReceiptAsync(Inbound message, Receipt receipt)
     {
         if (!Topics.IsReceiptTopic(message.ResponseTopic))
@@ -439,7 +541,13 @@ public sealed class IngestService(
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .WithContentType("application/json");
         if (message.Correlation is { Length: > 0 }) reply.WithCorrelationData(message.Correlation);
-        await _client!.PublishAsync(reply.Build(), CancellationToken.None);
+        if (!_client!.IsConnected)
+        {
+            // The broker is away (restarting): the device resends the form and gets a duplicate receipt then.
+            logger.LogDebug("Not connected: no receipt for {Hash} to '{Topic}'", receipt.SubmissionHash, message.ResponseTopic);
+            return;
+        }
+        await _client.PublishAsync(reply.Build(), CancellationToken.None);
     }
 
     private static Rejection ToRejection(Inbound message, Refused refused) =>

@@ -26,6 +26,10 @@ public sealed record RevocationRecord(string DeviceId, string SerialHex, DateTim
 /// <summary>A device's chain with missing links: the sequence numbers below its head that never arrived.</summary>
 public sealed record ChainHoles(string DeviceId, string Tps, ulong Head, IReadOnlyList<ulong> Missing, DateTimeOffset LastReceivedAt);
 
+/// <summary>A form page image received whole and checked against the hash its signed submission names.</summary>
+public sealed record StoredImagePage(
+    Sha256Hash ImageHash, int Page, int Pages, Sha256Hash PageHash, TpsCode Tps, ContestId Contest, int Size, string Path, DateTimeOffset StoredAt);
+
 /// <summary>A signed checkpoint of the transparency log, as published.</summary>
 public sealed record StoredCheckpoint(long Size, byte[] Root, string Note, DateTimeOffset SignedAt);
 
@@ -100,4 +104,16 @@ public interface IResultsLedger : IDisposable
 
     /// <summary>Every TPS with at least one accepted submission.</summary>
     IReadOnlyList<TpsCode> ReportingTps();
+
+    /// <summary>Whether an accepted submission of this TPS and contest names this image hash (only such images are taken).</summary>
+    bool IsImageExpected(TpsCode tps, ContestId contest, Sha256Hash imageHash);
+
+    /// <summary>Records a stored page (idempotent).</summary>
+    void RecordImagePage(StoredImagePage page);
+
+    /// <summary>The stored pages of a form image, in page order.</summary>
+    IReadOnlyList<StoredImagePage> ImagePages(Sha256Hash imageHash);
+
+    /// <summary>Every stored page of a TPS's forms.</summary>
+    IReadOnlyList<StoredImagePage> ImagesForTps(TpsCode tps);
 }

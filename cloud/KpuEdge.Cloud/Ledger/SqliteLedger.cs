@@ -45,7 +45,8 @@ public sealed class SqliteLedger : IResultsLedger
                 wire        BLOB    NOT NULL,
                 prev_hash   BLOB    NOT NULL,
                 device_time INTEGER NOT NULL,
-                log_index   INTEGER NOT NULL
+                log_index   INTEGER NOT NULL,
+                image_hash  BLOB
             );
             CREATE INDEX IF NOT EXISTS submissions_tps ON submissions (tps, contest);
             CREATE INDEX IF NOT EXISTS submissions_device ON submissions (device_id, sequence);
@@ -87,8 +88,22 @@ public sealed class SqliteLedger : IResultsLedger
                 device_id TEXT,
                 json      TEXT    NOT NULL
             );
-            PRAGMA user_version = 2;
+            -- Form page images received and checked against the hash in a signed submission (the file lies under the image root).
+            CREATE TABLE IF NOT EXISTS images (
+                image_hash BLOB    NOT NULL,
+                page       INTEGER NOT NULL,
+                pages      INTEGER NOT NULL,
+                page_hash  BLOB    NOT NULL,
+                tps        TEXT    NOT NULL,
+                contest    INTEGER NOT NULL,
+                size       INTEGER NOT NULL,
+                path       TEXT    NOT NULL,
+                stored_at  INTEGER NOT NULL,
+                PRIMARY KEY (image_hash, page)
+            );
+            CREATE INDEX IF NOT EXISTS images_tps ON images (tps, contest);
             """);
+        Upgrade();
         _lastPosition = Scalar("SELECT COALESCE(MAX(position), 0) FROM submissions");
         _logCount = Scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM log_entries");
     }
@@ -115,8 +130,8 @@ public sealed class SqliteLedger : IResultsLedger
                 using var insert = _writer.CreateCommand();
                 insert.Transaction = transaction;
                 insert.CommandText = """
-                    INSERT INTO submissions (position, hash, device_id, sequence, tps, contest, received_at, wire, prev_hash, device_time, log_index)
-                    VALUES ($position, $hash, $device, $sequence, $tps, $contest, $received, $wire, $prev, $device_time, $log_index);
+                    INSERT INTO submissions (position, hash, device_id, sequence, tps, contest, received_at, wire, prev_hash, device_time, log_index, image_hash)
+                    VALUES ($position, $hash, $device, $sequence, $tps, $contest, $received, $wire, $prev, $device_time, $log_index, $image_hash);
                     INSERT INTO log_entries (log_index, type, position, content) VALUES ($log_index, $type, $position, NULL);
                     """;
                 var pPosition = insert.Parameters.Add("$position", SqliteType.Integer);
@@ -130,6 +145,7 @@ public sealed class SqliteLedger : IResultsLedger
                 var pPrevious = insert.Parameters.Add("$prev", SqliteType.Blob);
                 var pDeviceTime = insert.Parameters.Add("$device_time", SqliteType.Integer);
                 var pLogIndex = insert.Parameters.Add("$log_index", SqliteType.Integer);
+                var pImageHash = insert.Parameters.Add("$image_hash", SqliteType.Blob);
                 insert.Parameters.AddWithValue("$type", (int)LogEntryType.Submission);
                 for (int i = 0; i < accepted.Count; i++)
                 {
@@ -147,6 +163,7 @@ public sealed class SqliteLedger : IResultsLedger
                     pPrevious.Value = s.Submission.PreviousHash.ToArray();
                     pDeviceTime.Value = s.Submission.DeviceTime.ToUnixTimeMilliseconds();
                     pLogIndex.Value = submissionLog[i];
+                    pImageHash.Value = s.Submission.ImageHash.IsEmpty ? DBNull.Value : s.Submission.ImageHash.ToArray();
                     insert.ExecuteNonQuery();
                     entries.Add(LogEntry.EncodeSubmission(s.Wire));
                 }
@@ -439,6 +456,59 @@ public sealed class SqliteLedger : IResultsLedger
         return codes;
     }
 
+    public bool IsImageExpected(TpsCode tps, ContestId contest, Sha256Hash imageHash)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT 1 FROM submissions WHERE tps = $tps AND contest = $contest AND image_hash = $image LIMIT 1";
+        command.Parameters.AddWithValue("$tps", tps.Value);
+        command.Parameters.AddWithValue("$contest", (int)contest);
+        command.Parameters.AddWithValue("$image", imageHash.ToArray());
+        return command.ExecuteScalar() is not null;
+    }
+
+    public void RecordImagePage(StoredImagePage page)
+    {
+        lock (_writeLock)
+        {
+            using var command = _writer.CreateCommand();
+            command.CommandText = """
+                INSERT OR IGNORE INTO images (image_hash, page, pages, page_hash, tps, contest, size, path, stored_at)
+                VALUES ($image, $page, $pages, $page_hash, $tps, $contest, $size, $path, $stored_at)
+                """;
+            command.Parameters.AddWithValue("$image", page.ImageHash.ToArray());
+            command.Parameters.AddWithValue("$page", page.Page);
+            command.Parameters.AddWithValue("$pages", page.Pages);
+            command.Parameters.AddWithValue("$page_hash", page.PageHash.ToArray());
+            command.Parameters.AddWithValue("$tps", page.Tps.Value);
+            command.Parameters.AddWithValue("$contest", (int)page.Contest);
+            command.Parameters.AddWithValue("$size", page.Size);
+            command.Parameters.AddWithValue("$path", page.Path);
+            command.Parameters.AddWithValue("$stored_at", page.StoredAt.ToUnixTimeMilliseconds());
+            command.ExecuteNonQuery();
+        }
+    }
+
+    public IReadOnlyList<StoredImagePage> ImagePages(Sha256Hash imageHash) =>
+        ReadImages("WHERE image_hash = $image ORDER BY page", ("$image", imageHash.ToArray()));
+
+    public IReadOnlyList<StoredImagePage> ImagesForTps(TpsCode tps) =>
+        ReadImages("WHERE tps = $tps ORDER BY contest, stored_at, image_hash, page", ("$tps", tps.Value));
+
+    private List<StoredImagePage> ReadImages(string where, params (string Name, object Value)[] values)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT image_hash, page, pages, page_hash, tps, contest, size, path, stored_at FROM images {where}";
+        foreach (var (name, value) in values) command.Parameters.AddWithValue(name, value);
+        using var r = command.ExecuteReader();
+        var pages = new List<StoredImagePage>();
+        while (r.Read())
+            pages.Add(new StoredImagePage(Sha256Hash.FromBytes((byte[])r[0]), r.GetInt32(1), r.GetInt32(2), Sha256Hash.FromBytes((byte[])r[3]),
+                TpsCode.Parse(r.GetString(4)), (ContestId)r.GetInt32(5), r.GetInt32(6), r.GetString(7), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(8))));
+        return pages;
+    }
+
     public void Dispose()
     {
         _writer.Dispose();
@@ -470,6 +540,46 @@ public sealed class SqliteLedger : IResultsLedger
         if (hasSubmissions && version < 2)
             throw new InvalidDataException(
                 $"{_writer.DataSource} is a ledger of an older format (no transparency log); start on a new ledger file.");
+    }
+
+    /// <summary>
+    /// Format 2 → 3: submissions gain their image hash (read back from the signed bytes), so that images can be matched
+    /// to the form that names them; the images table is created above.
+    /// </summary>
+    private void Upgrade()
+    {
+        if (Scalar("PRAGMA user_version") >= 3) return;
+        if (Scalar("SELECT COUNT(*) FROM pragma_table_info('submissions') WHERE name = 'image_hash'") == 0)
+            Execute(_writer, "ALTER TABLE submissions ADD COLUMN image_hash BLOB");
+        using var transaction = _writer.BeginTransaction();
+        var rows = new List<(long Position, byte[] Wire)>();
+        using (var select = _writer.CreateCommand())
+        {
+            select.Transaction = transaction;
+            select.CommandText = "SELECT position, wire FROM submissions WHERE image_hash IS NULL";
+            using var r = select.ExecuteReader();
+            while (r.Read()) rows.Add((r.GetInt64(0), (byte[])r[1]));
+        }
+        using var update = _writer.CreateCommand();
+        update.Transaction = transaction;
+        update.CommandText = "UPDATE submissions SET image_hash = $image WHERE position = $position";
+        var pImage = update.Parameters.Add("$image", SqliteType.Blob);
+        var pPosition = update.Parameters.Add("$position", SqliteType.Integer);
+        foreach (var (position, wire) in rows)
+        {
+            var image = SignedSubmission.Decode(wire).Submission.ImageHash;
+            if (image.IsEmpty) continue;
+            pImage.Value = image.ToArray();
+            pPosition.Value = position;
+            update.ExecuteNonQuery();
+        }
+        using (var version = _writer.CreateCommand())
+        {
+            version.Transaction = transaction;
+            version.CommandText = "PRAGMA user_version = 3";
+            version.ExecuteNonQuery();
+        }
+        transaction.Commit();
     }
 
     private long Scalar(string sql)

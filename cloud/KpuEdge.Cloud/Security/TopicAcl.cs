@@ -5,8 +5,8 @@ namespace KpuEdge.Cloud.Security;
 
 /// <summary>
 /// Who may publish and subscribe to what, decided by the identity in the client's certificate:
-/// a TPS device publishes only its own TPS's forms; a PPK station only forms of TPS in its kecamatan (it relays);
-/// both subscribe only to their own receipt and config topics. The cloud service reads forms and writes receipts.
+/// a TPS device publishes only its own TPS's forms and images; a PPK station only those of TPS in its kecamatan (it
+/// relays); both subscribe only to their own receipt, image and config topics. The cloud service reads forms and writes receipts.
 /// </summary>
 public static class TopicAcl
 {
@@ -15,13 +15,12 @@ public static class TopicAcl
         switch (identity.Role)
         {
             case KpuRole.Tps:
-                return topic == Topics.Telemetry(identity.Name)
-                       || Topics.TryParseSubmission(topic, out var tps, out _) && tps.Value == identity.Assignment;
+                return topic == Topics.Telemetry(identity.Name) || TpsOf(topic) is { } tps && tps.Value == identity.Assignment;
             case KpuRole.Ppk:
                 return topic == Topics.Telemetry(identity.Name)
-                       || Topics.TryParseSubmission(topic, out var relayed, out _) && relayed.Value.StartsWith(identity.Assignment, StringComparison.Ordinal);
+                       || TpsOf(topic) is { } relayed && relayed.Value.StartsWith(identity.Assignment, StringComparison.Ordinal);
             case KpuRole.Service:
-                return Topics.IsReceiptTopic(topic) || IsConfigTopic(topic);
+                return Topics.IsReceiptTopic(topic) || Topics.IsImageAckTopic(topic) || IsConfigTopic(topic);
             default:
                 return false;
         }
@@ -29,10 +28,15 @@ public static class TopicAcl
 
     public static bool MaySubscribe(KpuIdentity identity, string topicFilter) => identity.Role switch
     {
-        KpuRole.Tps or KpuRole.Ppk => topicFilter == Topics.Receipt(identity.Name) || topicFilter == Topics.Config(identity.Name),
-        KpuRole.Service => topicFilter == Topics.AllSubmissions,
+        KpuRole.Tps or KpuRole.Ppk => topicFilter == Topics.Receipt(identity.Name) || topicFilter == Topics.ImageAck(identity.Name)
+                                      || topicFilter == Topics.Config(identity.Name),
+        KpuRole.Service => topicFilter is Topics.AllSubmissions or Topics.AllImages,
         _ => false,
     };
+
+    /// <summary>The TPS a form or image topic is about; null for any other topic.</summary>
+    private static Core.Regions.TpsCode? TpsOf(string topic) =>
+        Topics.TryParseSubmission(topic, out var tps, out _) || Topics.TryParseImage(topic, out tps, out _) ? tps : null;
 
     private static bool IsConfigTopic(string topic) =>
         topic.StartsWith(Topics.Prefix + "/device/", StringComparison.Ordinal) && topic.EndsWith("/config", StringComparison.Ordinal)

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Security.Cryptography.X509Certificates;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Images;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Edge.Transport;
 using MQTTnet;
@@ -25,6 +26,10 @@ public sealed record DeliveryOptions
     /// <summary>Forms awaiting receipt at once: enough to fill a thin link's round trip, few enough to resend cheaply.</summary>
     public int MaxInFlight { get; init; } = 5;
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Bytes of a page image per chunk: small enough that a drop loses little, large enough to keep the link busy.</summary>
+    public int ImageChunkBytes { get; init; } = 16 * 1024;
+    /// <summary>Image chunks sent ahead of the cloud's confirmation.</summary>
+    public int ImageChunksInFlight { get; init; } = 4;
     /// <summary>Seed of the backoff jitter (tests and simulations repeat exactly).</summary>
     public int? Seed { get; init; }
 }
@@ -45,7 +50,15 @@ public sealed class DeliveryLoop : IAsyncDisposable
     private readonly Random _jitter;
     private readonly IMqttClient _client;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long _connects, _receiptsRefused;
+    private long _connects, _receiptsRefused, _chunksSent;
+    /// <summary>Per page being sent: how far chunks went out, and when the cloud last confirmed progress. Reset on reconnect.</summary>
+    private readonly Dictionary<(Sha256Hash, int), PageSending> _sending = [];
+
+    private sealed class PageSending(int sentTo, DateTimeOffset lastProgress)
+    {
+        public int SentTo = sentTo;
+        public DateTimeOffset LastProgress = lastProgress;
+    }
 
     public DeliveryLoop(Outbox outbox, string deviceId, BrokerConnection broker, DeliveryOptions? options = null, TimeProvider? time = null)
     {
@@ -58,7 +71,9 @@ public sealed class DeliveryLoop : IAsyncDisposable
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += e =>
         {
-            OnReceipt(e.ApplicationMessage.Payload.ToArray(), e.ApplicationMessage.CorrelationData);
+            var message = e.ApplicationMessage;
+            if (message.Topic == Topics.ImageAck(_deviceId)) OnImageAck(message.Payload.ToArray());
+            else OnReceipt(message.Payload.ToArray(), message.CorrelationData);
             return Task.CompletedTask;
         };
         _client.DisconnectedAsync += _ =>
@@ -71,12 +86,22 @@ public sealed class DeliveryLoop : IAsyncDisposable
     /// <summary>Raised after every change the operator should see (queued, sent, receipted, refused).</summary>
     public event Action<OutboxStatus>? StatusChanged;
 
+    /// <summary>
+    /// Raised for each receipt of an outbox entry that the loop believes (its proof verified, or a rejection), with the
+    /// entry it answers, before the outbox records it: a listener that keeps receipts (a PPK station returning them to
+    /// the TPS device) misses none — should the process stop in between, the form is sent again and answered again.
+    /// </summary>
+    public event Action<OutboxEntry, Receipt>? Receipted;
+
     public long Connects => Interlocked.Read(ref _connects);
 
     /// <summary>Receipts ignored because their proof did not verify (forged, or for other bytes).</summary>
     public long ReceiptsRefused => Interlocked.Read(ref _receiptsRefused);
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Image chunks published (resends included).</summary>
+    public long ChunksSent => Interlocked.Read(ref _chunksSent);
 
     /// <summary>Tells the loop new forms are in the outbox.</summary>
     public void Wake() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
@@ -131,11 +156,14 @@ public sealed class DeliveryLoop : IAsyncDisposable
         // A resumed session keeps the subscription; subscribing again is harmless and covers a broker that lost it.
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(Topics.Receipt(_deviceId)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+            .WithTopicFilter(f => f.WithTopic(Topics.ImageAck(_deviceId)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .Build();
         var result = await _client.SubscribeAsync(subscribe, cancellationToken);
-        if (result.Items.First().ResultCode > MqttClientSubscribeResultCode.GrantedQoS2)
-            throw new InvalidOperationException($"The broker refused the receipt subscription: {result.Items.First().ResultCode}.");
+        if (result.Items.FirstOrDefault(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2) is { } refused)
+            throw new InvalidOperationException($"The broker refused the subscription to {refused.TopicFilter.Topic}: {refused.ResultCode}.");
         _ = connected;
+        // Whatever chunks were on the way are lost with the old connection: continue from what the cloud confirmed.
+        lock (_sending) _sending.Clear();
     }
 
     private async Task DrainWhileConnectedAsync(CancellationToken cancellationToken)
@@ -160,12 +188,104 @@ public sealed class DeliveryLoop : IAsyncDisposable
                 _outbox.MarkSent(entry.Hash);
                 StatusChanged?.Invoke(_outbox.Status());
             }
+            // The photos only when no number is waiting to go.
+            var imageWait = _options.ResendAfter;
+            if (_outbox.Due(_options.ResendAfter, 1).Count == 0) imageWait = await SendImageChunksAsync(cancellationToken);
             // Sleep until a receipt, new work or a drop wakes us, or a resend falls due.
             using var nap = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            await Task.WhenAny(woken, Task.Delay(NextResendIn(), _time, nap.Token));
+            var wait = NextResendIn();
+            await Task.WhenAny(woken, Task.Delay(imageWait < wait ? imageWait : wait, _time, nap.Token));
             nap.Cancel();
             cancellationToken.ThrowIfCancellationRequested();
         }
+    }
+
+    /// <summary>
+    /// Sends the next chunks of the pages whose forms are receipted, keeping at most <see cref="DeliveryOptions.ImageChunksInFlight"/>
+    /// ahead of what the cloud confirmed; a page whose confirmations stalled for the resend interval starts again from the
+    /// last confirmed byte. Returns how long until such a stall would be due.
+    /// </summary>
+    private async Task<TimeSpan> SendImageChunksAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var pages = _outbox.PagesToSend(2);
+        if (pages.Count == 0) return _options.ResendAfter;
+        int window = _options.ImageChunksInFlight;
+        var toSend = new List<ImageChunk>();
+        var nextStall = _options.ResendAfter;
+        lock (_sending)
+        {
+            foreach (var page in pages)
+            {
+                var key = (page.ImageHash, page.Page);
+                if (!_sending.TryGetValue(key, out var sending)) _sending[key] = sending = new PageSending(page.Confirmed, now);
+                if (sending.SentTo < page.Confirmed) sending.SentTo = page.Confirmed;
+                if (sending.SentTo > page.Confirmed && now - sending.LastProgress >= _options.ResendAfter)
+                {
+                    sending.SentTo = page.Confirmed; // the cloud went quiet about this page: resend from what it holds
+                    sending.LastProgress = now;
+                }
+                int ahead = (sending.SentTo - page.Confirmed + _options.ImageChunkBytes - 1) / _options.ImageChunkBytes;
+                foreach (var chunk in ImageChunk.Split(page.ImageHash, page.PageHashes, page.Page, page.Bytes, _options.ImageChunkBytes, sending.SentTo))
+                {
+                    if (ahead >= window) break;
+                    toSend.Add(chunk);
+                    sending.SentTo = chunk.Offset + chunk.Data.Length;
+                    ahead++;
+                }
+                var stall = sending.LastProgress + _options.ResendAfter - now;
+                if (stall < nextStall) nextStall = stall;
+                window -= ahead;
+                if (window <= 0) break;
+            }
+        }
+        foreach (var chunk in toSend)
+        {
+            var message = new MqttApplicationMessageBuilder()
+                .WithTopic(Topics.Image(pages.First(p => p.ImageHash == chunk.ImageHash).Tps, pages.First(p => p.ImageHash == chunk.ImageHash).Contest))
+                .WithPayload(chunk.Encode())
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithResponseTopic(Topics.ImageAck(_deviceId))
+                .Build();
+            var published = await _client.PublishAsync(message, cancellationToken);
+            if (published.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
+                throw new UnauthorizedAccessException($"The broker refused an image chunk of {chunk.ImageHash}.");
+            Interlocked.Increment(ref _chunksSent);
+        }
+        return nextStall < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : nextStall;
+    }
+
+    private void OnImageAck(byte[] payload)
+    {
+        var ack = ImageAck.TryParse(payload);
+        if (ack is null || !Sha256Hash.TryParseHex(ack.ImageHash, out var imageHash)) return;
+        switch (ack.Status)
+        {
+            case ImageAckStatus.Stored:
+                _outbox.MarkPageStored(imageHash, ack.Page);
+                break;
+            case ImageAckStatus.Partial:
+                _outbox.ConfirmPage(imageHash, ack.Page, ack.Received);
+                break;
+            case ImageAckStatus.Rejected when ack.Reason is ImageRefusals.HashMismatch or ImageRefusals.Conflict:
+                _outbox.ConfirmPage(imageHash, ack.Page, 0); // the cloud dropped what it had of the page: from the start again
+                break;
+            default:
+                _outbox.MarkPageRefused(imageHash, ack.Page, $"{ack.Reason}: {ack.Detail}");
+                break;
+        }
+        lock (_sending)
+        {
+            if (_sending.TryGetValue((imageHash, ack.Page), out var sending))
+            {
+                sending.LastProgress = _time.GetUtcNow();
+                if (ack.Status != ImageAckStatus.Partial || ack.Received < sending.SentTo - _options.ImageChunksInFlight * _options.ImageChunkBytes)
+                    sending.SentTo = ack.Received; // behind what we believe sent by more than the window: the cloud is the judge
+                if (ack.Status != ImageAckStatus.Partial) _sending.Remove((imageHash, ack.Page));
+            }
+        }
+        StatusChanged?.Invoke(_outbox.Status());
+        Wake();
     }
 
     private TimeSpan NextResendIn()
@@ -187,6 +307,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
             Interlocked.Increment(ref _receiptsRefused);
             return; // as if lost: the form stays in flight and is sent again
         }
+        Receipted?.Invoke(entry, receipt);
         if (receipt.Status == ReceiptStatus.Rejected) _outbox.MarkRejected(hash, receipt);
         else _outbox.MarkReceipted(hash, receipt);
         StatusChanged?.Invoke(_outbox.Status());

@@ -3,6 +3,7 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Images;
 using KpuEdge.Edge.Device;
 using Microsoft.Data.Sqlite;
 
@@ -32,10 +33,31 @@ public sealed record OutboxEntry(
     Sha256Hash Hash, ulong Sequence, TpsCode Tps, ContestId Contest, int Priority, byte[] Wire, OutboxState State,
     DateTimeOffset CreatedAt, DateTimeOffset? LastSentAt, int Attempts, string? Reason, long? LogIndex);
 
-/// <summary>The operator's view of delivery: how many forms wait, are in flight, are delivered, were refused.</summary>
+/// <summary>Where the form photos stand: pages stored by the cloud, pages refused, and bytes the cloud holds of all.</summary>
+public sealed record ImageProgress(int Pages, int Stored, int Refused, long BytesConfirmed, long BytesTotal)
+{
+    public static readonly ImageProgress None = new(0, 0, 0, 0, 0);
+
+    public int Pending => Pages - Stored - Refused;
+}
+
+/// <summary>The operator's view of delivery: how many forms wait, are in flight, are delivered, were refused; and the images.</summary>
 public sealed record OutboxStatus(int Queued, int Sent, int Receipted, int Rejected)
 {
-    public bool AllSettled => Queued == 0 && Sent == 0;
+    public ImageProgress Images { get; init; } = ImageProgress.None;
+
+    public bool AllSettled => Queued == 0 && Sent == 0 && Images.Pending == 0;
+}
+
+/// <summary>A page image waiting to go: its form's page hashes (every chunk repeats them) and the bytes the cloud confirmed.</summary>
+public sealed record PendingPage(Sha256Hash ImageHash, IReadOnlyList<Sha256Hash> PageHashes, int Page, TpsCode Tps, ContestId Contest, byte[] Bytes, int Confirmed);
+
+/// <summary>State of a page image in the outbox.</summary>
+public enum PageState
+{
+    Pending = 0,
+    Stored = 1,
+    Refused = 2,
 }
 
 /// <summary>
@@ -82,6 +104,21 @@ public sealed class Outbox : IDisposable
                 log_index    INTEGER
             );
             CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, priority, sequence);
+            -- The form's page images (link-compressed), sent in chunks once the form's receipt is in.
+            CREATE TABLE IF NOT EXISTS images (
+                image_hash      BLOB    NOT NULL,
+                page            INTEGER NOT NULL,
+                pages           INTEGER NOT NULL,
+                page_hash       BLOB    NOT NULL,
+                submission_hash BLOB    NOT NULL,
+                tps             TEXT    NOT NULL,
+                contest         INTEGER NOT NULL,
+                bytes           BLOB    NOT NULL,
+                confirmed       INTEGER NOT NULL DEFAULT 0,
+                state           INTEGER NOT NULL DEFAULT 0,
+                reason          TEXT,
+                PRIMARY KEY (image_hash, page)
+            );
             """);
     }
 
@@ -104,7 +141,17 @@ public sealed class Outbox : IDisposable
     /// Signs the tally as the next link of the chain and stores it with the advanced chain in one transaction.
     /// Throws <see cref="TallyRejectedException"/> (nothing stored) when the tally breaks a rule.
     /// </summary>
-    public SignedSubmission SignAndAdd(FormSigner signer, C1Tally tally, Sha256Hash imageHash = default, string? correctionReason = null)
+    public SignedSubmission SignAndAdd(FormSigner signer, C1Tally tally, Sha256Hash imageHash = default, string? correctionReason = null) =>
+        SignAndAdd(signer, tally, imageHash, [], correctionReason);
+
+    /// <summary>
+    /// The same with the form's page images (as they will travel: link-compressed): their hash is signed into the form,
+    /// and the pages are stored with it in the same transaction, to follow the tally once its receipt is in.
+    /// </summary>
+    public SignedSubmission SignAndAdd(FormSigner signer, C1Tally tally, IReadOnlyList<byte[]> pages, string? correctionReason = null) =>
+        SignAndAdd(signer, tally, pages.Count == 0 ? default : ImageChunk.FormImageHash(pages), pages, correctionReason);
+
+    private SignedSubmission SignAndAdd(FormSigner signer, C1Tally tally, Sha256Hash imageHash, IReadOnlyList<byte[]> pages, string? correctionReason)
     {
         lock (_lock)
         {
@@ -113,6 +160,7 @@ public sealed class Outbox : IDisposable
             int priority = correctionReason is null ? OutboxPriority.Tally : OutboxPriority.Correction;
             using var transaction = _db.BeginTransaction();
             Insert(transaction, signed, priority);
+            InsertPages(transaction, signed, pages);
             using (var chain = _db.CreateCommand())
             {
                 chain.Transaction = transaction;
@@ -134,6 +182,120 @@ public sealed class Outbox : IDisposable
             using var transaction = _db.BeginTransaction();
             Insert(transaction, signed, priority);
             transaction.Commit();
+        }
+    }
+
+    /// <summary>Stores page images of a form already in the outbox (a relayed form's pages, as they arrive): sent unchanged.</summary>
+    public void AddPages(SignedSubmission signed, IReadOnlyList<byte[]> pages)
+    {
+        lock (_lock)
+        {
+            using var transaction = _db.BeginTransaction();
+            InsertPages(transaction, signed, pages);
+            transaction.Commit();
+        }
+    }
+
+    private void InsertPages(SqliteTransaction transaction, SignedSubmission signed, IReadOnlyList<byte[]> pages)
+    {
+        if (pages.Count == 0) return;
+        var pageHashes = pages.Select(p => Sha256Hash.Of(p)).ToArray();
+        var imageHash = ImageChunk.FormImageHash(pageHashes);
+        if (imageHash != signed.Submission.ImageHash)
+            throw new ArgumentException($"The pages hash to {imageHash}; the signed form names {signed.Submission.ImageHash}.", nameof(pages));
+        using var insert = _db.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = """
+            INSERT OR IGNORE INTO images (image_hash, page, pages, page_hash, submission_hash, tps, contest, bytes)
+            VALUES ($image, $page, $pages, $page_hash, $submission, $tps, $contest, $bytes)
+            """;
+        var pPage = insert.Parameters.Add("$page", SqliteType.Integer);
+        var pPageHash = insert.Parameters.Add("$page_hash", SqliteType.Blob);
+        var pBytes = insert.Parameters.Add("$bytes", SqliteType.Blob);
+        insert.Parameters.AddWithValue("$image", imageHash.ToArray());
+        insert.Parameters.AddWithValue("$pages", pages.Count);
+        insert.Parameters.AddWithValue("$submission", signed.Hash.ToArray());
+        insert.Parameters.AddWithValue("$tps", signed.Submission.Tps.Value);
+        insert.Parameters.AddWithValue("$contest", (int)signed.Submission.Contest);
+        for (int i = 0; i < pages.Count; i++)
+        {
+            pPage.Value = i;
+            pPageHash.Value = pageHashes[i].ToArray();
+            pBytes.Value = pages[i];
+            insert.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>
+    /// Page images to send now: those not yet stored whose form's receipt is in (the numbers go first), oldest form
+    /// first, in page order; at most <paramref name="max"/>.
+    /// </summary>
+    public IReadOnlyList<PendingPage> PagesToSend(int max)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = """
+                SELECT i.image_hash, i.page, i.tps, i.contest, i.bytes, i.confirmed,
+                       (SELECT group_concat(hex(p.page_hash), '') FROM (SELECT page_hash FROM images p2 WHERE p2.image_hash = i.image_hash ORDER BY p2.page) p)
+                FROM images i JOIN outbox o ON o.hash = i.submission_hash
+                WHERE i.state = 0 AND o.state = 2
+                ORDER BY o.priority, o.sequence, i.page LIMIT $max
+                """;
+            command.Parameters.AddWithValue("$max", max);
+            using var r = command.ExecuteReader();
+            var pages = new List<PendingPage>();
+            while (r.Read())
+            {
+                string hashes = r.GetString(6);
+                var pageHashes = Enumerable.Range(0, hashes.Length / 64).Select(k => Sha256Hash.FromBytes(Convert.FromHexString(hashes.AsSpan(k * 64, 64)))).ToArray();
+                pages.Add(new PendingPage(Sha256Hash.FromBytes((byte[])r[0]), pageHashes, r.GetInt32(1), TpsCode.Parse(r.GetString(2)),
+                    (ContestId)r.GetInt32(3), (byte[])r[4], r.GetInt32(5)));
+            }
+            return pages;
+        }
+    }
+
+    /// <summary>The cloud holds the page's first <paramref name="received"/> bytes (it may say fewer than before: it is the judge).</summary>
+    public void ConfirmPage(Sha256Hash imageHash, int page, int received) =>
+        UpdatePage(imageHash, page, "confirmed = $value", received);
+
+    public void MarkPageStored(Sha256Hash imageHash, int page) =>
+        UpdatePage(imageHash, page, "state = 1, confirmed = length(bytes), reason = NULL", null);
+
+    public void MarkPageRefused(Sha256Hash imageHash, int page, string reason) =>
+        UpdatePage(imageHash, page, "state = 2, reason = $value", reason);
+
+    private void UpdatePage(Sha256Hash imageHash, int page, string set, object? value)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = $"UPDATE images SET {set} WHERE image_hash = $image AND page = $page AND state = 0";
+            command.Parameters.AddWithValue("$image", imageHash.ToArray());
+            command.Parameters.AddWithValue("$page", page);
+            command.Parameters.AddWithValue("$value", value ?? DBNull.Value);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Every page image in the outbox with its state and the reason when refused (a refused form's pages are refused too).</summary>
+    public IReadOnlyList<(Sha256Hash ImageHash, int Page, ContestId Contest, int Size, int Confirmed, PageState State, string? Reason)> Pages()
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = """
+                SELECT i.image_hash, i.page, i.contest, length(i.bytes), i.confirmed,
+                       CASE WHEN i.state = 0 AND o.state = 3 THEN 2 ELSE i.state END, COALESCE(i.reason, CASE WHEN o.state = 3 THEN o.reason END)
+                FROM images i JOIN outbox o ON o.hash = i.submission_hash ORDER BY o.sequence, i.page
+                """;
+            using var r = command.ExecuteReader();
+            var pages = new List<(Sha256Hash, int, ContestId, int, int, PageState, string?)>();
+            while (r.Read())
+                pages.Add((Sha256Hash.FromBytes((byte[])r[0]), r.GetInt32(1), (ContestId)r.GetInt32(2), r.GetInt32(3), r.GetInt32(4),
+                    (PageState)r.GetInt32(5), r.IsDBNull(6) ? null : r.GetString(6)));
+            return pages;
         }
     }
 
@@ -260,10 +422,20 @@ public sealed class Outbox : IDisposable
         {
             using var command = _db.CreateCommand();
             command.CommandText = "SELECT state, COUNT(*) FROM outbox GROUP BY state";
-            using var reader = command.ExecuteReader();
             var counts = new int[4];
-            while (reader.Read()) counts[reader.GetInt32(0)] = reader.GetInt32(1);
-            return new OutboxStatus(counts[0], counts[1], counts[2], counts[3]);
+            using (var reader = command.ExecuteReader())
+                while (reader.Read()) counts[reader.GetInt32(0)] = reader.GetInt32(1);
+            command.CommandText = """
+                SELECT COUNT(*), COALESCE(SUM(i.state = 1), 0), COALESCE(SUM(i.state = 2 OR (i.state = 0 AND o.state = 3)), 0),
+                       COALESCE(SUM(i.confirmed), 0), COALESCE(SUM(length(i.bytes)), 0)
+                FROM images i JOIN outbox o ON o.hash = i.submission_hash
+                """;
+            using var images = command.ExecuteReader();
+            images.Read();
+            return new OutboxStatus(counts[0], counts[1], counts[2], counts[3])
+            {
+                Images = new ImageProgress(images.GetInt32(0), images.GetInt32(1), images.GetInt32(2), images.GetInt64(3), images.GetInt64(4)),
+            };
         }
     }
 

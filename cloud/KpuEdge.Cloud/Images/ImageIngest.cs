@@ -1,0 +1,39 @@
+using System.Threading.Channels;
+using KpuEdge.Core.Protocol;
+
+namespace KpuEdge.Cloud.Images;
+
+/// <summary>An image chunk taken off the broker, not yet acknowledged to it.</summary>
+public sealed record InboundChunk(string Topic, byte[] Payload, string? ResponseTopic, byte[]? Correlation, Func<Task> Ack);
+
+/// <summary>
+/// The image side of the ingest: chunks queue here, apart from the forms, so that tallies never wait behind photos.
+/// One worker writes them (<see cref="ImageReceiver"/>), answers the sender on its image topic, then acknowledges
+/// the chunk to the broker — after it is durable, like a form.
+/// </summary>
+public sealed class ImageIngest(ImageReceiver receiver, ILogger<ImageIngest> logger)
+{
+    private readonly Channel<InboundChunk> _queue = Channel.CreateBounded<InboundChunk>(new BoundedChannelOptions(2048) { SingleReader = true });
+
+    public ValueTask EnqueueAsync(InboundChunk chunk, CancellationToken cancellationToken) => _queue.Writer.WriteAsync(chunk, cancellationToken);
+
+    /// <summary>Works the queue until cancelled; <paramref name="answer"/> publishes an acknowledgement (topic, JSON, correlation).</summary>
+    public async Task RunAsync(Func<string, byte[], byte[]?, Task> answer, CancellationToken cancellationToken)
+    {
+        await foreach (var chunk in _queue.Reader.ReadAllAsync(cancellationToken))
+        {
+            try
+            {
+                var ack = receiver.Receive(chunk.Topic, chunk.Payload);
+                if (Topics.IsImageAckTopic(chunk.ResponseTopic)) await answer(chunk.ResponseTopic!, ack.ToUtf8(), chunk.Correlation);
+                else if (chunk.ResponseTopic is not null) logger.LogWarning("Not answering an image chunk on '{Topic}': not a device image topic", chunk.ResponseTopic);
+                await chunk.Ack();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Not acknowledged: the broker redelivers it or the device resends it; what is on disk stays.
+                logger.LogError(e, "Taking an image chunk on {Topic} failed", chunk.Topic);
+            }
+        }
+    }
+}

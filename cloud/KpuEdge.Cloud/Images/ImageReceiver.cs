@@ -1,0 +1,115 @@
+using KpuEdge.Cloud.Ledger;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+using KpuEdge.Crypto;
+using KpuEdge.Crypto.Images;
+using Microsoft.Extensions.Options;
+
+namespace KpuEdge.Cloud.Images;
+
+/// <summary>
+/// Takes form images in chunks (protocol v1, <see cref="ImageChunk"/>): only for a form the ledger has accepted whose
+/// signed image hash they match, each page put together durably (<see cref="PageAssembler"/>) and checked against its
+/// hash when complete, then stored under the image root in a folder per TPS:
+/// <c>{root}/{province}/{kabupaten}/{kecamatan}/{desa}/{tps}/{contest}/{image hash}-p{page}.jpg</c>.
+/// Every chunk gets an answer saying how many bytes of its page are held, so a sender resumes where the cloud stands.
+/// </summary>
+public sealed class ImageReceiver
+{
+    private readonly IResultsLedger _ledger;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ImageReceiver> _logger;
+    private readonly PageAssembler _assembler;
+    private long _chunks, _bytes, _pagesStored, _refused;
+
+    public ImageReceiver(IOptions<CloudOptions> options, IResultsLedger ledger, TimeProvider time, ILogger<ImageReceiver> logger)
+    {
+        _ledger = ledger;
+        _time = time;
+        _logger = logger;
+        Root = Path.GetFullPath(options.Value.ImageDirectory);
+        _assembler = new PageAssembler(Path.Combine(Root, ".partial"));
+    }
+
+    /// <summary>Where stored pages lie.</summary>
+    public string Root { get; }
+
+    public ImageStats Stats => new(Interlocked.Read(ref _chunks), Interlocked.Read(ref _bytes), Interlocked.Read(ref _pagesStored), Interlocked.Read(ref _refused));
+
+    /// <summary>Takes one chunk from <paramref name="topic"/>; the answer is durable before it is returned.</summary>
+    public ImageAck Receive(string topic, ReadOnlyMemory<byte> payload)
+    {
+        Interlocked.Increment(ref _chunks);
+        if (!Topics.TryParseImage(topic, out var tps, out var contest))
+            return Refuse(Sha256Hash.Empty, 0, ImageRefusals.Misaddressed, $"'{topic}' is not an image topic (kpu/v1/tps/{{tps}}/img/{{contest}}).");
+        ImageChunk chunk;
+        try
+        {
+            chunk = ImageChunk.Decode(payload);
+        }
+        catch (ImageChunkFormatException e)
+        {
+            return Refuse(Sha256Hash.Empty, 0, e.Reason, e.Message);
+        }
+        if (!_ledger.IsImageExpected(tps, contest, chunk.ImageHash))
+            return Refuse(chunk.ImageHash, chunk.Page, ImageRefusals.UnknownImage,
+                $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first.", chunk.PageHashes.Count);
+
+        var stored = _ledger.ImagePages(chunk.ImageHash);
+        if (stored.Any(p => p.Page == chunk.Page)) return Ack(chunk, ImageAckStatus.Stored, chunk.PageSize, stored.Count);
+
+        string relative = RelativePath(tps, contest, chunk.ImageHash, chunk.Page);
+        var result = _assembler.Add(chunk, Path.Combine(Root, relative));
+        Interlocked.Add(ref _bytes, chunk.Data.Length);
+        if (result.Refusal is { } refusal) return Refuse(chunk.ImageHash, chunk.Page, refusal, result.Detail!, chunk.PageHashes.Count);
+        if (!result.Stored) return Ack(chunk, ImageAckStatus.Partial, result.Received, stored.Count);
+
+        _ledger.RecordImagePage(new StoredImagePage(chunk.ImageHash, chunk.Page, chunk.PageHashes.Count, chunk.PageHash, tps, contest,
+            chunk.PageSize, relative, _time.GetUtcNow()));
+        Interlocked.Increment(ref _pagesStored);
+        int pagesStored = _ledger.ImagePages(chunk.ImageHash).Count;
+        if (pagesStored == chunk.PageHashes.Count)
+            _logger.LogInformation("Image {Hash} of {Contest} TPS {Tps} complete ({Pages} pages)", chunk.ImageHash, contest.Slug(), tps, pagesStored);
+        return Ack(chunk, ImageAckStatus.Stored, chunk.PageSize, pagesStored);
+    }
+
+    /// <summary>A stored page's file, if it is stored.</summary>
+    public string? PathOf(StoredImagePage page)
+    {
+        string path = Path.GetFullPath(Path.Combine(Root, page.Path));
+        return path.StartsWith(Root, StringComparison.Ordinal) && File.Exists(path) ? path : null;
+    }
+
+    public static string RelativePath(TpsCode tps, ContestId contest, Sha256Hash imageHash, int page)
+    {
+        string v = tps.Value;
+        return Path.Combine(v[..2], v[..4], v[..6], v[..10], v, contest.Slug(), $"{imageHash}-p{page + 1}.jpg");
+    }
+
+    private ImageAck Ack(ImageChunk chunk, ImageAckStatus status, int received, int pagesStored) => new()
+    {
+        Status = status,
+        ImageHash = chunk.ImageHash.ToString(),
+        Page = chunk.Page,
+        Received = received,
+        Size = chunk.PageSize,
+        PagesStored = pagesStored,
+        Pages = chunk.PageHashes.Count,
+        Ts = _time.GetUtcNow(),
+    };
+
+    private ImageAck Refuse(Sha256Hash imageHash, int page, string reason, string detail, int pages = 0)
+    {
+        Interlocked.Increment(ref _refused);
+        _logger.LogWarning("Image chunk refused ({Reason}): {Detail}", reason, detail);
+        return new ImageAck
+        {
+            Status = ImageAckStatus.Rejected, ImageHash = imageHash.IsEmpty ? "" : imageHash.ToString(), Page = page, Pages = pages,
+            Reason = reason, Detail = detail, Ts = _time.GetUtcNow(),
+        };
+    }
+}
+
+/// <summary>Counters of the image path since start.</summary>
+public sealed record ImageStats(long Chunks, long Bytes, long PagesStored, long Refused);
