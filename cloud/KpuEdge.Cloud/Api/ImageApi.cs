@@ -6,6 +6,8 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
 
+using static KpuEdge.Cloud.Api.ApiErrors;
+
 namespace KpuEdge.Cloud.Api;
 
 /// <summary>
@@ -52,6 +54,4 @@ public static class ImageApi
             return Results.File(path, "image/jpeg", enableRangeProcessing: true);
         });
     }
-
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, Json, statusCode: status);
 }

@@ -6,6 +6,8 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
 
+using static KpuEdge.Cloud.Api.ApiErrors;
+
 namespace KpuEdge.Cloud.Api;
 
 /// <summary>
@@ -86,6 +88,4 @@ public static class LogApi
             checkpoint = answer.Checkpoint.Note, entry = Convert.ToBase64String(entryBytes), submission_hash = entry.Hash.ToString(),
         }, Json);
     }
-
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, Json, statusCode: status);
 }

@@ -5,6 +5,8 @@ using KpuEdge.Cloud.Security;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto.Transparency;
 
+using static KpuEdge.Cloud.Api.ApiErrors;
+
 namespace KpuEdge.Cloud.Api;
 
 /// <summary>
@@ -57,6 +59,4 @@ public static class TrustApi
                 device_id = r.DeviceId, serial = r.SerialHex, revoked_at = r.RevokedAt, reason = r.Reason, log_index = r.LogIndex,
             }) }, Json));
     }
-
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, Json, statusCode: status);
 }

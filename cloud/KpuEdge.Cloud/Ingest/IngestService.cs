@@ -499,6 +499,11 @@ public sealed class IngestService(
             await SendReceiptAsync(c.Message, WithInclusionProof(c));
             await c.Message.Ack();
         }
+        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException || _client is { IsConnected: false })
+        {
+            // The broker went away mid-answer (a restart): recorded already; the device resends and gets a duplicate receipt.
+            logger.LogInformation("No receipt for {Hash}: the broker connection dropped after it was recorded", c.Receipt.SubmissionHash);
+        }
         catch (Exception e)
         {
             // Recorded in the ledger already; the recap rebuilds from it and the device will ask again.
@@ -519,13 +524,8 @@ public sealed class IngestService(
         };
     }
 
-    private async Task AnswerImageAsync(string topic, byte[] ack, byte[]? correlation)
-    {
-        var reply = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(ack)
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json");
-        if (correlation is { Length: > 0 }) reply.WithCorrelationData(correlation);
-        await _client!.PublishAsync(reply.Build(), CancellationToken.None);
-    }
+    /// <summary>Answers an image chunk; the image side has already checked that the topic is a device image topic.</summary>
+    private Task AnswerImageAsync(string topic, byte[] ack, byte[]? correlation) => ReplyAsync(topic, ack, correlation, "image acknowledgement");
 
     private async Task SendReceiptAsync(Inbound message, Receipt receipt)
     {
@@ -535,18 +535,24 @@ public sealed class IngestService(
                 logger.LogWarning("Not sending a receipt to '{Topic}': not a device receipt topic", message.ResponseTopic);
             return;
         }
-        var reply = new MqttApplicationMessageBuilder()
-            .WithTopic(message.ResponseTopic)
-            .WithPayload(receipt.ToUtf8())
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithContentType("application/json");
-        if (message.Correlation is { Length: > 0 }) reply.WithCorrelationData(message.Correlation);
+        await ReplyAsync(message.ResponseTopic!, receipt.ToUtf8(), message.Correlation, $"receipt for {receipt.SubmissionHash}");
+    }
+
+    /// <summary>Publishes an answer (JSON, QoS 1) to a device, with the correlation data of what it answers.</summary>
+    private async Task ReplyAsync(string topic, byte[] json, byte[]? correlation, string what)
+    {
         if (!_client!.IsConnected)
         {
-            // The broker is away (restarting): the device resends the form and gets a duplicate receipt then.
-            logger.LogDebug("Not connected: no receipt for {Hash} to '{Topic}'", receipt.SubmissionHash, message.ResponseTopic);
+            // The broker is away (restarting): the device sends again and gets its answer then.
+            logger.LogDebug("Not connected: no {What} to '{Topic}'", what, topic);
             return;
         }
+        var reply = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(json)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithContentType("application/json");
+        if (correlation is { Length: > 0 }) reply.WithCorrelationData(correlation);
         await _client.PublishAsync(reply.Build(), CancellationToken.None);
     }
 
