@@ -88,7 +88,8 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
             TimeSpan.FromDays(-7), TimeSpan.FromDays(-2), TimeSpan.FromHours(-9), TimeSpan.FromHours(-1),
             TimeSpan.FromHours(1), TimeSpan.FromHours(9), TimeSpan.FromDays(2), TimeSpan.FromDays(7),
         ];
-        // Only the signing clock is off: the link's TLS check of the broker's certificate reads the real clock here.
+        // The whole device runs on its clock: it signs with it, times its resends with it and checks the broker's
+        // certificate with it (a clock days behind still accepts the genuine broker: KpuTls.ServerClockTolerance).
         var devices = Provision(PickTps(24, "73", seed: 103), seed: 103, clockFor: i => new SkewedClock(skews[i % skews.Length]));
 
         await DeliverAllAsync(devices);
@@ -192,12 +193,12 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         tps.Select((code, i) =>
         {
             var device = _fixture.NewDevice(code);
-            var outbox = new Outbox(Path.Combine(_fixture.DataDirectory, "devices", device.DeviceId, Outbox.FileName));
+            var clock = clockFor?.Invoke(i) ?? TimeProvider.System;
+            var outbox = new Outbox(Path.Combine(_fixture.DataDirectory, "devices", device.DeviceId, Outbox.FileName), clock);
             _outboxes.Add(outbox);
-            var signer = clockFor is null ? device.Signer
-                : new FormSigner(device.Identity, CloudFixture.Election, CloudFixture.Ballots, clockFor(i));
+            var signer = clockFor is null ? device.Signer : new FormSigner(device.Identity, CloudFixture.Election, CloudFixture.Ballots, clock);
             var signed = Contests.All.Select(c => outbox.SignAndAdd(signer, device.Tally(c, seed))).ToList();
-            var loop = new DeliveryLoop(outbox, device.DeviceId, _fixture.Cloud.ConnectionFor(device.Credentials), Paced with { Seed = seed * 1000 + i });
+            var loop = new DeliveryLoop(outbox, device.DeviceId, _fixture.Cloud.ConnectionFor(device.Credentials), Paced with { Seed = seed * 1000 + i }, clock);
             return new FieldDevice(device, outbox, loop, signed);
         }).ToList();
 
