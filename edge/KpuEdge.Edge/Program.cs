@@ -9,6 +9,7 @@ using KpuEdge.Crypto.Provisioning;
 using KpuEdge.Edge.Commands;
 using KpuEdge.Edge.Delivery;
 using KpuEdge.Edge.Device;
+using KpuEdge.Edge.Relay;
 using KpuEdge.Edge.Transport;
 using KpuEdge.Vision.Forms;
 using KpuEdge.Vision.Reading;
@@ -134,6 +135,55 @@ deliver.SetAction(async (parse, cancellationToken) =>
     return status.AllSettled ? 0 : 4;
 });
 
+// A PPK station relays for the TPS devices of its kecamatan: store and forward, receipts back (edge/README.md#ppk-relay).
+var listenOption = new Option<int>("--listen") { Description = "TLS port the station's broker listens on for the kecamatan's TPS devices", Required = true };
+var serverCertOption = new Option<string>("--server-cert") { Description = "The station broker's TLS server certificate, PEM (KPU role service: kpu-provision ca issue-service --purpose tls-server)", Required = true };
+var serverKeyOption = new Option<string>("--server-key") { Description = "That certificate's private key, PEM", Required = true };
+var relay = new Command("relay", "PPK station: take signed forms and page images from the kecamatan's TPS devices, keep them, forward them unchanged to the cloud and return the cloud's receipts. Runs until Ctrl+C.")
+    { deviceDirOption, listenOption, brokerOption, serverCertOption, serverKeyOption };
+relay.SetAction(async (parse, cancellationToken) =>
+{
+    string deviceDir = parse.GetValue(deviceDirOption)!;
+    ProvisionedStation station;
+    try { station = ProvisionedStation.Load(deviceDir, TimeProvider.System); }
+    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException or FormatException)
+    {
+        return Fail($"Stasiun PPK belum siap di {deviceDir}: {e.Message}");
+    }
+    System.Security.Cryptography.X509Certificates.X509Certificate2 serverCertificate;
+    try
+    {
+        serverCertificate = PpkRelay.LoadServerCertificate(parse.GetValue(serverCertOption)!, parse.GetValue(serverKeyOption)!,
+            station.Credentials.CreateTrustStore(), DateTimeOffset.UtcNow);
+    }
+    catch (Exception e) when (e is IOException or CertificateFormatException or InvalidDataException)
+    {
+        return Fail($"Sertifikat server stasiun tidak dapat dipakai: {e.Message} Terbitkan dengan kpu-provision ca issue-service --purpose tls-server.");
+    }
+    var (host, port) = parse.GetValue(brokerOption) is { } brokerText ? ParseBroker(brokerText) : station.Broker;
+    await using var ppk = new PpkRelay(deviceDir, station.Credentials, serverCertificate, station.Connection(host, port),
+        new PpkRelayOptions { Port = parse.GetValue(listenOption) });
+    var printing = new Lock();
+    OutboxStatus? shown = null;
+    ppk.Relayed += e => { lock (printing) Console.WriteLine(RelayMessages.Describe(e)); };
+    ppk.StatusChanged += s =>
+    {
+        lock (printing)
+        {
+            if (s == shown) return;
+            shown = s;
+            Console.WriteLine(RelayMessages.Status(s));
+        }
+    };
+    await ppk.StartAsync(cancellationToken);
+    Console.WriteLine($"Stasiun PPK {station.Name} (kecamatan {station.Kecamatan.Value}) menerima perangkat TPS di port {ppk.Port} (TLS) " +
+                      $"dan meneruskan ke {host}:{port}. Hentikan dengan Ctrl+C.");
+    try { await Task.Delay(Timeout.Infinite, cancellationToken); }
+    catch (OperationCanceledException) { }
+    Console.WriteLine(RelayMessages.Status(ppk.Outbox.Status()));
+    return 0;
+});
+
 var status = new Command("status", "Show this device's outbox: forms waiting, sent, delivered (receipted) and refused.") { deviceDirOption };
 status.SetAction(parse =>
 {
@@ -222,7 +272,7 @@ var benchRead = new Command("bench-read", "Measure form reading on synthetic pho
 benchRead.SetAction(parse => BenchReadCommand.Run(new BenchReadCommand.Settings(parse.GetValue(formsOption), parse.GetValue(benchSeedOption),
     parse.GetValue(digitsOption), parse.GetValue(benchContestOption)!, parse.GetValue(bubbleShareOption), parse.GetValue(jsonOption), parse.GetValue(benchOutOption))));
 
-var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, deliver, status, electionCommand, form, scan, benchRead };
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, deliver, relay, status, electionCommand, form, scan, benchRead };
 root.Subcommands.Add(WitnessQrCommand.Create());
 try
 {

@@ -1,0 +1,512 @@
+using System.Buffers;
+using System.Collections;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.Channels;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+using KpuEdge.Crypto;
+using KpuEdge.Crypto.Images;
+using KpuEdge.Crypto.Pki;
+using KpuEdge.Edge.Delivery;
+using KpuEdge.Edge.Transport;
+using Microsoft.Data.Sqlite;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace KpuEdge.Edge.Relay;
+
+/// <summary>Where a PPK station listens for its TPS devices and how it forwards to the cloud.</summary>
+public sealed record PpkRelayOptions
+{
+    /// <summary>The kecamatan office's network; loopback in tests.</summary>
+    public IPAddress ListenAddress { get; init; } = IPAddress.Any;
+    /// <summary>TLS port of the station's broker; 0 picks a free one (see <see cref="PpkRelay.Port"/>).</summary>
+    public int Port { get; init; } = 8883;
+    /// <summary>How the station's own delivery loop treats its link to the cloud.</summary>
+    public DeliveryOptions Delivery { get; init; } = new();
+    /// <summary>What TPS devices' TLS certificates are checked against; default the station's chain (root and issuing CA, no CRL).</summary>
+    public TrustStore? ClientTrust { get; init; }
+    public int MaxPendingPerClient { get; init; } = 1000;
+}
+
+/// <summary>
+/// A PPK station: store and forward for the TPS devices of one kecamatan whose own link is down. It runs a local
+/// MQTTnet broker on the kecamatan office's network with the cloud's rules (protocol v1, docs/protocol.md): TLS only,
+/// a client certificate of role <c>tps</c> from KPU's CA, valid now, whose TPS lies in the station's kecamatan; client
+/// id = the certificate's name; a device publishes only its own TPS's form and image topics and subscribes only to its
+/// own receipt and image topics.
+/// <para>
+/// Forms: each is checked as far as a station can without the device registry (decodes canonically, sits on its own
+/// TPS's topic, belongs to the election) and stored unchanged in the station's own <see cref="Delivery.Outbox"/>
+/// before the device gets its PUBACK; the station's <see cref="DeliveryLoop"/>, with the PPK's credentials, forwards
+/// it to the cloud, which checks the TPS device's signature whatever the path. When the cloud's receipt arrives and
+/// its inclusion proof verifies, the station keeps it (<see cref="RelayStore"/>) and publishes it unchanged to the
+/// device's receipt topic with the device's correlation data: the device checks the proof itself, so a station cannot
+/// make it believe a form was logged. A device that sends a form again gets the kept receipt again. Garbage gets a
+/// <c>rejected</c> receipt with the reason the cloud would give, and nothing is stored.
+/// </para>
+/// <para>
+/// Images: chunks are taken only for an image that a form the station holds names for that TPS and contest, put
+/// together durably (<see cref="PageAssembler"/>) and checked against their page hash, and answered with an
+/// <see cref="ImageAck"/> as the cloud would, so the device resumes and finishes as it does against the cloud. A page
+/// answered <c>stored</c> is stored <em>at the station</em> (store and forward), not yet at the cloud: once all pages
+/// of a form are held they go into the station's outbox and follow the form to the cloud.
+/// </para>
+/// </summary>
+public sealed class PpkRelay : IAsyncDisposable
+{
+    private const string IdentityItem = "kpu.identity";
+    private const string OwnItem = "kpu.relay";
+    /// <summary>Correlation data longer than this is not kept (ours is the 32-byte submission hash).</summary>
+    private const int MaxCorrelationBytes = 64;
+
+    private readonly DeviceCredentials _station;
+    private readonly string _kecamatan;
+    private readonly TrustStore _trust;
+    private readonly X509Certificate2 _serverCertificate;
+    private readonly PpkRelayOptions _options;
+    private readonly TimeProvider _time;
+    private readonly RelayStore _store;
+    private readonly string _pagesDirectory;
+    private readonly PageAssembler _assembler;
+    private readonly DeliveryLoop _loop;
+    /// <summary>Marks the station's own answers, which pass the publish check untouched.</summary>
+    private readonly object _ownMarker = new();
+    private readonly Hashtable _ownItems;
+    private readonly Channel<MqttApplicationMessage> _answers = Channel.CreateBounded<MqttApplicationMessage>(
+        new BoundedChannelOptions(4096) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly CancellationTokenSource _stopping = new();
+    private MqttServer? _server;
+    private Task _forwarding = Task.CompletedTask;
+    private Task _answering = Task.CompletedTask;
+
+    /// <param name="directory">The station's folder: its outbox, what it remembers (<c>relay.db</c>) and page images.</param>
+    /// <param name="station">The PPK's credentials: its kecamatan, and its certificate for the link to the cloud.</param>
+    /// <param name="serverCertificate">The local broker's TLS certificate with its key: a KPU <c>service</c> TLS server certificate, as TPS devices accept only those.</param>
+    /// <param name="cloud">How the station reaches the cloud (with the log key: receipts are checked before they are passed on).</param>
+    public PpkRelay(string directory, DeviceCredentials station, X509Certificate2 serverCertificate, BrokerConnection cloud,
+        PpkRelayOptions? options = null, TimeProvider? time = null)
+    {
+        if (station.Identity.Role != KpuRole.Ppk) throw new ArgumentException($"'{station.DeviceId}' is not a PPK station.", nameof(station));
+        if (cloud.LogKey is null) throw new ArgumentException("A station checks the cloud's receipts before passing them on: the connection needs the log key.", nameof(cloud));
+        if (!serverCertificate.HasPrivateKey) throw new ArgumentException("The broker's TLS certificate comes with its private key.", nameof(serverCertificate));
+        _station = station;
+        _kecamatan = station.Identity.Assignment;
+        _options = options ?? new PpkRelayOptions();
+        _time = time ?? TimeProvider.System;
+        _trust = _options.ClientTrust ?? station.CreateTrustStore();
+        if (!KpuTls.IsTrustedServer(_trust, serverCertificate, _time.GetUtcNow(), out string error))
+            throw new ArgumentException($"TPS devices would refuse this broker certificate ({error}).", nameof(serverCertificate));
+        _serverCertificate = serverCertificate;
+        _ownItems = new Hashtable { [OwnItem] = _ownMarker };
+
+        Directory.CreateDirectory(directory);
+        Outbox = new Outbox(Path.Combine(directory, Outbox.FileName), _time);
+        _store = new RelayStore(Path.Combine(directory, RelayStore.FileName));
+        _pagesDirectory = Path.Combine(directory, "relay-images");
+        _assembler = new PageAssembler(Path.Combine(_pagesDirectory, ".partial"));
+        _loop = new DeliveryLoop(Outbox, station.DeviceId, cloud, _options.Delivery, _time);
+        _loop.Receipted += OnCloudReceipt;
+        _loop.StatusChanged += status => StatusChanged?.Invoke(status);
+    }
+
+    /// <summary>The station's own outbox: the forms and pages it holds for the cloud.</summary>
+    public Outbox Outbox { get; }
+
+    public string Name => _station.DeviceId;
+
+    public RegionCode Kecamatan => RegionCode.Parse(_kecamatan);
+
+    /// <summary>The port the local broker listens on (known once started).</summary>
+    public int Port { get; private set; }
+
+    /// <summary>Whether the link to the cloud is up, and how often it was (re)made.</summary>
+    public bool IsForwarding => _loop.IsConnected;
+    public long CloudConnects => _loop.Connects;
+
+    /// <summary>Cloud receipts the station did not believe (their proof failed): not passed on, the form is sent again.</summary>
+    public long ReceiptsRefused => _loop.ReceiptsRefused;
+
+    /// <summary>Raised on the broker's and the loop's threads: keep handlers short.</summary>
+    public event Action<RelayEvent>? Relayed;
+
+    /// <summary>The station's outbox after every change of its delivery to the cloud.</summary>
+    public event Action<OutboxStatus>? StatusChanged;
+
+    /// <summary>Opens the local broker and starts forwarding to the cloud (retrying while the link is down).</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (_server is not null) throw new InvalidOperationException("The relay is already running.");
+        cancellationToken.ThrowIfCancellationRequested();
+        Port = _options.Port == 0 ? FreePort(_options.ListenAddress) : _options.Port;
+        var factory = new MqttServerFactory();
+        var serverOptions = factory.CreateServerOptionsBuilder()
+            .WithoutDefaultEndpoint()
+            .WithEncryptedEndpoint()
+            .WithEncryptedEndpointBoundIPAddress(_options.ListenAddress)
+            .WithEncryptedEndpointPort(Port)
+            .WithTlsEndpointReuseAddress()
+            .WithEncryptionCertificate(_serverCertificate)
+            .WithEncryptionSslProtocol(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
+            .WithClientCertificate(ValidateClientCertificate, checkCertificateRevocation: false)
+            .WithMaxPendingMessagesPerClient(_options.MaxPendingPerClient)
+            .Build();
+        var server = factory.CreateMqttServer(serverOptions);
+        server.ValidatingConnectionAsync += OnValidatingConnection;
+        server.InterceptingPublishAsync += OnInterceptingPublish;
+        server.InterceptingSubscriptionAsync += OnInterceptingSubscription;
+        try { await server.StartAsync(); }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+        _server = server;
+        ForwardCompletedImages();
+        _answering = AnswerAsync(_stopping.Token);
+        _forwarding = _loop.RunAsync(_stopping.Token);
+    }
+
+    /// <summary>
+    /// The station's TLS server certificate from PEM files (<c>kpu-provision ca issue-service --purpose tls-server</c>),
+    /// checked as TPS devices will check it: KPU's CA, role <c>service</c>, serverAuth, valid now.
+    /// </summary>
+    public static X509Certificate2 LoadServerCertificate(string certificatePem, string keyPem, TrustStore trust, DateTimeOffset now)
+    {
+        var certificate = KpuCertificate.FromPem(File.ReadAllText(certificatePem));
+        var key = TlsKey.FromPem(File.ReadAllText(keyPem));
+        if (!key.Matches(certificate)) throw new InvalidDataException($"{keyPem} is not the key of {certificatePem}.");
+        var verdict = trust.Validate(certificate, CertificatePurpose.TlsServer, now, KpuRole.Service);
+        if (!verdict.Ok)
+            throw new InvalidDataException($"{certificatePem} is not a TLS server certificate TPS devices accept ({verdict.Error}: {verdict.Detail}).");
+        return key.WithCertificate(certificate);
+    }
+
+    /// <summary>The TLS handshake: a TPS device's client certificate from KPU's CA, valid now. The kecamatan is checked at CONNECT, with a reason.</summary>
+    private bool ValidateClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (certificate is null)
+        {
+            Raise(new RelayEvent(RelayEventKind.ConnectionRefused, null, "no client certificate presented"));
+            return false;
+        }
+        var verdict = _trust.Validate(certificate.GetRawCertData(), CertificatePurpose.TlsClient, _time.GetUtcNow(), KpuRole.Tps);
+        if (verdict.Ok) return true;
+        Raise(new RelayEvent(RelayEventKind.ConnectionRefused, verdict.Identity?.Name, $"certificate {certificate.Subject}: {verdict.Error}: {verdict.Detail}")
+            { Reason = verdict.Error });
+        return false;
+    }
+
+    private Task OnValidatingConnection(ValidatingConnectionEventArgs e)
+    {
+        if (!e.IsSecureConnection || e.ClientCertificate is null)
+            return Refuse(MqttConnectReasonCode.NotAuthorized, "A TPS device connects with its TLS client certificate.");
+        KpuCertificate certificate;
+        try { certificate = KpuCertificate.FromDer(e.ClientCertificate.RawData); }
+        catch (CertificateFormatException ex) { return Refuse(MqttConnectReasonCode.NotAuthorized, ex.Message); }
+        var identity = certificate.Identity;
+        if (identity is null || identity.Name != e.ClientId)
+            return Refuse(MqttConnectReasonCode.ClientIdentifierNotValid, $"The client id must be the device id in the client certificate ('{identity?.Name}'), not '{e.ClientId}'.");
+        if (identity.Role != KpuRole.Tps || !identity.Assignment.StartsWith(_kecamatan, StringComparison.Ordinal))
+            return Refuse(MqttConnectReasonCode.NotAuthorized, $"This PPK station relays for the TPS of kecamatan {_kecamatan}; '{identity.Name}' serves {identity.Role.ToText()} {identity.Assignment}.");
+        e.SessionItems[IdentityItem] = identity;
+        Raise(new RelayEvent(RelayEventKind.Connected, identity.Name, $"connected for TPS {identity.Assignment}") { Tps = TpsCode.Parse(identity.Assignment) });
+        return Task.CompletedTask;
+
+        Task Refuse(MqttConnectReasonCode code, string reason)
+        {
+            e.ReasonCode = code;
+            e.ReasonString = reason;
+            Raise(new RelayEvent(RelayEventKind.ConnectionRefused, e.ClientId, reason) { Reason = code.ToString() });
+            return Task.CompletedTask;
+        }
+    }
+
+    private Task OnInterceptingSubscription(InterceptingSubscriptionEventArgs e)
+    {
+        string filter = e.TopicFilter.Topic;
+        if (e.SessionItems[IdentityItem] is KpuIdentity identity && (filter == Topics.Receipt(identity.Name) || filter == Topics.ImageAck(identity.Name)))
+            return Task.CompletedTask;
+        e.ProcessSubscription = false;
+        e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+        Raise(new RelayEvent(RelayEventKind.Denied, e.ClientId, $"may not subscribe to '{filter}'"));
+        return Task.CompletedTask;
+    }
+
+    private Task OnInterceptingPublish(InterceptingPublishEventArgs e)
+    {
+        if (e.SessionItems is { } items && ReferenceEquals(items[OwnItem], _ownMarker)) return Task.CompletedTask; // our own answers
+        // The station is the only reader of what devices publish here: nothing is routed on.
+        e.ProcessPublish = false;
+        var message = e.ApplicationMessage;
+        if (e.SessionItems?[IdentityItem] is not KpuIdentity device)
+        {
+            e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+            return Task.CompletedTask;
+        }
+        try
+        {
+            if (Topics.TryParseSubmission(message.Topic, out var tps, out var contest) && tps.Value == device.Assignment)
+                TakeSubmission(e, device, tps, contest);
+            else if (Topics.TryParseImage(message.Topic, out tps, out contest) && tps.Value == device.Assignment)
+                TakeChunk(message, device, tps, contest);
+            else
+            {
+                e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+                e.Response.ReasonString = $"'{device.Name}' may publish only the forms and images of TPS {device.Assignment}.";
+                Raise(new RelayEvent(RelayEventKind.Denied, device.Name, $"may not publish to '{message.Topic}'"));
+            }
+        }
+        catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            // Not taken and not answered: the device keeps it and sends it again.
+            e.Response.ReasonCode = MqttPubAckReasonCode.ImplementationSpecificError;
+            e.Response.ReasonString = "The station could not store it; send it again later.";
+            Raise(new RelayEvent(RelayEventKind.Failed, device.Name, ex.Message));
+        }
+        return Task.CompletedTask;
+    }
+
+    private sealed record Verdict(SignedSubmission? Signed, Submission? Submission, string? Reason, string? Detail);
+
+    /// <summary>What a station can check without the device registry; the cloud checks everything else (signature first).</summary>
+    private Verdict Check(string topic, byte[] payload, TpsCode tps, ContestId contest)
+    {
+        if (payload.Length > SubmissionCodec.MaxWireBytes)
+            return new Verdict(null, null, RejectReasons.Oversized, $"Payload is {payload.Length} bytes; the limit is {SubmissionCodec.MaxWireBytes}.");
+        SignedSubmission signed;
+        try
+        {
+            signed = SignedSubmission.Decode(payload);
+        }
+        catch (SubmissionFormatException e)
+        {
+            string reason = e.Error switch
+            {
+                SubmissionFormatError.UnsupportedVersion => RejectReasons.UnsupportedVersion,
+                SubmissionFormatError.Oversized => RejectReasons.Oversized,
+                _ => RejectReasons.Malformed,
+            };
+            return new Verdict(null, null, reason, e.Message);
+        }
+        var s = signed.Submission;
+        if (s.Tps != tps || s.Contest != contest)
+            return new Verdict(null, s, RejectReasons.Misaddressed, $"Published to '{topic}' but the form is {s.Contest.Slug()} of TPS {s.Tps}.");
+        if (!s.Tps.Value.StartsWith(_kecamatan, StringComparison.Ordinal))
+            return new Verdict(null, s, RejectReasons.Misaddressed, $"TPS {s.Tps} is not in kecamatan {_kecamatan} of this PPK station.");
+        if (s.ElectionId != _station.Identity.ElectionId)
+            return new Verdict(null, s, RejectReasons.WrongElection, $"Form is for election '{s.ElectionId}', this station relays '{_station.Identity.ElectionId}'.");
+        return new Verdict(signed, s, null, null);
+    }
+
+    private void TakeSubmission(InterceptingPublishEventArgs e, KpuIdentity device, TpsCode tps, ContestId contest)
+    {
+        var message = e.ApplicationMessage;
+        byte[] payload = message.Payload.ToArray();
+        byte[]? correlation = Correlation(message);
+        var verdict = Check(message.Topic, payload, tps, contest);
+        if (verdict.Signed is not { } signed)
+        {
+            e.Response.ReasonCode = verdict.Reason == RejectReasons.Misaddressed ? MqttPubAckReasonCode.TopicNameInvalid : MqttPubAckReasonCode.PayloadFormatInvalid;
+            e.Response.ReasonString = $"{verdict.Reason}: {verdict.Detail}";
+            var s = verdict.Submission;
+            // The answer the cloud would give for these bytes; nothing of them is kept.
+            var refusal = new Receipt
+            {
+                Status = ReceiptStatus.Rejected, SubmissionHash = Sha256Hash.Of(payload).ToString(), Reason = verdict.Reason, Detail = verdict.Detail,
+                Tps = s?.Tps.Value, Contest = s?.Contest.Slug(), Sequence = s?.Sequence, Ts = _time.GetUtcNow(),
+            };
+            Answer(Topics.Receipt(device.Name), refusal.ToUtf8(), correlation);
+            Raise(new RelayEvent(RelayEventKind.FormRefused, device.Name, verdict.Detail!) { Tps = tps, Contest = contest, Sequence = s?.Sequence, Reason = verdict.Reason });
+            return;
+        }
+        var submission = signed.Submission;
+        bool known = Outbox.Find(signed.Hash) is not null;
+        // Durable before the PUBACK: the device may forget the form only once the station holds it.
+        Outbox.Add(signed, submission.CorrectionReason is null ? OutboxPriority.Tally : OutboxPriority.Correction);
+        _store.RecordForm(signed, device.Name, correlation, _time.GetUtcNow());
+        Raise(new RelayEvent(known ? RelayEventKind.FormResent : RelayEventKind.FormTaken, device.Name, signed.Hash.ToString())
+            { Tps = tps, Contest = contest, Sequence = submission.Sequence });
+        if (_store.ReceiptFor(signed.Hash) is { } receipt)
+        {
+            Answer(Topics.Receipt(device.Name), receipt, correlation);
+            Raise(Returned(device.Name, signed.Hash, submission, receipt));
+        }
+        else if (!known)
+        {
+            _loop.Wake();
+        }
+    }
+
+    private void TakeChunk(MqttApplicationMessage message, KpuIdentity device, TpsCode tps, ContestId contest)
+    {
+        var ack = ReceiveChunk(device, tps, contest, message.Payload.ToArray());
+        Answer(Topics.ImageAck(device.Name), ack.ToUtf8(), Correlation(message));
+    }
+
+    private ImageAck ReceiveChunk(KpuIdentity device, TpsCode tps, ContestId contest, byte[] payload)
+    {
+        ImageChunk chunk;
+        try
+        {
+            chunk = ImageChunk.Decode(payload);
+        }
+        catch (ImageChunkFormatException e)
+        {
+            return RefuseChunk(device, tps, contest, Sha256Hash.Empty, 0, 0, e.Reason, e.Message);
+        }
+        int pages = chunk.PageHashes.Count;
+        if (_store.FormsNaming(tps, contest, chunk.ImageHash).Count == 0)
+            return RefuseChunk(device, tps, contest, chunk.ImageHash, chunk.Page, pages, ImageRefusals.UnknownImage,
+                $"This station holds no {contest.Slug()} form of TPS {tps} naming image {chunk.ImageHash}: send the form first.");
+        _store.RecordImage(chunk.ImageHash, tps, contest, chunk.PageHashes);
+        string destination = PagePath(chunk.ImageHash, chunk.Page);
+        bool had = File.Exists(destination);
+        var result = _assembler.Add(chunk, destination);
+        if (result.Refusal is { } refusal) return RefuseChunk(device, tps, contest, chunk.ImageHash, chunk.Page, pages, refusal, result.Detail!);
+        int held = PagesHeld(chunk.ImageHash, pages);
+        if (!result.Stored) return Ack(chunk, ImageAckStatus.Partial, result.Received, held);
+        if (!had)
+            Raise(new RelayEvent(RelayEventKind.PageHeld, device.Name, chunk.PageHash.ToString()) { Tps = tps, Contest = contest, Page = chunk.Page, Pages = pages });
+        if (held == pages && _store.Image(chunk.ImageHash) is { Forwarded: false } image) ForwardImage(image);
+        return Ack(chunk, ImageAckStatus.Stored, chunk.PageSize, held);
+    }
+
+    /// <summary>Puts a complete image's pages into the outbox with the form that names them: they follow it to the cloud.</summary>
+    private void ForwardImage(RelayedImage image)
+    {
+        // The form the cloud will take the pages for: any held form naming them, one the cloud refused last.
+        var form = _store.FormsNaming(image.Tps, image.Contest, image.ImageHash)
+            .Select(Outbox.Find).OfType<OutboxEntry>()
+            .OrderBy(e => e.State == OutboxState.Rejected ? 1 : 0)
+            .FirstOrDefault();
+        if (form is null) return;
+        var pages = Enumerable.Range(0, image.PageHashes.Count).Select(p => File.ReadAllBytes(PagePath(image.ImageHash, p))).ToList();
+        Outbox.AddPages(SignedSubmission.Decode(form.Wire), pages);
+        _store.MarkImageForwarded(image.ImageHash);
+        _loop.Wake();
+        Raise(new RelayEvent(RelayEventKind.ImageForwarded, null, image.ImageHash.ToString())
+            { Tps = image.Tps, Contest = image.Contest, Pages = image.PageHashes.Count });
+    }
+
+    /// <summary>At start: images completed just before the last stop that never reached the outbox.</summary>
+    private void ForwardCompletedImages()
+    {
+        foreach (var image in _store.ImagesNotForwarded())
+            if (PagesHeld(image.ImageHash, image.PageHashes.Count) == image.PageHashes.Count) ForwardImage(image);
+    }
+
+    private string PagePath(Sha256Hash imageHash, int page) => Path.Combine(_pagesDirectory, $"{imageHash}-p{page + 1}.jpg");
+
+    private int PagesHeld(Sha256Hash imageHash, int pages) => Enumerable.Range(0, pages).Count(p => File.Exists(PagePath(imageHash, p)));
+
+    private ImageAck Ack(ImageChunk chunk, ImageAckStatus status, int received, int pagesHeld) => new()
+    {
+        Status = status, ImageHash = chunk.ImageHash.ToString(), Page = chunk.Page, Received = received, Size = chunk.PageSize,
+        PagesStored = pagesHeld, Pages = chunk.PageHashes.Count, Ts = _time.GetUtcNow(),
+    };
+
+    private ImageAck RefuseChunk(KpuIdentity device, TpsCode tps, ContestId contest, Sha256Hash imageHash, int page, int pages, string reason, string detail)
+    {
+        Raise(new RelayEvent(RelayEventKind.ChunkRefused, device.Name, detail) { Tps = tps, Contest = contest, Page = page, Pages = pages, Reason = reason });
+        return new ImageAck
+        {
+            Status = ImageAckStatus.Rejected, ImageHash = imageHash.IsEmpty ? "" : imageHash.ToString(), Page = page, Pages = pages,
+            Reason = reason, Detail = detail, Ts = _time.GetUtcNow(),
+        };
+    }
+
+    /// <summary>
+    /// The station's loop believed a cloud receipt (its proof verified, or a rejection): keep it, then pass it on unchanged
+    /// to every device that asked. Runs before the outbox records it, so a receipt is never recorded without being kept.
+    /// </summary>
+    private void OnCloudReceipt(OutboxEntry entry, Receipt receipt)
+    {
+        byte[] json = receipt.ToUtf8();
+        _store.SaveReceipt(entry.Hash, json, _time.GetUtcNow());
+        var submission = SignedSubmission.Decode(entry.Wire).Submission;
+        foreach (var (clientId, correlation) in _store.Requesters(entry.Hash))
+        {
+            Answer(Topics.Receipt(clientId), json, correlation);
+            Raise(Returned(clientId, entry.Hash, submission, json));
+        }
+    }
+
+    private static RelayEvent Returned(string deviceId, Sha256Hash hash, Submission submission, byte[] receipt) =>
+        new(RelayEventKind.ReceiptReturned, deviceId, hash.ToString())
+        {
+            Tps = submission.Tps, Contest = submission.Contest, Sequence = submission.Sequence,
+            Reason = Receipt.TryParse(receipt) is { } r ? (r.Reason ?? r.Status.ToString().ToLowerInvariant()) : null,
+        };
+
+    private static byte[]? Correlation(MqttApplicationMessage message) =>
+        message.CorrelationData is { Length: > 0 and <= MaxCorrelationBytes } correlation ? correlation : null;
+
+    /// <summary>Queues an answer to a device (QoS 1); a full queue drops it, and the device asks again.</summary>
+    private void Answer(string topic, byte[] payload, byte[]? correlation)
+    {
+        var builder = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+        if (correlation is not null) builder = builder.WithCorrelationData(correlation);
+        _answers.Writer.TryWrite(builder.Build());
+    }
+
+    /// <summary>Publishes the answers on the local broker, after the PUBACK of what they answer. A device away keeps them in its session.</summary>
+    private async Task AnswerAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var message in _answers.Reader.ReadAllAsync(cancellationToken))
+            {
+                if (_server is not { } server) break;
+                try
+                {
+                    await server.InjectApplicationMessage(
+                        new InjectedMqttApplicationMessage(message) { SenderClientId = Name, CustomSessionItems = _ownItems }, cancellationToken);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Lost answer: the device has no receipt yet, sends the form again and is answered from what the station kept.
+                    Raise(new RelayEvent(RelayEventKind.Failed, null, $"answer on '{message.Topic}' not sent: {e.Message}"));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Raise(RelayEvent relayEvent) => Relayed?.Invoke(relayEvent);
+
+    private static int FreePort(IPAddress address)
+    {
+        using var listener = new TcpListener(address, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Closes the local broker, stops forwarding; everything held stays on disk for the next start.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _stopping.Cancel();
+        if (Interlocked.Exchange(ref _server, null) is { } server)
+        {
+            await server.StopAsync();
+            server.Dispose();
+        }
+        _answers.Writer.TryComplete();
+        await _answering;
+        await _forwarding;
+        await _loop.DisposeAsync();
+        Outbox.Dispose();
+        _store.Dispose();
+        _stopping.Dispose();
+    }
+}

@@ -1,0 +1,297 @@
+using System.Net;
+using System.Net.Sockets;
+using KpuEdge.Cloud.Ledger;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+using KpuEdge.Core.Tally;
+using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
+using KpuEdge.Edge.Delivery;
+using KpuEdge.Edge.Relay;
+using KpuEdge.Edge.Transport;
+using KpuEdge.LinkEmulator;
+using Microsoft.Extensions.DependencyInjection;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace KpuEdge.Cloud.Tests;
+
+/// <summary>
+/// A TPS device with no link of its own delivers through its PPK station: the station keeps each form and its page
+/// images, forwards them unchanged to the real cloud with its own credentials, and hands the cloud's receipt back, whose
+/// proof the device checks itself. The cloud records the TPS device's own signed forms, once, whatever the path.
+/// </summary>
+public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(45);
+    private static readonly TimeSpan ReceiptTimeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>The kecamatan of Kota Jayapura with the most TPS: the station's; and another one of the same city.</summary>
+    private static readonly IReadOnlyList<IGrouping<RegionCode, TpsCode>> Kecamatans = CloudFixture.Tree.TpsIn(RegionCode.Parse("9171"))
+        .GroupBy(t => t.Region.AncestorAt(RegionLevel.Kecamatan)).OrderByDescending(g => g.Count()).ThenBy(g => g.Key.Value).ToList();
+    private static readonly RegionCode Kecamatan = Kecamatans[0].Key;
+    private static TpsCode TpsAt(int index) => Kecamatans[0].ElementAt(index);
+    private static TpsCode ElsewhereTps => Kecamatans[1].First();
+
+    private static readonly DeliveryOptions Fast = new()
+    {
+        BackoffBase = TimeSpan.FromMilliseconds(50), BackoffMax = TimeSpan.FromMilliseconds(500), ResendAfter = TimeSpan.FromSeconds(5),
+        KeepAlive = TimeSpan.FromSeconds(5), ConnectTimeout = TimeSpan.FromSeconds(10), ImageChunkBytes = 4096, Seed = 9,
+    };
+
+    private string Folder(string name) => Path.Combine(fixture.DataDirectory, "ppk-relay", name);
+
+    /// <summary>A PPK station of <see cref="Kecamatan"/> on loopback; its link to the cloud goes to <paramref name="cloudPort"/> (the cloud's broker by default).</summary>
+    private PpkRelay NewStation(string name, int? cloudPort = null)
+    {
+        var credentials = fixture.Pki.Pki.IssueDevice(name, KpuRole.Ppk, Kecamatan.Value);
+        var (server, _) = fixture.Pki.Pki.IssueService($"{name}-broker", CertificatePurpose.TlsServer);
+        var cloud = fixture.Cloud.ConnectionFor(credentials) with { Port = cloudPort ?? fixture.Cloud.BrokerPort };
+        return new PpkRelay(Folder(name), credentials, server, cloud,
+            new PpkRelayOptions { ListenAddress = IPAddress.Loopback, Port = 0, Delivery = Fast });
+    }
+
+    /// <summary>How a TPS device reaches the station instead of the cloud: the same TLS and receipt checks.</summary>
+    private BrokerConnection ToStation(TestDevice device, PpkRelay station) =>
+        BrokerConnection.For(device.Credentials, "127.0.0.1", station.Port, fixture.Pki.LogKey);
+
+    /// <summary>Page images: random bytes of a page's size, seeded.</summary>
+    private static byte[][] Pages(int count, int size, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ =>
+        {
+            var page = new byte[size + random.Next(size / 4)];
+            random.NextBytes(page);
+            return page;
+        }).ToArray();
+    }
+
+    /// <summary>Signs the TPS's five contests into the device's outbox, each with 1–3 pages.</summary>
+    private static List<(SignedSubmission Signed, byte[][] Pages)> SignFiveForms(TestDevice device, Outbox outbox, int seed)
+    {
+        var tallies = SyntheticTally.ForTps(device.Tps, CloudFixture.Ballots, CloudFixture.Election, seed);
+        Assert.Equal(5, tallies.Count);
+        return tallies.Select((tally, i) =>
+        {
+            var pages = Pages(1 + i % 3, 7_000, seed * 10 + i);
+            return (outbox.SignAndAdd(device.Signer, tally, pages), pages);
+        }).ToList();
+    }
+
+    /// <summary>Waits for a condition, looking again at every change the station or the device reports (no timers).</summary>
+    private static async Task UntilAsync(Func<bool> condition, PpkRelay station, DeliveryLoop? device = null)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Look()
+        {
+            if (condition()) done.TrySetResult();
+        }
+        Action<OutboxStatus> onStatus = _ => Look();
+        Action<RelayEvent> onEvent = _ => Look();
+        station.StatusChanged += onStatus;
+        station.Relayed += onEvent;
+        if (device is not null) device.StatusChanged += onStatus;
+        try
+        {
+            Look();
+            await done.Task.WaitAsync(Patience);
+        }
+        finally
+        {
+            station.StatusChanged -= onStatus;
+            station.Relayed -= onEvent;
+            if (device is not null) device.StatusChanged -= onStatus;
+        }
+    }
+
+    private IResultsLedger Ledger => fixture.Cloud.Services.GetRequiredService<IResultsLedger>();
+
+    /// <summary>The cloud holds each form once, as the TPS device signed it, and serves every page byte for byte.</summary>
+    private async Task AssertCloudHoldsAsync(TestDevice device, IReadOnlyList<(SignedSubmission Signed, byte[][] Pages)> forms)
+    {
+        var entries = Ledger.ForTps(device.Tps);
+        Assert.Equal(forms.Count, entries.Count);
+        foreach (var (signed, pages) in forms)
+        {
+            var entry = Assert.Single(entries, e => e.Hash == signed.Hash);
+            Assert.Equal(device.DeviceId, entry.DeviceId); // the TPS device's signature, not the PPK's
+            Assert.Equal(signed.Wire, entry.Wire);
+            Assert.True(SignedSubmission.Decode(entry.Wire).VerifySignature(device.Identity.Key.PublicKey));
+            var contest = signed.Submission.Contest.Slug();
+            for (int page = 0; page < pages.Length; page++)
+                Assert.Equal(pages[page], await fixture.Http.GetByteArrayAsync($"api/v1/images/{device.Tps}/{contest}/{signed.Submission.ImageHash}/{page + 1}"));
+        }
+        Assert.Equal(forms.Sum(f => f.Pages.Length), Ledger.ImagesForTps(device.Tps).Count);
+    }
+
+    private static bool Settled(Outbox outbox, int forms, int pages) =>
+        outbox.Status() is { Queued: 0, Sent: 0, Rejected: 0 } s && s.Receipted == forms && s.Images.Stored == pages && s.Images.Pages == pages;
+
+    [Fact]
+    public async Task A_TPS_device_delivers_through_its_PPK_station_and_the_cloud_holds_its_own_signed_forms_and_images()
+    {
+        var device = fixture.NewDevice(TpsAt(0));
+        await using var station = NewStation("ppk-relay-a");
+        await station.StartAsync();
+        using var outbox = new Outbox(Path.Combine(Folder(device.DeviceId), Outbox.FileName));
+        var forms = SignFiveForms(device, outbox, seed: 3);
+        int pages = forms.Sum(f => f.Pages.Length);
+
+        await using var loop = new DeliveryLoop(outbox, device.DeviceId, ToStation(device, station), Fast);
+        using var stop = new CancellationTokenSource();
+        var running = loop.RunAsync(stop.Token);
+        // The device is done when its pages are stored at the station; the station when they are stored at the cloud.
+        await UntilAsync(() => Settled(outbox, 5, pages), station, loop);
+        await UntilAsync(() => Settled(station.Outbox, 5, pages), station, loop);
+        await stop.CancelAsync();
+        await running;
+
+        Assert.Equal(0, loop.ReceiptsRefused);
+        Assert.Equal(0, station.ReceiptsRefused);
+        Assert.All(outbox.All(), e => Assert.NotNull(e.LogIndex));
+        // The station forwarded the device's bytes, unchanged.
+        Assert.Equal(forms.Select(f => f.Signed.Hash).Order(HashOrder.Instance), station.Outbox.All().Select(e => e.Hash).Order(HashOrder.Instance));
+        await AssertCloudHoldsAsync(device, forms);
+    }
+
+    [Fact]
+    public async Task While_the_station_s_link_is_down_it_holds_everything_and_when_it_is_back_everything_arrives_once()
+    {
+        var device = fixture.NewDevice(TpsAt(1));
+        int cloudPort = FreePort(); // nothing listens there until the link comes back
+        await using var station = NewStation("ppk-relay-b", cloudPort);
+        await station.StartAsync();
+        using var outbox = new Outbox(Path.Combine(Folder(device.DeviceId), Outbox.FileName));
+        var forms = SignFiveForms(device, outbox, seed: 4);
+        int pages = forms.Sum(f => f.Pages.Length);
+
+        await using var loop = new DeliveryLoop(outbox, device.DeviceId, ToStation(device, station), Fast);
+        using var stop = new CancellationTokenSource();
+        var running = loop.RunAsync(stop.Token);
+
+        // The station takes all five forms; with its link down, no receipt can come back.
+        await UntilAsync(() => station.Outbox.All().Count == 5 && outbox.Status().Sent == 5, station, loop);
+        Assert.Equal(0, station.CloudConnects);
+        Assert.Equal(0, outbox.Status().Receipted);
+        Assert.Empty(Ledger.ForTps(device.Tps));
+
+        // The link comes back.
+        await using (var link = new LinkProxy(LinkProfile.Transparent("ppk-uplink"), new IPEndPoint(IPAddress.Loopback, fixture.Cloud.BrokerPort),
+                         new LinkProxyOptions { Seed = 5, Listen = new IPEndPoint(IPAddress.Loopback, cloudPort) }))
+        {
+            await UntilAsync(() => Settled(outbox, 5, pages), station, loop);
+            await UntilAsync(() => Settled(station.Outbox, 5, pages), station, loop);
+        }
+        await stop.CancelAsync();
+        await running;
+
+        Assert.Equal(0, loop.ReceiptsRefused);
+        Assert.True(station.CloudConnects >= 1);
+        await AssertCloudHoldsAsync(device, forms);
+    }
+
+    [Fact]
+    public async Task Refuses_devices_of_other_kecamatans_garbage_and_misaddressed_forms_stores_none_and_keeps_relaying()
+    {
+        var device = fixture.NewDevice(TpsAt(2));
+        var neighbour = TpsAt(3);
+        var outsider = fixture.NewDevice(ElsewhereTps);
+        await using var station = NewStation("ppk-relay-c");
+        await station.StartAsync();
+        var refusals = new List<RelayEvent>();
+        station.Relayed += e => { lock (refusals) if (e.Kind is RelayEventKind.ConnectionRefused or RelayEventKind.FormRefused) refusals.Add(e); };
+
+        // A TPS device of another kecamatan: CONNECT refused, whatever its certificate's worth at the cloud.
+        var (connected, code) = await ConnectRawAsync(ToStation(outsider, station), outsider.DeviceId);
+        Assert.False(connected);
+        Assert.True(code is null or MqttClientConnectResultCode.NotAuthorized, $"connect result {code}");
+        // The station's own device under another client id: refused too.
+        (connected, code) = await ConnectRawAsync(ToStation(device, station), "dev-someone-else");
+        Assert.False(connected);
+        Assert.True(code is null or MqttClientConnectResultCode.ClientIdentifierNotValid, $"connect result {code}");
+        lock (refusals)
+        {
+            Assert.Contains(refusals, e => e.Kind == RelayEventKind.ConnectionRefused && e.DeviceId == outsider.DeviceId && e.Detail.Contains(Kecamatan.Value));
+            Assert.Contains(refusals, e => e.Kind == RelayEventKind.ConnectionRefused && e.DeviceId == "dev-someone-else");
+        }
+
+        await using var client = new SubmissionClient(device.DeviceId, ToStation(device, station));
+        await client.ConnectAsync();
+        string ownTopic = Topics.Submission(device.Tps, ContestId.Ppwp);
+
+        // Random bytes and a truncated form: refused as the cloud would, with the reason.
+        var garbage = new byte[300];
+        new Random(42).NextBytes(garbage);
+        var refused = await client.SendAsync(ownTopic, garbage, Sha256Hash.Of(garbage).ToArray(), ReceiptTimeout);
+        Assert.Equal((ReceiptStatus.Rejected, RejectReasons.Malformed), (refused.Status, refused.Reason));
+        Assert.False(string.IsNullOrWhiteSpace(refused.Detail));
+        var good = device.Next();
+        var truncated = good.Wire[..(good.Wire.Length / 2)];
+        Assert.Equal(RejectReasons.Malformed, (await client.SendAsync(ownTopic, truncated, Sha256Hash.Of(truncated).ToArray(), ReceiptTimeout)).Reason);
+
+        // Its own PPWP form on its DPR topic, and a form of the neighbouring TPS on its own topic: misaddressed.
+        var onDpr = await client.SendAsync(Topics.Submission(device.Tps, ContestId.Dpr), good.Wire, good.Hash.ToArray(), ReceiptTimeout);
+        Assert.Equal((ReceiptStatus.Rejected, RejectReasons.Misaddressed), (onDpr.Status, onDpr.Reason));
+        var neighbourForm = SignedSubmission.Sign(new Submission
+        {
+            ElectionId = CloudFixture.Election.ElectionId, DeviceId = device.DeviceId, Sequence = 99,
+            DeviceTime = new DateTimeOffset(2024, 2, 14, 13, 30, 0, TimeSpan.Zero),
+            Tally = SyntheticTally.ForTps(neighbour, CloudFixture.Ballots, CloudFixture.Election, 7).Single(t => t.Contest == ContestId.Ppwp),
+        }, device.Identity.Key);
+        var misaddressed = await client.SendAsync(ownTopic, neighbourForm.Wire, neighbourForm.Hash.ToArray(), ReceiptTimeout);
+        Assert.Equal((ReceiptStatus.Rejected, RejectReasons.Misaddressed), (misaddressed.Status, misaddressed.Reason));
+        Assert.Contains(neighbour.Value, misaddressed.Detail);
+        // The neighbour's topic itself: the station's ACL refuses the publish.
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() =>
+            client.SendAsync(Topics.Submission(neighbour, ContestId.Ppwp), neighbourForm.Wire, neighbourForm.Hash.ToArray(), ReceiptTimeout));
+
+        Assert.Empty(station.Outbox.All());
+        lock (refusals) Assert.Equal(4, refusals.Count(e => e.Kind == RelayEventKind.FormRefused));
+
+        // Still relaying: the true form goes through, and its receipt's proof checks out at the device.
+        var accepted = await client.SubmitAsync(good, ReceiptTimeout);
+        Assert.Equal(ReceiptStatus.Accepted, accepted.Status);
+        Assert.Equal(0, client.ReceiptsRefused);
+        Assert.Equal(good.Hash, Assert.Single(station.Outbox.All()).Hash);
+        var entry = Assert.Single(Ledger.ForTps(device.Tps));
+        Assert.Equal((good.Hash, device.DeviceId), (entry.Hash, entry.DeviceId));
+        // Sent again (its receipt lost, say): answered from what the station kept, the cloud counting it once.
+        Assert.Equal(accepted.LogIndex, (await client.SubmitAsync(good, ReceiptTimeout)).LogIndex);
+        Assert.Single(Ledger.ForTps(device.Tps));
+    }
+
+    /// <summary>A raw MQTT 5 connect with a device's TLS certificate: whether it got in, and the CONNACK code if one came.</summary>
+    private static async Task<(bool Connected, MqttClientConnectResultCode? Code)> ConnectRawAsync(BrokerConnection connection, string clientId)
+    {
+        using var client = new MqttClientFactory().CreateMqttClient();
+        var options = connection.ClientOptions(clientId, TimeProvider.System).WithCleanStart().WithTimeout(TimeSpan.FromSeconds(10)).Build();
+        MqttClientConnectResultCode? code;
+        try
+        {
+            code = (await client.ConnectAsync(options)).ResultCode;
+        }
+        catch (MQTTnet.Exceptions.MqttCommunicationException)
+        {
+            code = null; // refused without a CONNACK the client reports
+        }
+        bool connected = client.IsConnected;
+        if (connected) await client.DisconnectAsync();
+        return (connected, code);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private sealed class HashOrder : IComparer<Sha256Hash>
+    {
+        public static readonly HashOrder Instance = new();
+
+        public int Compare(Sha256Hash x, Sha256Hash y) => x.Bytes.SequenceCompareTo(y.Bytes);
+    }
+}
