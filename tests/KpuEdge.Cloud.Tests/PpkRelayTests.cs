@@ -217,7 +217,9 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
             Assert.Contains(refusals, e => e.Kind == RelayEventKind.ConnectionRefused && e.DeviceId == "dev-someone-else");
         }
 
-        await using var client = new SubmissionClient(device.DeviceId, ToStation(device, station));
+        // The station's own refusals are advice: not signed by the cloud, so a device does not give a form up over them
+        // (ReceiptVerifier). A client that does not check receipts reads them here; the device's own client below does.
+        var client = new SubmissionClient(device.DeviceId, ToStation(device, station) with { LogKey = null });
         await client.ConnectAsync();
         string ownTopic = Topics.Submission(device.Tps, ContestId.Ppwp);
 
@@ -247,18 +249,25 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() =>
             client.SendAsync(Topics.Submission(neighbour, ContestId.Ppwp), neighbourForm.Wire, neighbourForm.Hash.ToArray(), ReceiptTimeout));
 
+        await client.DisposeAsync();
+        // A device that checks receipts (as every device does) does not believe the station's unsigned refusal.
+        await using var checking = new SubmissionClient(device.DeviceId, ToStation(device, station));
+        await checking.ConnectAsync();
+        var notBelieved = await Assert.ThrowsAnyAsync<Exception>(() =>
+            checking.SendAsync(ownTopic, truncated, Sha256Hash.Of(truncated).ToArray(), TimeSpan.FromSeconds(3)));
+        Assert.True(notBelieved is ReceiptNotVerifiedException or TimeoutException, notBelieved.ToString());
+
         Assert.Empty(station.Outbox.All());
-        lock (refusals) Assert.Equal(4, refusals.Count(e => e.Kind == RelayEventKind.FormRefused));
+        lock (refusals) Assert.Equal(5, refusals.Count(e => e.Kind == RelayEventKind.FormRefused));
 
         // Still relaying: the true form goes through, and its receipt's proof checks out at the device.
-        var accepted = await client.SubmitAsync(good, ReceiptTimeout);
+        var accepted = await checking.SubmitAsync(good, ReceiptTimeout);
         Assert.Equal(ReceiptStatus.Accepted, accepted.Status);
-        Assert.Equal(0, client.ReceiptsRefused);
         Assert.Equal(good.Hash, Assert.Single(station.Outbox.All()).Hash);
         var entry = Assert.Single(Ledger.ForTps(device.Tps));
         Assert.Equal((good.Hash, device.DeviceId), (entry.Hash, entry.DeviceId));
         // Sent again (its receipt lost, say): answered from what the station kept, the cloud counting it once.
-        Assert.Equal(accepted.LogIndex, (await client.SubmitAsync(good, ReceiptTimeout)).LogIndex);
+        Assert.Equal(accepted.LogIndex, (await checking.SubmitAsync(good, ReceiptTimeout)).LogIndex);
         Assert.Single(Ledger.ForTps(device.Tps));
     }
 

@@ -120,21 +120,45 @@ public sealed class ReceiptVerifierTests
         Assert.True(ReceiptVerifier.Verify(atSeven, Ours.Wire, TrustedLogKey).Ok);
     }
 
-    [Fact]
-    public void A_rejection_needs_no_proof()
+    private static Receipt Rejection(string reason, string? statement) => new()
     {
-        var rejected = new Receipt
-        {
-            Status = ReceiptStatus.Rejected,
-            SubmissionHash = Ours.Hash.ToString(),
-            Reason = RejectReasons.InvalidTally,
-            Violations = ["suara_sah: votes_sum_is_sah"],
-            Ts = ReceivedAt,
-        };
+        Status = ReceiptStatus.Rejected,
+        SubmissionHash = Ours.Hash.ToString(),
+        Reason = reason,
+        Rejection = statement,
+        Violations = ["suara_sah: votes_sum_is_sah"],
+        Ts = ReceivedAt,
+    };
 
-        var result = ReceiptVerifier.Verify(rejected, Ours.Wire, TrustedLogKey);
+    [Fact]
+    public void A_rejection_is_believed_only_with_the_clouds_signed_statement_about_these_bytes_and_this_reason()
+    {
+        var signed = Log.Sign(new RejectionStatement(Ours.Hash, RejectReasons.InvalidTally, ReceivedAt));
+
+        var result = ReceiptVerifier.Verify(Rejection(RejectReasons.InvalidTally, signed), Ours.Wire, TrustedLogKey);
 
         Assert.True(result.Ok, result.Detail);
+    }
+
+    public static TheoryData<string, Func<string?>> ForgedRejections() => new()
+    {
+        { "no statement (a made-up refusal from a broker or station)", () => null },
+        { "signed by another key", () => new CheckpointSigner(DeviceKey.Deterministic("impostor-log", 7), Origin)
+            .Sign(new RejectionStatement(Ours.Hash, RejectReasons.InvalidTally, ReceivedAt)) },
+        { "about another form", () => Log.Sign(new RejectionStatement(Forms[2].Hash, RejectReasons.InvalidTally, ReceivedAt)) },
+        { "for another reason", () => Log.Sign(new RejectionStatement(Ours.Hash, RejectReasons.ChainFork, ReceivedAt)) },
+        { "a checkpoint instead", () => Log.Sign(Tree, 3) },
+        { "garbage", () => "not a note" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ForgedRejections))]
+    public void Refuses_a_rejection_without_a_valid_statement(string what, Func<string?> statement)
+    {
+        var result = ReceiptVerifier.Verify(Rejection(RejectReasons.InvalidTally, statement()), Ours.Wire, TrustedLogKey);
+
+        Assert.False(result.Ok, what);
+        Assert.Equal(LogErrors.BadRejection, result.Error);
     }
 
     [Fact]

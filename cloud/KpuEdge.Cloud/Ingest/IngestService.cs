@@ -399,6 +399,7 @@ public sealed class IngestService(
                 LedgerPosition = position,
                 LogIndex = logIndex,
                 Reason = refusal?.Reason,
+                Rejection = refusal is null ? null : log.SignRejection(outcome.Hash, refusal.Reason, now),
                 Detail = refusal?.Detail,
                 Violations = refusal?.Violations,
                 Tps = submission?.Tps.Value,

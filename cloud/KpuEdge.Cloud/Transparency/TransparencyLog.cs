@@ -128,6 +128,9 @@ public sealed class TransparencyLog
         return checkpoint;
     }
 
+    /// <summary>The cloud's signed refusal of a submission, by the log key (verified by devices before they give a form up).</summary>
+    public string SignRejection(Sha256Hash submission, string reason, DateTimeOffset at) => _signer.Sign(new RejectionStatement(submission, reason, at));
+
     private LogCheckpoint Sign(long size, byte[] root) => new(size, root, _signer.Sign(size, root));
 
     /// <summary>Persists the latest checkpoint if the log grew since the last one: what "published" means here.</summary>

@@ -59,6 +59,11 @@ public sealed record Receipt
     /// <summary>RFC 9162 inclusion proof of the entry in that checkpoint: base64 hashes, leaf side first.</summary>
     public IReadOnlyList<string>? InclusionProof { get; init; }
     public string? Reason { get; init; }
+    /// <summary>
+    /// For a rejection: the cloud's signed statement (a signed note by the log key over the submission hash, reason and
+    /// time), so that nothing between cloud and device can make a device give up a form with a made-up refusal.
+    /// </summary>
+    public string? Rejection { get; init; }
     public string? Detail { get; init; }
     /// <summary>The rule violations (field and rule) for <see cref="RejectReasons.InvalidTally"/>.</summary>
     public IReadOnlyList<string>? Violations { get; init; }

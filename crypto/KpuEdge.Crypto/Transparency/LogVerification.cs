@@ -21,6 +21,8 @@ public static class LogErrors
     public const string RootMismatch = "root_mismatch";
     /// <summary>An entry that is neither a submission nor a revocation in this log's encoding.</summary>
     public const string MalformedEntry = "malformed_entry";
+    /// <summary>A rejection receipt without the cloud's valid signed statement, or one about another submission or reason.</summary>
+    public const string BadRejection = "bad_rejection";
 }
 
 /// <summary>The outcome of one check: <see cref="Error"/> is null when it passed, else one of <see cref="LogErrors"/>.</summary>

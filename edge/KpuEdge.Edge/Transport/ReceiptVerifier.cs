@@ -1,11 +1,13 @@
 using KpuEdge.Core.Protocol;
+using KpuEdge.Crypto;
 using KpuEdge.Crypto.Transparency;
 
 namespace KpuEdge.Edge.Transport;
 
 /// <summary>
 /// What a device checks before it believes a receipt: the checkpoint is signed by the log key from its configuration
-/// bundle, and the inclusion proof leads from exactly the bytes it sent (0x01 ‖ wire) to that checkpoint's root.
+/// bundle, and the inclusion proof leads from exactly the bytes it sent (0x01 ‖ wire) to that checkpoint's root; a
+/// rejection carries the cloud's statement signed by the same key, about exactly these bytes and this reason.
 /// A receipt that fails is ignored as if lost, so the form stays undelivered and is sent again.
 /// </summary>
 public static class ReceiptVerifier
@@ -13,7 +15,7 @@ public static class ReceiptVerifier
     public static LogVerificationResult Verify(Receipt receipt, ReadOnlySpan<byte> wire, NoteVerifierKey logKey)
     {
         if (receipt.Status == ReceiptStatus.Rejected)
-            return LogVerificationResult.Success("A rejection carries no proof.");
+            return RejectionStatement.Verify(receipt.Rejection, logKey, Sha256Hash.Of(wire), receipt.Reason);
         if (receipt.LogIndex is not { } index || receipt.Checkpoint is null || receipt.InclusionProof is null)
             return LogVerificationResult.Failure(LogErrors.BadProof, "The receipt carries no log index, checkpoint or inclusion proof.");
         var checkpointCheck = LogVerification.VerifyCheckpoint(receipt.Checkpoint, logKey, out var checkpoint);
