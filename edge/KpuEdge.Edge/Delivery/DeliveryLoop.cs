@@ -211,7 +211,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
         var pages = _outbox.PagesToSend(2);
         if (pages.Count == 0) return _options.ResendAfter;
         int window = _options.ImageChunksInFlight;
-        var toSend = new List<ImageChunk>();
+        var toSend = new List<(string Topic, ImageChunk Chunk)>();
         var nextStall = _options.ResendAfter;
         lock (_sending)
         {
@@ -229,7 +229,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
                 foreach (var chunk in ImageChunk.Split(page.ImageHash, page.PageHashes, page.Page, page.Bytes, _options.ImageChunkBytes, sending.SentTo))
                 {
                     if (ahead >= window) break;
-                    toSend.Add(chunk);
+                    toSend.Add((Topics.Image(page.Tps, page.Contest), chunk));
                     sending.SentTo = chunk.Offset + chunk.Data.Length;
                     ahead++;
                 }
@@ -239,10 +239,10 @@ public sealed class DeliveryLoop : IAsyncDisposable
                 if (window <= 0) break;
             }
         }
-        foreach (var chunk in toSend)
+        foreach (var (topic, chunk) in toSend)
         {
             var message = new MqttApplicationMessageBuilder()
-                .WithTopic(Topics.Image(pages.First(p => p.ImageHash == chunk.ImageHash).Tps, pages.First(p => p.ImageHash == chunk.ImageHash).Contest))
+                .WithTopic(topic)
                 .WithPayload(chunk.Encode())
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithResponseTopic(Topics.ImageAck(_deviceId))

@@ -16,12 +16,6 @@ public sealed record LinkImageOptions
 
     public int QualityMax { get; init; } = 85;
     public int QualityMin { get; init; } = 40;
-
-    /// <summary>
-    /// Even out the lighting and turn the paper white (a local gain, not a threshold: ink, stamps and shading of
-    /// the strokes keep their grey levels). Removes the paper's sensor noise, on which JPEG would spend most bytes.
-    /// </summary>
-    public bool FlattenPaper { get; init; }
 }
 
 /// <summary>A link image: the greyscale JPEG that travels to the cloud and whose hash is signed.</summary>
@@ -31,11 +25,15 @@ public sealed record LinkImageOptions
 public sealed record LinkImageResult(byte[] Jpeg, int Width, int Height, int Quality, int OriginalBytes);
 
 /// <summary>
-/// Recompresses a page photo into its link image: grey (the forms are black ink on white paper; colour triples
-/// the bytes for nothing), at most MaxLongSide px (area filter, so thin strokes survive), and the highest JPEG
-/// quality that fits MaxBytes. The signature covers these bytes (<see cref="FormDecider.ImageHash"/>), so the
-/// result is a pure function of the input: no clock, no randomness, fixed encoder parameters. Verifiers hash the
-/// bytes they receive and never need to recompute them.
+/// Recompresses a page photo into its link image: grey (black ink on white paper; colour would spend bytes on the
+/// light's cast), at most MaxLongSide px (area filter, so thin strokes survive), and the highest JPEG quality that
+/// fits MaxBytes. The signature covers these bytes (<see cref="FormDecider.ImageHash"/>), so the result is a pure
+/// function of the input for a given OpenCV build: no clock, no randomness, fixed encoder parameters. Verifiers hash
+/// the bytes they receive and never need to recompute them.
+/// <para>
+/// Nothing else is done to the pixels. Flattening the paper to white or denoising saves bytes but made the reader
+/// take box-line remnants in blank boxes for ink more often, not less (measured on the simulator's photos).
+/// </para>
 /// </summary>
 public static class LinkImage
 {
@@ -43,30 +41,31 @@ public static class LinkImage
     private const double ShrinkStep = 0.85;
 
     /// <summary>Decodes an encoded photo (JPEG, PNG, ...) and recompresses it.</summary>
-    /// <exception cref="ScanException">The bytes are empty, not an image, or a truncated JPEG (code <see cref="ScanErrors.Unreadable"/>).</exception>
+    /// <exception cref="ScanException">The bytes are empty, not an image, or a damaged or truncated JPEG (code <see cref="ScanErrors.Unreadable"/>).</exception>
     public static LinkImageResult Compress(byte[] photo, LinkImageOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(photo);
         var o = Validate(options ?? new LinkImageOptions());
         if (photo.Length == 0)
             throw new ScanException(ScanErrors.Unreadable, "Berkas foto kosong (0 byte).");
-        // libjpeg decodes a cut-off JPEG with a warning and fills the missing rows with grey: refuse it here, or a
-        // half-grey page would be signed as the evidence.
-        if (photo is [0xFF, 0xD8, ..] && !HasEndOfImage(photo))
-            throw new ScanException(ScanErrors.Unreadable, "Berkas JPEG terpotong (penanda akhir gambar tidak ada). Foto ulang halaman.");
+        // OpenCV refuses a cut-off JPEG (no image rather than grey rows), so an incomplete page is never signed.
+        string unreadable = photo is [0xFF, 0xD8, ..]
+            ? "Berkas JPEG rusak atau terpotong. Foto ulang halaman."
+            : "Berkas bukan gambar yang dapat dibaca.";
         Mat decoded;
         try
         {
-            // Colour, as a camera frame would be, so both overloads take the same path to grey.
+            // Colour, as a camera frame would be, so both overloads take the same path to grey; turned upright by
+            // its EXIF orientation, as the reader does.
             decoded = Cv2.ImDecode(photo, ImreadModes.Color);
         }
         catch (OpenCVException e)
         {
-            throw new ScanException(ScanErrors.Unreadable, $"Berkas bukan gambar yang dapat dibaca ({e.Message}).");
+            throw new ScanException(ScanErrors.Unreadable, $"{unreadable} ({e.Message})");
         }
         using (decoded)
         {
-            if (decoded.Empty()) throw new ScanException(ScanErrors.Unreadable, "Berkas bukan gambar yang dapat dibaca.");
+            if (decoded.Empty()) throw new ScanException(ScanErrors.Unreadable, unreadable);
             return Encode(decoded, o, photo.Length);
         }
     }
@@ -86,12 +85,10 @@ public static class LinkImage
         using var grey = ToGrey8(photo);
         int side = Math.Min(Math.Max(grey.Width, grey.Height), o.MaxLongSide);
         int floor = Math.Min(side, o.MinLongSide);
-        using var start = Resize(grey, side);
-        if (o.FlattenPaper) FlattenPaper(start);
         LinkImageResult? smallest = null;
         while (true)
         {
-            using var sized = Resize(start, side);
+            using var sized = Resize(grey, side);
             var attempt = FitQuality(sized, o) with { OriginalBytes = originalBytes };
             if (attempt.Jpeg.Length <= o.MaxBytes) return attempt;
             // Not even QualityMin fits at this size: keep it in case nothing will, and shrink.
@@ -151,89 +148,22 @@ public static class LinkImage
         return resized;
     }
 
-    internal static double PaperShare = 0.9;
-    internal static int Coarse = 16;
-
-    /// <summary>
-    /// Divides the image by a smooth estimate of the paper's brightness (the brightest nearby area of a coarse
-    /// copy, so ink does not pull it down), scaled so that paper lands a little above white and clips: noise on the
-    /// paper becomes flat white, shadows and light fall-off disappear, and darker things keep their contrast.
-    /// </summary>
-    private static void FlattenPaper(Mat grey)
-    {
-        var coarse = new Size(Math.Max(1, grey.Width / Coarse), Math.Max(1, grey.Height / Coarse));
-        using var paper = new Mat();
-        Cv2.Resize(grey, paper, coarse, 0, 0, InterpolationFlags.Area);
-        using (var kernel = Cv2.GetStructuringElement(MorphShapes.Rect, new Size(5, 5)))
-            Cv2.Dilate(paper, paper, kernel);
-        Cv2.GaussianBlur(paper, paper, new Size(0, 0), 1.5);
-        // A dark table or a big black marker is not paper: never raise anything by more than 255 / (share · 64).
-        Cv2.Max(paper, new Scalar(64), paper);
-        using var level = new Mat();
-        Cv2.Resize(paper, level, grey.Size(), 0, 0, InterpolationFlags.Linear);
-        Cv2.Divide(grey, level, grey, 255 / PaperShare);
-    }
-
     private static Mat ToGrey8(Mat photo)
     {
-        using var eight = photo.Depth() switch
+        if (photo.Depth() is not (MatType.CV_8U or MatType.CV_16U))
+            throw new ArgumentException($"Unsupported pixel type {photo.Type()}: expected 8- or 16-bit.", nameof(photo));
+        var grey = new Mat();
+        switch (photo.Channels())
         {
-            MatType.CV_8U => photo.Clone(),
-            MatType.CV_16U => ConvertTo8(photo),
-            _ => throw new ArgumentException($"Unsupported pixel type {photo.Type()}: expected 8- or 16-bit.", nameof(photo)),
-        };
-        return eight.Channels() switch
-        {
-            1 => eight.Clone(),
-            3 => eight.CvtColor(ColorConversionCodes.BGR2GRAY),
-            4 => eight.CvtColor(ColorConversionCodes.BGRA2GRAY),
-            _ => throw new ArgumentException($"Unsupported channel count {eight.Channels()}: expected 1, 3 or 4.", nameof(photo)),
-        };
-    }
-
-    private static Mat ConvertTo8(Mat photo)
-    {
-        var eight = new Mat();
-        photo.ConvertTo(eight, MatType.MakeType(MatType.CV_8U, photo.Channels()), 1 / 257.0);
-        return eight;
-    }
-
-    /// <summary>
-    /// Whether a JPEG's marker structure reaches its end-of-image marker: segments are skipped by their lengths
-    /// (so an EXIF thumbnail's own end marker does not count), entropy-coded data up to the next real marker.
-    /// </summary>
-    private static bool HasEndOfImage(ReadOnlySpan<byte> jpeg)
-    {
-        int i = 2;
-        while (i + 1 < jpeg.Length)
-        {
-            if (jpeg[i] != 0xFF)
-            {
-                i++; // stray bytes between segments: libjpeg skips them too
-                continue;
-            }
-            byte marker = jpeg[i + 1];
-            if (marker == 0xFF)
-            {
-                i++; // fill byte
-                continue;
-            }
-            if (marker == 0xD9) return true;
-            if (marker is 0x01 or (>= 0xD0 and <= 0xD7))
-            {
-                i += 2; // markers without a length
-                continue;
-            }
-            if (i + 3 >= jpeg.Length) return false;
-            int length = (jpeg[i + 2] << 8) | jpeg[i + 3];
-            if (length < 2) return false;
-            i += 2 + length;
-            if (marker != 0xDA) continue;
-            // After a start-of-scan: entropy-coded data until a marker that is neither a stuffed 0xFF00 nor a restart.
-            while (i + 1 < jpeg.Length && !(jpeg[i] == 0xFF && jpeg[i + 1] != 0x00 && jpeg[i + 1] is not (>= 0xD0 and <= 0xD7)))
-                i++;
+            case 1: photo.CopyTo(grey); break;
+            case 3: Cv2.CvtColor(photo, grey, ColorConversionCodes.BGR2GRAY); break;
+            case 4: Cv2.CvtColor(photo, grey, ColorConversionCodes.BGRA2GRAY); break;
+            default:
+                grey.Dispose();
+                throw new ArgumentException($"Unsupported channel count {photo.Channels()}: expected 1, 3 or 4.", nameof(photo));
         }
-        return false;
+        if (grey.Depth() == MatType.CV_16U) grey.ConvertTo(grey, MatType.CV_8UC1, 1 / 257.0);
+        return grey;
     }
 
     private static LinkImageOptions Validate(LinkImageOptions o)
