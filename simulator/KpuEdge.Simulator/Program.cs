@@ -47,5 +47,17 @@ var bench = new Command("bench", "Measure encoded sizes, signing and verificatio
 bench.SetAction((parse, ct) => Bench.RunAsync(parse.GetValue(benchTpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption),
     parse.GetValue(concurrencyOption), parse.GetValue(outputOption)!, ct));
 
+var perProfileOption = new Option<int>("--per-profile") { Description = "Devices per link profile for the latencies", DefaultValueFactory = _ => 30 };
+var cutDevicesOption = new Option<int>("--cut-devices") { Description = "Devices of the backlog run (a tenth cut off for 30 emulated minutes)", DefaultValueFactory = _ => 60 };
+var vsatScaleOption = new Option<double>("--vsat-time-scale") { Description = "How much faster than real the VSAT links and their devices' timers run (figures are reported in emulated time)", DefaultValueFactory = _ => 8 };
+var bytesDevicesOption = new Option<int>("--bytes-devices") { Description = "Devices of the run that measures bytes on the wire", DefaultValueFactory = _ => 20 };
+var poolTpsOption = new Option<int>("--pool-tps") { Description = "TPS whose forms are rendered, photographed and compressed for the link", DefaultValueFactory = _ => 3 };
+var delivery = new Command("delivery", "Delivery over emulated links (fibre, 4G, VSAT): bytes per TPS, latency per profile, backlog after a cut, photo-first vs numbers-first; record them in docs/benchmarks.md.")
+    { perProfileOption, cutDevicesOption, vsatScaleOption, bytesDevicesOption, poolTpsOption, seedOption, outputOption };
+delivery.SetAction((parse, ct) => DeliveryBench.RunAsync(new DeliveryBench.Settings(
+    parse.GetValue(perProfileOption), parse.GetValue(cutDevicesOption), parse.GetValue(vsatScaleOption), parse.GetValue(bytesDevicesOption),
+    parse.GetValue(poolTpsOption), parse.GetValue(seedOption), parse.GetValue(outputOption)!), ct));
+bench.Subcommands.Add(delivery);
+
 var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki };
 return await root.Parse(args).InvokeAsync();
