@@ -13,7 +13,7 @@ public static class Demo
 {
     public sealed record Settings(
         int Tps, string[] Provinces, int Seed, int Concurrency, string DataDirectory, bool KeepRunning,
-        string? Broker, string? Api, string RegistryPath, int ReadForms = 0, string PkiDirectory = "data/pki");
+        string? Broker, string? Api, string RegistryPath, int ReadForms = 0, string PkiDirectory = "data/pki", int SatelliteTps = 0);
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken cancellationToken)
     {
@@ -75,7 +75,10 @@ public static class Demo
         await PrintNationalAsync(console, http, election, cancellationToken);
         bool ok = PrintCheck(console, problems, rogue, report);
         ok &= await WitnessCheck.RunAsync(console, http, cloud, devices, ledger, cancellationToken);
-        console.MarkupLine($"Ledger: {ledger.Count:N0} accepted submissions in {cloud.Options.LedgerPath}. Total time {stopwatch.Elapsed.TotalSeconds:F1} s.");
+        console.MarkupLine($"Ledger: {ledger.Count:N0} accepted submissions in {cloud.Options.LedgerPath}.");
+        if (settings.SatelliteTps > 0)
+            ok &= await SatelliteStep.RunAsync(console, settings.SatelliteTps, Path.Combine(settings.DataDirectory, "satellite"), tree, election, settings.Seed, cancellationToken);
+        console.MarkupLine($"Total time {stopwatch.Elapsed.TotalSeconds:F1} s.");
 
         if (settings.KeepRunning)
         {

@@ -19,16 +19,17 @@ var brokerOption = new Option<string?>("--broker") { Description = "Send to a ru
 var apiOption = new Option<string?>("--api") { Description = "With --broker: the running cloud's API base URL, to check the recap" };
 var registryOption = new Option<string>("--registry") { Description = "With --broker: the device registry file the running cloud reads", DefaultValueFactory = _ => "data/devices.json" };
 var pkiOption = new Option<string>("--pki") { Description = "With --broker: the PKI directory `kpu-sim pki` wrote (the running cloud's Cloud:PkiDirectory)", DefaultValueFactory = _ => "data/pki" };
+var satelliteOption = new Option<int>("--satellite-tps") { Description = "TPS in Papua, Maluku and Jawa Barat that deliver over emulated links (VSAT, 4G, fibre) with their form photos (0: skip)", DefaultValueFactory = _ => 30 };
 var readFormsOption = new Option<int>("--read-forms") { Description = "TPS whose PPWP form is filled by hand, photographed and read by the device first", DefaultValueFactory = _ => 20 };
 var benchTpsOption = new Option<int>("--tps") { Description = "TPS devices for the end-to-end run", DefaultValueFactory = _ => 20000 };
 var outputOption = new Option<string>("--output") { Description = "Markdown file to record the figures in", DefaultValueFactory = _ => "docs/benchmarks.md" };
 
 var demo = new Command("demo", "Run an election end to end: simulated TPS devices → MQTT → Orleans recap → public API, with an independent check.")
-    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption, readFormsOption, pkiOption };
+    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption, readFormsOption, pkiOption, satelliteOption };
 demo.SetAction((parse, ct) => Demo.RunAsync(new Demo.Settings(
     parse.GetValue(tpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption), parse.GetValue(concurrencyOption),
     parse.GetValue(dataOption)!, parse.GetValue(keepRunningOption), parse.GetValue(brokerOption), parse.GetValue(apiOption),
-    parse.GetValue(registryOption)!, parse.GetValue(readFormsOption), parse.GetValue(pkiOption)!), ct));
+    parse.GetValue(registryOption)!, parse.GetValue(readFormsOption), parse.GetValue(pkiOption)!, parse.GetValue(satelliteOption)), ct));
 
 var pkiDirOption = new Option<string>("--dir") { Description = "Where to write the cloud's PKI directory", DefaultValueFactory = _ => "data/pki" };
 var pki = new Command("pki", "Create a development PKI (root, issuing CA, broker/ingest TLS, log key) for a separately started kpu-cloud and `demo --broker`.")

@@ -79,6 +79,5 @@ public sealed class DeliveryAtScaleTests(ITestOutputHelper output)
         Assert.True(result.Connects > 1_000, $"{result.Connects} connections for 1,000 devices");
         // Resuming resends at most what was in flight at each drop, never whole images again.
         Assert.InRange(result.ChunksSent, result.ChunksNeeded, result.ChunksNeeded + result.Connects * new DeliveryOptions().ImageChunksInFlight);
-        Assert.True(watch.Elapsed < TimeSpan.FromMinutes(5), $"took {watch.Elapsed}");
     }
 }
