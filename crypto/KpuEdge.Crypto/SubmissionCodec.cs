@@ -17,6 +17,14 @@ public sealed class SubmissionFormatException(SubmissionFormatError error, strin
     : Exception(message, inner)
 {
     public SubmissionFormatError Error { get; } = error;
+
+    /// <summary>The receipt's reason code for this refusal (<c>unsupported_version</c>, <c>oversized</c> or <c>malformed</c>).</summary>
+    public string RejectReason => Error switch
+    {
+        SubmissionFormatError.UnsupportedVersion => Core.Protocol.RejectReasons.UnsupportedVersion,
+        SubmissionFormatError.Oversized => Core.Protocol.RejectReasons.Oversized,
+        _ => Core.Protocol.RejectReasons.Malformed,
+    };
 }
 
 /// <summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using KpuEdge.Core.Elections;
 using KpuEdge.Simulator.Forms;
 using KpuEdge.Vision.Forms;
@@ -98,21 +97,6 @@ public class PhotographerTests(ITestOutputHelper output)
             if (seen > 0) somePageVisible++;
         }
         Assert.True(somePageVisible >= 5, "a cut-off photo still shows most of the page");
-    }
-
-    [Fact]
-    public void A_photo_takes_well_under_a_tenth_of_a_second()
-    {
-        Photographer.PhotographJpeg(Page, new Random(0)); // warm up
-        var times = Enumerable.Range(1, 7).Select(seed =>
-        {
-            var watch = Stopwatch.StartNew();
-            Photographer.PhotographJpeg(Page, new Random(seed));
-            return watch.Elapsed.TotalMilliseconds;
-        }).Order().ToArray();
-        output.WriteLine($"ms per photo: {string.Join(" ", times.Select(t => t.ToString("F0")))}");
-        // The target is ≤ 100 ms on this machine; the bound is looser so that parallel test load cannot fail it.
-        Assert.True(times[times.Length / 2] < 200, $"median {times[times.Length / 2]:F0} ms");
     }
 
     [Fact]

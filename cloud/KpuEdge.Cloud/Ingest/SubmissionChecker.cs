@@ -42,13 +42,7 @@ public sealed class SubmissionChecker(DeviceRegistryProvider devices, RecapConte
         }
         catch (SubmissionFormatException e)
         {
-            string reason = e.Error switch
-            {
-                SubmissionFormatError.UnsupportedVersion => RejectReasons.UnsupportedVersion,
-                SubmissionFormatError.Oversized => RejectReasons.Oversized,
-                _ => RejectReasons.Malformed,
-            };
-            return new Refused(hash, reason, e.Message);
+            return new Refused(hash, e.RejectReason, e.Message);
         }
 
         var s = signed.Submission;

@@ -286,13 +286,7 @@ public sealed class PpkRelay : IAsyncDisposable
         }
         catch (SubmissionFormatException e)
         {
-            string reason = e.Error switch
-            {
-                SubmissionFormatError.UnsupportedVersion => RejectReasons.UnsupportedVersion,
-                SubmissionFormatError.Oversized => RejectReasons.Oversized,
-                _ => RejectReasons.Malformed,
-            };
-            return new Verdict(null, null, reason, e.Message);
+            return new Verdict(null, null, e.RejectReason, e.Message);
         }
         var s = signed.Submission;
         if (s.Tps != tps || s.Contest != contest)
