@@ -50,10 +50,11 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
     [Fact]
     public async Task Every_form_is_counted_once_when_the_broker_restarts_mid_run()
     {
-        var devices = Provision(PickTps(100, "32", seed: 101), seed: 101);
+        var devices = Provision(PickTps(100, "32", seed: 101), seed: 101, withPages: true);
         int forms = devices.Sum(d => d.Signed.Count);
 
-        int receiptedAtRestart = await DeliverAllAsync(devices, disturbAt: forms / 3, disturb: _fixture.RestartBrokerAsync);
+        // Once while the numbers go, once more while the photos go.
+        int receiptedAtRestart = await DeliverAllAsync(devices, disturbAt: forms / 3, disturb: _fixture.RestartBrokerAsync, againAtPages: forms / 3);
 
         Assert.InRange(receiptedAtRestart, forms / 3, forms - 1); // the restart hit the run, not its end
         AssertNoneRefused(devices);
@@ -61,23 +62,25 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         Assert.All(devices, d => Assert.True(d.Loop.Connects >= 2, $"{d.Device.DeviceId} connected {d.Loop.Connects} time(s)"));
         await AssertEachFormCountedOnceAsync(devices.SelectMany(d => d.Signed).ToList());
         Assert.Equal(forms, _fixture.Cloud.Stats.Accepted);
+        AssertEveryPageStoredOnce(devices);
     }
 
     [Fact]
     public async Task Every_form_is_counted_once_when_the_cloud_host_restarts_mid_run()
     {
-        var devices = Provision(PickTps(100, "35", seed: 102), seed: 102);
+        var devices = Provision(PickTps(100, "35", seed: 102), seed: 102, withPages: true);
         int forms = devices.Sum(d => d.Signed.Count);
         // The new host reads the device registry from its file, as a restarted kpu-cloud would.
         _fixture.Cloud.Registry.Save(_fixture.Cloud.Options.RegistryPath);
 
-        int receiptedAtRestart = await DeliverAllAsync(devices, disturbAt: forms / 3, disturb: _fixture.RestartAsync);
+        int receiptedAtRestart = await DeliverAllAsync(devices, disturbAt: forms / 3, disturb: _fixture.RestartAsync, againAtPages: forms / 3);
 
         Assert.InRange(receiptedAtRestart, forms / 3, forms - 1);
         AssertNoneRefused(devices);
         Assert.All(devices, d => Assert.True(d.Loop.Connects >= 2, $"{d.Device.DeviceId} connected {d.Loop.Connects} time(s)"));
         // The restarted host's counters start at zero; the ledger is the record.
         await AssertEachFormCountedOnceAsync(devices.SelectMany(d => d.Signed).ToList());
+        AssertEveryPageStoredOnce(devices);
     }
 
     [Fact]
@@ -185,11 +188,38 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
     /// <summary>A device as deployed: its durable outbox holding its signed forms and the delivery loop draining it.</summary>
     private sealed record FieldDevice(TestDevice Device, Outbox Outbox, DeliveryLoop Loop, IReadOnlyList<SignedSubmission> Signed);
 
+    /// <summary>A page image of 12–20 KB (random bytes: the cloud checks images only against their signed hash).</summary>
+    private static byte[] Page(Random random)
+    {
+        var page = new byte[12_000 + random.Next(8_000)];
+        random.NextBytes(page);
+        return page;
+    }
+
+    /// <summary>Every page of every form is in the ledger once, and its file holds exactly the bytes whose hash was signed.</summary>
+    private void AssertEveryPageStoredOnce(IReadOnlyList<FieldDevice> devices)
+    {
+        var ledger = _fixture.Cloud.Services.GetRequiredService<IResultsLedger>();
+        var images = _fixture.Cloud.Services.GetRequiredService<KpuEdge.Cloud.Images.ImageReceiver>();
+        foreach (var d in devices)
+        {
+            Assert.Equal(d.Signed.Count, d.Outbox.Status().Images.Stored);
+            foreach (var form in d.Signed)
+            {
+                var page = Assert.Single(ledger.ImagePages(form.Submission.ImageHash));
+                Assert.Equal(form.Submission.ImageHash, Sha256Hash.Of(File.ReadAllBytes(images.PathOf(page)!)));
+            }
+        }
+    }
+
     private static IReadOnlyList<TpsCode> PickTps(int count, string province, int seed) =>
         new SimulatedElection(CloudFixture.Tree, CloudFixture.Election, seed).PickTps(count, [province]);
 
-    /// <summary>A registered device per TPS with its five forms signed into its outbox (on its own clock when given).</summary>
-    private List<FieldDevice> Provision(IReadOnlyList<TpsCode> tps, int seed, Func<int, TimeProvider>? clockFor = null) =>
+    /// <summary>
+    /// A registered device per TPS with its five forms signed into its outbox (on its own clock when given; with a page
+    /// image each when <paramref name="withPages"/>, sent in small chunks so a restart finds some half-way).
+    /// </summary>
+    private List<FieldDevice> Provision(IReadOnlyList<TpsCode> tps, int seed, Func<int, TimeProvider>? clockFor = null, bool withPages = false) =>
         tps.Select((code, i) =>
         {
             var device = _fixture.NewDevice(code);
@@ -197,16 +227,19 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
             var outbox = new Outbox(Path.Combine(_fixture.DataDirectory, "devices", device.DeviceId, Outbox.FileName), clock);
             _outboxes.Add(outbox);
             var signer = clockFor is null ? device.Signer : new FormSigner(device.Identity, CloudFixture.Election, CloudFixture.Ballots, clock);
-            var signed = Contests.All.Select(c => outbox.SignAndAdd(signer, device.Tally(c, seed))).ToList();
-            var loop = new DeliveryLoop(outbox, device.DeviceId, _fixture.Cloud.ConnectionFor(device.Credentials), Paced with { Seed = seed * 1000 + i }, clock);
+            var random = new Random(seed * 1000 + i);
+            var signed = Contests.All.Select(c => outbox.SignAndAdd(signer, device.Tally(c, seed), withPages ? [Page(random)] : [])).ToList();
+            var loop = new DeliveryLoop(outbox, device.DeviceId, _fixture.Cloud.ConnectionFor(device.Credentials),
+                Paced with { Seed = seed * 1000 + i, ImageChunkBytes = 4_096 }, clock);
             return new FieldDevice(device, outbox, loop, signed);
         }).ToList();
 
     /// <summary>
-    /// Runs every device's delivery loop until each of its forms has a verified receipt; once <paramref name="disturbAt"/>
-    /// forms are receipted, runs <paramref name="disturb"/> (the loops keep going). Returns the receipted count then.
+    /// Runs every device's delivery loop until each of its forms has a verified receipt (and each page is stored); once
+    /// <paramref name="disturbAt"/> forms are receipted, runs <paramref name="disturb"/> (the loops keep going), and again
+    /// once <paramref name="againAtPages"/> pages are stored, if given. Returns the receipted count at the first disturbance.
     /// </summary>
-    private static async Task<int> DeliverAllAsync(IReadOnlyList<FieldDevice> devices, int disturbAt = 0, Func<Task>? disturb = null)
+    private static async Task<int> DeliverAllAsync(IReadOnlyList<FieldDevice> devices, int disturbAt = 0, Func<Task>? disturb = null, int? againAtPages = null)
     {
         using var stop = new CancellationTokenSource();
         var running = devices.Select(d => d.Loop.RunAsync(stop.Token)).ToList();
@@ -218,6 +251,11 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
                 await UntilAsync(() => Receipted(devices) >= disturbAt, () => Describe(devices));
                 receiptedThen = Receipted(devices);
                 await disturb();
+                if (againAtPages is { } pages)
+                {
+                    await UntilAsync(() => PagesStored(devices) >= pages, () => Describe(devices));
+                    await disturb();
+                }
             }
             await UntilAsync(() => devices.All(d => d.Outbox.Status().AllSettled), () => Describe(devices));
             return receiptedThen;
@@ -230,13 +268,16 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         }
     }
 
+    private static int PagesStored(IReadOnlyList<FieldDevice> devices) => devices.Sum(d => d.Outbox.Status().Images.Stored);
+
     private static int Receipted(IReadOnlyList<FieldDevice> devices) => devices.Sum(d => d.Outbox.Status().Receipted);
 
     private static string Describe(IReadOnlyList<FieldDevice> devices)
     {
         var statuses = devices.Select(d => d.Outbox.Status()).ToList();
         return $"queued {statuses.Sum(s => s.Queued)}, sent {statuses.Sum(s => s.Sent)}, receipted {statuses.Sum(s => s.Receipted)}, " +
-               $"rejected {statuses.Sum(s => s.Rejected)} of {devices.Sum(d => d.Signed.Count)} forms";
+               $"rejected {statuses.Sum(s => s.Rejected)} of {devices.Sum(d => d.Signed.Count)} forms; " +
+               $"pages stored {statuses.Sum(s => s.Images.Stored)} of {statuses.Sum(s => s.Images.Pages)}";
     }
 
     /// <summary>Polls a condition until it holds, failing with what was seen when it does not within a generous bound.</summary>

@@ -29,6 +29,11 @@ public sealed class ImageIngest(ImageReceiver receiver, ILogger<ImageIngest> log
                 else if (chunk.ResponseTopic is not null) logger.LogWarning("Not answering an image chunk on '{Topic}': not a device image topic", chunk.ResponseTopic);
                 await chunk.Ack();
             }
+            catch (MQTTnet.Exceptions.MqttCommunicationException)
+            {
+                // The broker went away mid-answer (a restart): what is on disk stays; the device resends from what it was told.
+                logger.LogInformation("No answer to an image chunk on {Topic}: the broker connection dropped", chunk.Topic);
+            }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Not acknowledged: the broker redelivers it or the device resends it; what is on disk stays.
