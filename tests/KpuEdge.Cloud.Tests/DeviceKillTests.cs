@@ -9,6 +9,8 @@ using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Provisioning;
 using KpuEdge.Edge.Delivery;
 using KpuEdge.Simulator;
+using KpuEdge.Simulator.Forms;
+using KpuEdge.Vision.Forms;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace KpuEdge.Cloud.Tests;
@@ -44,6 +46,16 @@ public sealed class DeviceKillTests : IAsyncLifetime
             Telemetry = new TelemetrySettings { Interval = TimeSpan.FromMinutes(1), Topic = Topics.Telemetry(device.DeviceId) },
             IssuedAt = now.AddMinutes(-1), ExpiresAt = now.AddDays(1),
         }, configKey, configCertificate));
+    }
+
+    /// <summary>A phone photo of the TPS's PPWP page, different for each run.</summary>
+    private string Photo(int run)
+    {
+        var layout = FormLayout.For(CloudFixture.Election, CloudFixture.Ballots.For(ContestId.Ppwp, Tps)!);
+        using var page = FormRenderer.RenderPage(layout, 1, Tps, CloudFixture.Tree);
+        string path = Path.Combine(_dir, $"photo-{run}.jpg");
+        File.WriteAllBytes(path, Photographer.PhotographJpeg(page, new Random(run)));
+        return path;
     }
 
     private static string EdgeDll => Path.Combine(AppContext.BaseDirectory, "kpu-edge.dll");
@@ -88,6 +100,8 @@ public sealed class DeviceKillTests : IAsyncLifetime
             string tallyPath = Path.Combine(_dir, $"tally-{i}.json");
             File.WriteAllText(tallyPath, tally.ToJson());
             var arguments = new List<string> { "submit", "--device-dir", _deviceDir, "--tally", tallyPath, "--timeout", "20" };
+            // Every other form with a photo of its own, recompressed, signed and sent by the process after the numbers.
+            if (i % 2 == 0) arguments.AddRange(["--image", Photo(i)]);
             if (i >= tallies.Count) arguments.AddRange(["--correction", $"koreksi ke-{i}"]);
             var signed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var clock = Stopwatch.StartNew();
@@ -129,6 +143,16 @@ public sealed class DeviceKillTests : IAsyncLifetime
         var ledger = _cloud.Services.GetRequiredService<IResultsLedger>();
         var recorded = ledger.ReadAll().Where(e => e.Tps == Tps).Select(e => e.Hash).ToList();
         Assert.Equal(entries.Select(e => e.Hash.ToString()).Order(), recorded.Select(h => h.ToString()).Order());
+        // Every photo the outbox holds was stored by the cloud, byte for byte, under the hash its form signed.
+        var pages = outbox.Pages();
+        Assert.NotEmpty(pages);
+        Assert.All(pages, p => Assert.Equal(PageState.Stored, p.State));
+        var images = _cloud.Services.GetRequiredService<KpuEdge.Cloud.Images.ImageReceiver>();
+        foreach (var p in pages)
+        {
+            var stored = Assert.Single(ledger.ImagePages(p.ImageHash), s => s.Page == p.Page);
+            Assert.Equal(p.ImageHash, Sha256Hash.Of(File.ReadAllBytes(images.PathOf(stored)!)));
+        }
         var refusals = ledger.RejectionCounts();
         Assert.False(refusals.ContainsKey(RejectReasons.ChainFork));
         Assert.False(refusals.ContainsKey(RejectReasons.ChainRewind));
