@@ -118,6 +118,50 @@ public static class Cli
             return Emit(await verifier.VerifyQrPhotoAsync(uri, logKey, image, anchors, ct), parse.GetValue(json), stdout);
         });
 
+        var imageTps = new Option<string>("--tps") { Description = "13-digit TPS code", Required = true };
+        var imageContest = new Option<string>("--contest") { Description = "ppwp, dpr, dpd, dprd-prov or dprd-kab", Required = true };
+        var pageFiles = new Option<string[]>("--page") { Description = "A page image you hold (downloaded or photographed from the public site); repeat in page order. Without it the pages are fetched from the log's API" };
+        var saveImages = new Option<string?>("--save") { Description = "When verified, write the fetched pages to this directory as {contest}-p{n}.jpg" };
+        var image = new Command("image", "Check a TPS's form photos: the counted form proven in the log, its signer against your root, and that the pages (fetched, or your files) hash to the image hash the device signed.")
+            { log, key, rootPem, issuingPem, crl, imageTps, imageContest, pageFiles, saveImages, json };
+        image.SetAction(async (parse, ct) =>
+        {
+            var report = new VerificationReport("image");
+            bool asJson = parse.GetValue(json);
+            if (!TryLogAndKey(parse.GetValue(log)!, parse.GetValue(key)!, report, out var uri, out var logKey)
+                || !TryReadAnchors(parse.GetValue(rootPem)!, parse.GetValue(issuingPem)!, parse.GetValue(crl), report, out var anchors))
+                return Emit(report, asJson, stdout);
+            string tpsText = parse.GetValue(imageTps)!, contestText = parse.GetValue(imageContest)!;
+            if (!TpsCode.TryParse(tpsText, out var code))
+                return Emit(report.CannotCheck("usage", $"'{tpsText}' is not a TPS code (13 digits)."), asJson, stdout);
+            if (!TryParseContest(contestText, out var c))
+                return Emit(report.CannotCheck("usage", $"'{contestText}' is not a contest (ppwp, dpr, dpd, dprd-prov, dprd-kab)."), asJson, stdout);
+            string[] files = parse.GetValue(pageFiles) ?? [];
+            string? saveTo = parse.GetValue(saveImages);
+            if (files.Length > 0 && saveTo is not null)
+                return Emit(report.CannotCheck("usage", "--save writes the pages fetched from the log's API; with --page nothing is fetched."), asJson, stdout);
+            List<byte[]>? local = null;
+            foreach (string file in files)
+            {
+                if (!TryRead(file, report, out var page)) return Emit(report, asJson, stdout);
+                (local ??= []).Add(page);
+            }
+            (report, var verified) = await verifier.VerifyAndFetchImagesAsync(uri, logKey, anchors, code, c, local, ct);
+            if (report.Ok && saveTo is not null && verified is not null)
+            {
+                try
+                {
+                    Directory.CreateDirectory(saveTo);
+                    for (int i = 0; i < verified.Count; i++) File.WriteAllBytes(Path.Combine(saveTo, $"{c.Slug()}-p{i + 1}.jpg"), verified[i]);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    report.CannotCheck("io_error", $"Verified, but cannot write to {saveTo}: {e.Message}");
+                }
+            }
+            return Emit(report, asJson, stdout);
+        });
+
         var audit = new Command("audit", "Download every entry, recompute the root and compare it with the signed checkpoint; decode every entry.")
             { log, key, json };
         audit.SetAction(async (parse, ct) =>
@@ -132,7 +176,7 @@ public static class Cli
         });
 
         var root = new RootCommand("kpu-verify: check KPU election results yourself — signed submissions, device certificates, the transparency log.")
-            { submission, inclusion, consistency, qr, audit };
+            { submission, inclusion, consistency, qr, image, audit };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

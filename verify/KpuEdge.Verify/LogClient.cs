@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using KpuEdge.Core.Protocol;
+using KpuEdge.Crypto.Images;
 
 namespace KpuEdge.Verify;
 
@@ -11,6 +13,9 @@ public sealed class LogApiException(HttpStatusCode? status, string message, Exce
     public HttpStatusCode? Status { get; } = status;
 
     public bool NotFound => Status == HttpStatusCode.NotFound;
+
+    /// <summary>The answer was refused for its size (it may have been a success status).</summary>
+    public bool TooLarge { get; init; }
 }
 
 public sealed record InclusionAnswer(long LeafIndex, long TreeSize, string[] Proof, string? Checkpoint, string Entry);
@@ -18,6 +23,14 @@ public sealed record InclusionAnswer(long LeafIndex, long TreeSize, string[] Pro
 public sealed record ConsistencyAnswer(long From, long To, string[] Proof);
 
 public sealed record EntriesAnswer(long Start, string[] Entries);
+
+/// <summary>`GET /api/v1/images/{tps}`: the form images of a TPS whose pages have arrived.</summary>
+public sealed record ImagesAnswer(string? Tps, FormImageAnswer[]? Images);
+
+/// <summary>One form image: <see cref="Pages"/> as its chunks declared, <see cref="Stored"/> the pages held (1-based).</summary>
+public sealed record FormImageAnswer(string? Contest, string? ImageHash, int Pages, int PagesStored, bool Complete, StoredPageAnswer[]? Stored);
+
+public sealed record StoredPageAnswer(int Page, long Size, [property: JsonPropertyName("sha256")] string? Sha256, string? Url);
 
 /// <summary>
 /// The log's public HTTP API (docs/verification.md). Only transport: nothing it returns is trusted until checked
@@ -53,6 +66,14 @@ public sealed class LogClient(HttpClient http, Uri baseUri)
 
     public Task<byte[]> CrlAsync(CancellationToken cancellationToken = default) => BytesAsync("api/v1/pki/crl", cancellationToken);
 
+    public Task<ImagesAnswer> ImagesAsync(string tps, CancellationToken cancellationToken = default) =>
+        JsonAsync<ImagesAnswer>($"api/v1/images/{Uri.EscapeDataString(tps)}", cancellationToken);
+
+    /// <summary>One page's JPEG (page 1-based); an answer over <see cref="ImageChunk.MaxPageBytes"/> cannot be a link image and is refused.</summary>
+    public Task<byte[]> ImagePageAsync(string tps, string contest, string imageHashHex, int page, CancellationToken cancellationToken = default) =>
+        BytesAsync($"api/v1/images/{Uri.EscapeDataString(tps)}/{Uri.EscapeDataString(contest)}/{Uri.EscapeDataString(imageHashHex)}/{page}",
+            cancellationToken, ImageChunk.MaxPageBytes);
+
     private async Task<string> TextAsync(string path, CancellationToken cancellationToken)
     {
         var bytes = await BytesAsync(path, cancellationToken);
@@ -79,7 +100,7 @@ public sealed class LogClient(HttpClient http, Uri baseUri)
         }
     }
 
-    private async Task<byte[]> BytesAsync(string path, CancellationToken cancellationToken)
+    private async Task<byte[]> BytesAsync(string path, CancellationToken cancellationToken, int maxBytes = MaxAnswerBytes)
     {
         var uri = new Uri(BaseUri, path);
         HttpResponseMessage response;
@@ -93,8 +114,8 @@ public sealed class LogClient(HttpClient http, Uri baseUri)
         }
         using (response)
         {
-            if (response.Content.Headers.ContentLength > MaxAnswerBytes)
-                throw new LogApiException(response.StatusCode, $"{uri}: an answer of {response.Content.Headers.ContentLength} bytes; at most {MaxAnswerBytes}.");
+            if (response.Content.Headers.ContentLength > maxBytes)
+                throw new LogApiException(response.StatusCode, $"{uri}: an answer of {response.Content.Headers.ContentLength} bytes; at most {maxBytes}.") { TooLarge = true };
             byte[] body;
             try
             {
@@ -104,7 +125,8 @@ public sealed class LogClient(HttpClient http, Uri baseUri)
                 int read;
                 while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
                 {
-                    if (buffer.Length + read > MaxAnswerBytes) throw new LogApiException(response.StatusCode, $"{uri}: the answer is larger than {MaxAnswerBytes} bytes.");
+                    if (buffer.Length + read > maxBytes)
+                        throw new LogApiException(response.StatusCode, $"{uri}: the answer is larger than {maxBytes} bytes.") { TooLarge = true };
                     buffer.Write(chunk, 0, read);
                 }
                 body = buffer.ToArray();

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Images;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Transparency;
 
@@ -143,48 +144,150 @@ public sealed class Verifier(HttpClient http)
         if (signed is null) return report;
 
         var client = new LogClient(http, log);
-        KpuCertificate certificate;
-        try
-        {
-            certificate = KpuCertificate.FromPem(await client.DeviceCertificateAsync(signed.Submission.DeviceId, cancellationToken));
-            report.Add(Check.Pass("device_certificate", $"Fetched the signing certificate of {signed.Submission.DeviceId} from the log (trusted only if it chains to your root)."));
-        }
-        catch (LogApiException e) when (e.NotFound)
-        {
-            return Done(report, Check.Fail("device_certificate", "unknown_device", $"The log knows no device {signed.Submission.DeviceId}: {e.Message}"));
-        }
-        catch (LogApiException e)
-        {
-            return report.CannotCheck("log_unreachable", e.Message);
-        }
-        catch (CertificateFormatException e)
-        {
-            return Done(report, Check.Fail("device_certificate", "malformed_certificate", $"The log's certificate of {signed.Submission.DeviceId} is not a certificate: {e.Message}"));
-        }
-
-        if (anchors.CrlDer is null)
-        {
-            // The CRL is signed by the issuing CA, so the log may carry it: a forged one fails its signature check.
-            try
-            {
-                anchors = anchors with { CrlDer = await client.CrlAsync(cancellationToken) };
-            }
-            catch (LogApiException)
-            {
-                // No CRL from the log: the revocation check says it was skipped.
-            }
-        }
-        try
-        {
-            SubmissionChecks.CheckSigner(signed, certificate, anchors, report);
-        }
-        catch (CertificateFormatException e)
-        {
-            return report.CannotCheck("bad_trust_anchor_file", $"The root or issuing CA file: {e.Message}");
-        }
+        if (!await CheckSignerFromLogAsync(client, signed, anchors, report, cancellationToken)) return report;
         await CheckInclusionAsync(client, key, new InclusionTarget.BySubmission(wire), report, cancellationToken);
         return report;
     }
+
+    /// <summary>
+    /// `kpu-verify image`: the form of a TPS's contest that the recap counts, proven in the log (as `inclusion --tps
+    /// --contest`), its signer checked as `qr` does, then its page images — the files the caller brings (hashed in the
+    /// order given), else the pages fetched from the log's API — hashed into the image hash the device signed. The API
+    /// is transport only: a page counts because of its hash, never because of where it came from.
+    /// </summary>
+    public async Task<VerificationReport> VerifyImagesAsync(Uri log, NoteVerifierKey key, TrustAnchors anchors, TpsCode tps, ContestId contest,
+        IReadOnlyList<byte[]>? localPages, CancellationToken cancellationToken = default) =>
+        (await VerifyAndFetchImagesAsync(log, key, anchors, tps, contest, localPages, cancellationToken)).Report;
+
+    /// <summary>The same, with the fetched pages when every check passed (for `--save`); null pages otherwise or when the caller brought them.</summary>
+    internal async Task<(VerificationReport Report, IReadOnlyList<byte[]>? Pages)> VerifyAndFetchImagesAsync(Uri log, NoteVerifierKey key, TrustAnchors anchors,
+        TpsCode tps, ContestId contest, IReadOnlyList<byte[]>? localPages, CancellationToken cancellationToken = default)
+    {
+        var report = new VerificationReport("image");
+        if (localPages is { Count: 0 })
+            return (report.CannotCheck("usage", "Give at least one page file, or none to fetch the pages from the log's API."), null);
+        var client = new LogClient(http, log);
+        var entry = await CheckInclusionAsync(client, key, new InclusionTarget.ByTps(tps, contest), report, cancellationToken);
+        if (entry is null) return (report, null);
+        // A proven submission entry is 0x01 ‖ the wire bytes the device signed.
+        var signed = SubmissionChecks.Decode(entry.AsMemory(1), report);
+        if (signed is null) return (report, null);
+        if (!await CheckSignerFromLogAsync(client, signed, anchors, report, cancellationToken)) return (report, null);
+
+        var imageHash = signed.Submission.ImageHash;
+        string form = $"{contest.Slug()} form of TPS {tps}";
+        if (imageHash.IsEmpty)
+        {
+            report.Add(Check.Fail("image_named", "no_image", $"The signed {form} names no image: there are no photos it vouches for."));
+            return (report, null);
+        }
+        report.Add(Check.Pass("image_named", $"The signed {form} names image {imageHash}."));
+        report.Fact("image_hash", imageHash);
+
+        FormImageAnswer? listed = null;
+        string? listError = null;
+        try
+        {
+            listed = (await client.ImagesAsync(tps.Value, cancellationToken)).Images?.FirstOrDefault(i =>
+                i.Contest == contest.Slug() && Sha256Hash.TryParseHex(i.ImageHash, out var h) && h == imageHash);
+        }
+        catch (LogApiException e)
+        {
+            listError = e.Message;
+        }
+
+        IReadOnlyList<byte[]> pages;
+        if (localPages is not null)
+        {
+            pages = localPages;
+            report.Add(Check.Pass("image_pages", $"{Pages(pages.Count)} given as files ({pages.Sum(p => (long)p.Length):N0} bytes), hashed in the order given; nothing fetched."));
+        }
+        else
+        {
+            if (listError is not null) return (report.CannotCheck("log_unreachable", listError), null);
+            if (listed is null)
+                return (Done(report, Check.Fail("image_pages", "image_missing", $"The log's API lists no page of image {imageHash} of the {form}: its photos have not arrived.")), null);
+            if (listed.Pages is < 1 or > ImageChunk.MaxPages)
+                return (Done(report, Check.Fail("image_pages", "image_missing", $"The log's API says image {imageHash} has {listed.Pages} pages; a form image has 1 to {ImageChunk.MaxPages}.")), null);
+            var fetched = new List<byte[]>();
+            var notServed = new List<string>();
+            // Every page the image has, not only those the list says are stored: the list is transport too.
+            for (int page = 1; page <= listed.Pages; page++)
+            {
+                try
+                {
+                    fetched.Add(await client.ImagePageAsync(tps.Value, contest.Slug(), imageHash.ToString(), page, cancellationToken));
+                }
+                catch (LogApiException e) when (e.TooLarge)
+                {
+                    notServed.Add($"{page} (refused: larger than {ImageChunk.MaxPageBytes:N0} bytes, so not a link image)");
+                }
+                catch (LogApiException e) when (e.Status is >= System.Net.HttpStatusCode.BadRequest and < System.Net.HttpStatusCode.InternalServerError)
+                {
+                    notServed.Add(page.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                }
+                catch (LogApiException e)
+                {
+                    return (report.CannotCheck("log_unreachable", e.Message), null);
+                }
+            }
+            if (notServed.Count > 0)
+            {
+                string code = fetched.Count == 0 ? "image_missing" : "image_incomplete";
+                return (Done(report, Check.Fail("image_pages", code,
+                    $"{fetched.Count} of the {Pages(listed.Pages)} of image {imageHash} are served; missing: page {string.Join(", ", notServed)}.")), null);
+            }
+            pages = fetched;
+            report.Add(Check.Pass("image_pages", $"Fetched all {Pages(pages.Count)} of image {imageHash} from the log's API ({pages.Sum(p => (long)p.Length):N0} bytes), trusted only once hashed."));
+        }
+        report.Fact("image_pages", pages.Count);
+
+        var pageHashes = pages.Select(p => Sha256Hash.Of(p)).ToArray();
+        var made = ImageChunk.FormImageHash(pageHashes);
+        if (made == imageHash)
+        {
+            report.Add(Check.Pass("image_hash", $"The {Pages(pages.Count)} hash to the signed image hash {imageHash}: they are the photos the device signed."));
+            return (report, localPages is null ? pages : null);
+        }
+        report.Add(Check.Fail("image_hash", "image_mismatch",
+            $"The {Pages(pages.Count)} hash to {made}, not the signed image hash {imageHash}: {WhichPagesDiffer(pageHashes, listed, imageHash)}"));
+        return (report, null);
+    }
+
+    /// <summary>
+    /// Which pages differ, told by the API's per-page hashes — but only when together they make the signed image hash:
+    /// then they are the signed pages' hashes (SHA-256 is the proof, not the server); otherwise the list cannot tell.
+    /// </summary>
+    private static string WhichPagesDiffer(Sha256Hash[] given, FormImageAnswer? listed, Sha256Hash imageHash)
+    {
+        if (listed?.Stored is not { Length: > 0 } stored || listed.Pages is < 1 or > ImageChunk.MaxPages)
+            return "the log's API lists no page hashes to tell which page differs.";
+        var signedPages = new Sha256Hash[listed.Pages];
+        for (int i = 0; i < signedPages.Length; i++)
+        {
+            if (stored.FirstOrDefault(p => p.Page == i + 1) is not { } page || !Sha256Hash.TryParseHex(page.Sha256, out signedPages[i]) || signedPages[i].IsEmpty)
+                return $"the log's API lists no hash of page {i + 1} to tell which page differs.";
+        }
+        if (ImageChunk.FormImageHash(signedPages) != imageHash)
+            return "the page hashes the log's API lists do not make the signed image hash either, so they cannot tell which page differs.";
+        var differences = new List<string>();
+        for (int i = 0; i < Math.Max(given.Length, signedPages.Length); i++)
+        {
+            if (i >= signedPages.Length)
+                differences.Add($"page {i + 1} is one more than the signed {Pages(signedPages.Length)}");
+            else if (i >= given.Length)
+                differences.Add($"page {i + 1} is missing");
+            else if (given[i] != signedPages[i])
+                differences.Add(Array.IndexOf(signedPages, given[i]) is var other and >= 0
+                    ? $"page {i + 1} is the signed page {other + 1} (wrong order?)"
+                    : $"page {i + 1} differs (SHA-256 {Short(given[i])}, the signed page's {Short(signedPages[i])})");
+        }
+        return $"per the page hashes the log's API lists (they make the signed image hash), {string.Join("; ", differences)}.";
+    }
+
+    private static string Pages(int count) => count == 1 ? "1 page" : $"{count} pages";
+
+    private static string Short(Sha256Hash hash) => hash.ToString()[..16] + "…";
 
     /// <summary>
     /// `kpu-verify audit`: every entry of the log, downloaded in pages, hashed into a tree whose root must be the one
@@ -277,7 +380,8 @@ public sealed class Verifier(HttpClient http)
         return report;
     }
 
-    private static async Task CheckInclusionAsync(LogClient client, NoteVerifierKey key, InclusionTarget target, VerificationReport report, CancellationToken cancellationToken)
+    /// <summary>Adds the inclusion checks; returns the entry when it is proven in a signed tree and is the one asked about.</summary>
+    private static async Task<byte[]?> CheckInclusionAsync(LogClient client, NoteVerifierKey key, InclusionTarget target, VerificationReport report, CancellationToken cancellationToken)
     {
         InclusionAnswer answer;
         try
@@ -293,20 +397,20 @@ public sealed class Verifier(HttpClient http)
         catch (LogApiException e) when (e.NotFound)
         {
             report.Add(Check.Fail("in_log", "not_in_log", $"The log has no such entry: {e.Message}"));
-            return;
+            return null;
         }
         catch (LogApiException e)
         {
             report.CannotCheck("log_unreachable", e.Message);
-            return;
+            return null;
         }
         if (answer.Checkpoint is null)
         {
             report.Add(Check.Fail("checkpoint_signature", LogErrors.MalformedCheckpoint, "The log sent the proof without the checkpoint it is for."));
-            return;
+            return null;
         }
         var signature = LogVerification.VerifyCheckpoint(answer.Checkpoint, key, out var checkpoint);
-        if (!report.Add(ToCheck("checkpoint_signature", signature))) return;
+        if (!report.Add(ToCheck("checkpoint_signature", signature))) return null;
         report.Fact("origin", checkpoint!.Checkpoint.Origin);
         report.Fact("leaf_index", answer.LeafIndex);
         report.Fact("tree_size", checkpoint.Checkpoint.Size);
@@ -320,17 +424,71 @@ public sealed class Verifier(HttpClient http)
         catch (FormatException)
         {
             report.Add(Check.Fail("entry", LogErrors.LeafMismatch, "The log's entry is not base64."));
-            return;
+            return null;
         }
         if (!TryDecodeHashes(answer.Proof, out var proof))
         {
             report.Add(Check.Fail("inclusion_proof", LogErrors.BadProof, "A proof hash is not base64."));
-            return;
+            return null;
         }
-        report.Add(ToCheck("inclusion_proof", LogVerification.VerifyInclusion(entry, answer.LeafIndex, proof, checkpoint, key, answer.TreeSize)));
-        report.Add(EntryCheck(entry, target));
+        bool proven = report.Add(ToCheck("inclusion_proof", LogVerification.VerifyInclusion(entry, answer.LeafIndex, proof, checkpoint, key, answer.TreeSize)));
+        bool asked = report.Add(EntryCheck(entry, target));
+        return proven && asked ? entry : null;
     }
 
+
+    /// <summary>
+    /// The signer of a form, as `qr` and `image` check it: its device certificate fetched from the log but trusted only
+    /// if it chains to the caller's root, the log's CRL when the caller brought none (its signature decides whether it
+    /// counts), then <see cref="SubmissionChecks.CheckSigner"/>. False when the checks cannot go on; the report says why.
+    /// </summary>
+    private static async Task<bool> CheckSignerFromLogAsync(LogClient client, SignedSubmission signed, TrustAnchors anchors, VerificationReport report, CancellationToken cancellationToken)
+    {
+        KpuCertificate certificate;
+        try
+        {
+            certificate = KpuCertificate.FromPem(await client.DeviceCertificateAsync(signed.Submission.DeviceId, cancellationToken));
+            report.Add(Check.Pass("device_certificate", $"Fetched the signing certificate of {signed.Submission.DeviceId} from the log (trusted only if it chains to your root)."));
+        }
+        catch (LogApiException e) when (e.NotFound)
+        {
+            report.Add(Check.Fail("device_certificate", "unknown_device", $"The log knows no device {signed.Submission.DeviceId}: {e.Message}"));
+            return false;
+        }
+        catch (LogApiException e)
+        {
+            report.CannotCheck("log_unreachable", e.Message);
+            return false;
+        }
+        catch (CertificateFormatException e)
+        {
+            report.Add(Check.Fail("device_certificate", "malformed_certificate", $"The log's certificate of {signed.Submission.DeviceId} is not a certificate: {e.Message}"));
+            return false;
+        }
+
+        if (anchors.CrlDer is null)
+        {
+            // The CRL is signed by the issuing CA, so the log may carry it: a forged one fails its signature check.
+            try
+            {
+                anchors = anchors with { CrlDer = await client.CrlAsync(cancellationToken) };
+            }
+            catch (LogApiException)
+            {
+                // No CRL from the log: the revocation check says it was skipped.
+            }
+        }
+        try
+        {
+            SubmissionChecks.CheckSigner(signed, certificate, anchors, report);
+        }
+        catch (CertificateFormatException e)
+        {
+            report.CannotCheck("bad_trust_anchor_file", $"The root or issuing CA file: {e.Message}");
+            return false;
+        }
+        return true;
+    }
     /// <summary>The proven entry is the one asked about.</summary>
     private static Check EntryCheck(byte[] entry, InclusionTarget target)
     {
