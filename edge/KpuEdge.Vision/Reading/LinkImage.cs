@@ -31,8 +31,9 @@ public sealed record LinkImageResult(byte[] Jpeg, int Width, int Height, int Qua
 /// function of the input for a given OpenCV build: no clock, no randomness, fixed encoder parameters. Verifiers hash
 /// the bytes they receive and never need to recompute them.
 /// <para>
-/// Nothing else is done to the pixels. Flattening the paper to white or denoising saves bytes but made the reader
-/// take box-line remnants in blank boxes for ink more often, not less (measured on the simulator's photos).
+/// Nothing else is done to the pixels: no flattening of the paper and no denoising, so that what a human sees is the
+/// photo's grey levels. (Measured before the reader found each box's own lines: then, such clean-ups made it take
+/// box-line remnants in blank boxes for ink; see HandwritingBox.)
 /// </para>
 /// </summary>
 public static class LinkImage
