@@ -308,15 +308,8 @@ static (string Host, int Port) ParseBroker(string text)
 // Runs the delivery loop until the outbox is settled or the time is up; what is left stays in the outbox.
 static async Task DeliverAsync(Outbox outbox, string deviceId, BrokerConnection connection, TimeSpan timeout, CancellationToken cancellationToken)
 {
-    if (outbox.Status().AllSettled) return;
     await using var loop = new DeliveryLoop(outbox, deviceId, connection);
-    var settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-    loop.StatusChanged += s => { if (s.AllSettled) settled.TrySetResult(); };
-    using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-    var running = loop.RunAsync(stop.Token);
-    await Task.WhenAny(settled.Task, Task.Delay(timeout, cancellationToken));
-    stop.Cancel();
-    await running;
+    await loop.RunUntilSettledAsync(timeout, cancellationToken);
 }
 
 static void PrintStatus(OutboxStatus s)

@@ -51,17 +51,8 @@ public sealed class DeliveryLoopTests : IAsyncLifetime
         new(outbox, _device.DeviceId, BrokerConnection.For(_device, "127.0.0.1", _brokerPort, _pki.LogKey), Fast);
 
     /// <summary>Runs the loop until the outbox has nothing left to deliver (a condition, not a timer).</summary>
-    private static async Task DeliverAllAsync(DeliveryLoop loop, Outbox outbox)
-    {
-        var settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        loop.StatusChanged += status => { if (status.AllSettled) settled.TrySetResult(); };
-        if (outbox.Status().AllSettled) settled.TrySetResult();
-        using var stop = new CancellationTokenSource();
-        var running = loop.RunAsync(stop.Token);
-        await settled.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        stop.Cancel();
-        await running;
-    }
+    private static async Task DeliverAllAsync(DeliveryLoop loop, Outbox outbox) =>
+        Assert.True(await loop.RunUntilSettledAsync(TimeSpan.FromSeconds(60)), $"not settled: {outbox.Status()}");
 
     [Fact]
     public async Task Delivers_every_form_of_the_outbox_once_with_verified_receipts()

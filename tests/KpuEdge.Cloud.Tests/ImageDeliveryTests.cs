@@ -42,23 +42,8 @@ public sealed class ImageDeliveryTests(CloudFixture fixture) : IClassFixture<Clo
 
     private string OutboxPath(TestDevice device) => Path.Combine(fixture.DataDirectory, "devices", device.DeviceId, Outbox.FileName);
 
-    private static async Task DeliverAllAsync(DeliveryLoop loop, Outbox outbox)
-    {
-        var settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        loop.StatusChanged += status => { if (status.AllSettled) settled.TrySetResult(); };
-        if (outbox.Status().AllSettled) settled.TrySetResult();
-        using var stop = new CancellationTokenSource();
-        var running = loop.RunAsync(stop.Token);
-        try
-        {
-            await settled.Task.WaitAsync(TimeSpan.FromSeconds(90));
-        }
-        finally
-        {
-            stop.Cancel();
-            await running;
-        }
-    }
+    private static async Task DeliverAllAsync(DeliveryLoop loop, Outbox outbox) =>
+        Assert.True(await loop.RunUntilSettledAsync(TimeSpan.FromSeconds(90)), $"not settled: {outbox.Status()}");
 
     [Fact]
     public async Task Images_follow_their_tallies_and_are_served_byte_for_byte_from_a_folder_per_TPS()

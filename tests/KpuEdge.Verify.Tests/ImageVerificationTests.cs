@@ -80,19 +80,7 @@ public sealed class ImageVerificationTests(ImageCloudFixture fixture) : IClassFi
         var signed = sign(outbox, signer);
 
         await using var loop = new DeliveryLoop(outbox, credentials.DeviceId, fixture.Cloud.ConnectionFor(credentials), Fast);
-        var settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        loop.StatusChanged += status => { if (status.AllSettled) settled.TrySetResult(); };
-        using var stop = new CancellationTokenSource();
-        var running = loop.RunAsync(stop.Token);
-        try
-        {
-            await settled.Task.WaitAsync(TimeSpan.FromSeconds(45));
-        }
-        finally
-        {
-            stop.Cancel();
-            await running;
-        }
+        Assert.True(await loop.RunUntilSettledAsync(TimeSpan.FromSeconds(45)), $"not settled: {outbox.Status()}");
         Assert.Equal(1, outbox.Status().Receipted);
         return signed;
     }

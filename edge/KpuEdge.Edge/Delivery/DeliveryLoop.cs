@@ -134,6 +134,34 @@ public sealed class DeliveryLoop : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs until the outbox is settled — every form receipted or refused, every page stored or refused — or
+    /// <paramref name="timeout"/> has passed; true when settled. What is left stays in the outbox.
+    /// </summary>
+    public async Task<bool> RunUntilSettledAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnStatus(OutboxStatus status)
+        {
+            if (status.AllSettled) settled.TrySetResult();
+        }
+        StatusChanged += OnStatus;
+        try
+        {
+            if (_outbox.Status().AllSettled) return true;
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var running = RunAsync(stop.Token);
+            bool done = await Task.WhenAny(settled.Task, Task.Delay(timeout, _time, cancellationToken)) == settled.Task;
+            await stop.CancelAsync();
+            await running;
+            return done;
+        }
+        finally
+        {
+            StatusChanged -= OnStatus;
+        }
+    }
+
     /// <summary>Full jitter: a uniform wait in [0, min(max, base·2^attempt)].</summary>
     private TimeSpan Backoff(int attempt)
     {
@@ -226,12 +254,11 @@ public sealed class DeliveryLoop : IAsyncDisposable
                     sending.LastProgress = now;
                 }
                 int ahead = (sending.SentTo - page.Confirmed + _options.ImageChunkBytes - 1) / _options.ImageChunkBytes;
-                foreach (var chunk in ImageChunk.Split(page.ImageHash, page.PageHashes, page.Page, page.Bytes, _options.ImageChunkBytes, sending.SentTo))
+                for (int offset = sending.SentTo; offset < page.Size && ahead < window; offset = sending.SentTo, ahead++)
                 {
-                    if (ahead >= window) break;
-                    toSend.Add((Topics.Image(page.Tps, page.Contest), chunk));
-                    sending.SentTo = chunk.Offset + chunk.Data.Length;
-                    ahead++;
+                    var data = _outbox.ReadPage(page.ImageHash, page.Page, offset, Math.Min(_options.ImageChunkBytes, page.Size - offset));
+                    toSend.Add((Topics.Image(page.Tps, page.Contest), new ImageChunk(page.ImageHash, page.PageHashes, page.Page, page.Size, offset, data)));
+                    sending.SentTo = offset + data.Length;
                 }
                 var stall = sending.LastProgress + _options.ResendAfter - now;
                 if (stall < nextStall) nextStall = stall;

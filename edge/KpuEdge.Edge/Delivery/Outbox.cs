@@ -49,8 +49,11 @@ public sealed record OutboxStatus(int Queued, int Sent, int Receipted, int Rejec
     public bool AllSettled => Queued == 0 && Sent == 0 && Images.Pending == 0;
 }
 
-/// <summary>A page image waiting to go: its form's page hashes (every chunk repeats them) and the bytes the cloud confirmed.</summary>
-public sealed record PendingPage(Sha256Hash ImageHash, IReadOnlyList<Sha256Hash> PageHashes, int Page, TpsCode Tps, ContestId Contest, byte[] Bytes, int Confirmed);
+/// <summary>
+/// A page image waiting to go: its form's page hashes (every chunk repeats them), its size and the bytes the cloud
+/// confirmed. The bytes themselves are read a chunk at a time (<see cref="Outbox.ReadPage"/>).
+/// </summary>
+public sealed record PendingPage(Sha256Hash ImageHash, IReadOnlyList<Sha256Hash> PageHashes, int Page, TpsCode Tps, ContestId Contest, int Size, int Confirmed);
 
 /// <summary>State of a page image in the outbox.</summary>
 public enum PageState
@@ -236,7 +239,7 @@ public sealed class Outbox : IDisposable
         {
             using var command = _db.CreateCommand();
             command.CommandText = """
-                SELECT i.image_hash, i.page, i.tps, i.contest, i.bytes, i.confirmed,
+                SELECT i.image_hash, i.page, i.tps, i.contest, length(i.bytes), i.confirmed,
                        (SELECT group_concat(hex(p.page_hash), '') FROM (SELECT page_hash FROM images p2 WHERE p2.image_hash = i.image_hash ORDER BY p2.page) p)
                 FROM images i JOIN outbox o ON o.hash = i.submission_hash
                 WHERE i.state = 0 AND o.state = 2
@@ -250,9 +253,24 @@ public sealed class Outbox : IDisposable
                 string hashes = r.GetString(6);
                 var pageHashes = Enumerable.Range(0, hashes.Length / 64).Select(k => Sha256Hash.FromBytes(Convert.FromHexString(hashes.AsSpan(k * 64, 64)))).ToArray();
                 pages.Add(new PendingPage(Sha256Hash.FromBytes((byte[])r[0]), pageHashes, r.GetInt32(1), TpsCode.Parse(r.GetString(2)),
-                    (ContestId)r.GetInt32(3), (byte[])r[4], r.GetInt32(5)));
+                    (ContestId)r.GetInt32(3), r.GetInt32(4), r.GetInt32(5)));
             }
             return pages;
+        }
+    }
+
+    /// <summary>Bytes [offset, offset + count) of a page image (fewer at its end).</summary>
+    public byte[] ReadPage(Sha256Hash imageHash, int page, int offset, int count)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT substr(bytes, $from, $count) FROM images WHERE image_hash = $image AND page = $page";
+            command.Parameters.AddWithValue("$from", offset + 1);
+            command.Parameters.AddWithValue("$count", count);
+            command.Parameters.AddWithValue("$image", imageHash.ToArray());
+            command.Parameters.AddWithValue("$page", page);
+            return command.ExecuteScalar() as byte[] ?? throw new InvalidOperationException($"No page {page} of image {imageHash} in the outbox.");
         }
     }
 
