@@ -51,6 +51,12 @@ public sealed class LinkProxy : IAsyncDisposable
         _listener.Bind(options.Listen);
         _listener.Listen(1024);
         EndPoint = (IPEndPoint)_listener.LocalEndPoint!;
+        if (IsSelf(target))
+        {
+            _listener.Dispose();
+            // Each accepted connection would open another to itself, until the process runs out of sockets.
+            throw new ArgumentException($"The link's target {target} is the proxy's own listening address.", nameof(target));
+        }
 
         var now = SinceStart;
         foreach (var outage in profile.Outages.Where(o => o.Start > now))
@@ -127,8 +133,21 @@ public sealed class LinkProxy : IAsyncDisposable
                 Raise(new LinkEvent(LinkEventKind.RefusedDuringOutage, id));
                 continue;
             }
+            ProxiedConnection connection;
+            try
+            {
+                connection = new ProxiedConnection(this, id, client, ConnectionPlan.For(Profile.Resets, Seed, id));
+            }
+            catch (SocketException)
+            {
+                // No socket for the far side (out of descriptors): the device sees a reset and retries, as it would
+                // on a congested link; the proxy keeps accepting.
+                Abort(client);
+                Raise(new LinkEvent(LinkEventKind.Closed, id));
+                await Task.Delay(TimeSpan.FromMilliseconds(50)).ConfigureAwait(false);
+                continue;
+            }
             Interlocked.Increment(ref _connectionCount);
-            var connection = new ProxiedConnection(this, id, client, ConnectionPlan.For(Profile.Resets, Seed, id));
             _connections[id] = connection;
             Raise(new LinkEvent(LinkEventKind.Accepted, id));
             // An outage may have begun between the check above and the registration: its cut missed this one.
@@ -136,6 +155,11 @@ public sealed class LinkProxy : IAsyncDisposable
             connection.Start();
         }
     }
+
+    /// <summary>True if <paramref name="target"/> is this proxy's own listener (the port on loopback or any address).</summary>
+    private bool IsSelf(EndPoint target) =>
+        target is IPEndPoint ip && ip.Port == EndPoint.Port
+        && (ip.Address.Equals(EndPoint.Address) || EndPoint.Address.Equals(IPAddress.Any) || IPAddress.IsLoopback(ip.Address) && IPAddress.IsLoopback(EndPoint.Address));
 
     private void CutAll()
     {

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
@@ -72,6 +73,12 @@ internal sealed class ProxiedConnection
             try
             {
                 await _upstream.ConnectAsync(_proxy.Target, _cancel.Token).ConfigureAwait(false);
+                // TCP can connect a socket to itself when nothing listens on a local target port and the kernel
+                // happens to pick that port as the source: that is no far end at all.
+                if (_upstream.LocalEndPoint is IPEndPoint local && local.Equals(_upstream.RemoteEndPoint))
+                {
+                    throw new SocketException((int)SocketError.ConnectionRefused);
+                }
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
             {

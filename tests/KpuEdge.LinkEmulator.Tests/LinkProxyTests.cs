@@ -285,14 +285,35 @@ public sealed class LinkProxyTests
     [Fact]
     public async Task A_target_that_is_not_listening_resets_the_device()
     {
-        System.Net.IPEndPoint nowhere;
-        await using (var closed = TcpTestServer.Sink()) nowhere = closed.EndPoint; // a port that was just freed
+        // A port held but not listening: connections to it are refused, and nobody else (the proxy included) can
+        // take it while the test runs — a port merely freed could come back as the proxy's own.
+        using var held = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        held.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var nowhere = (System.Net.IPEndPoint)held.LocalEndPoint!;
         await using var proxy = new LinkProxy(LinkProfile.Transparent(), nowhere);
         var events = new LinkEvents(proxy);
 
         Assert.True(await Client.IsRefusedAsync(proxy.EndPoint));
         await events.WhenAsync(LinkEventKind.Closed);
         Assert.Equal(0, proxy.Counters.Resets); // the far end was gone: not the link's doing
+    }
+
+    [Fact]
+    public async Task A_proxy_refuses_itself_as_its_target()
+    {
+        using var held = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        held.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var port = ((System.Net.IPEndPoint)held.LocalEndPoint!).Port;
+        held.Close(); // the proxy listens on this port next
+
+        var options = new LinkProxyOptions { Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port) };
+        var error = Assert.Throws<ArgumentException>(() => new LinkProxy(LinkProfile.Transparent(), new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), options));
+        Assert.Contains("own listening address", error.Message);
+
+        // The port was let go again: a proxy to somewhere else can listen there.
+        await using var server = TcpTestServer.Echo();
+        await using var proxy = new LinkProxy(LinkProfile.Transparent(), server.EndPoint, options);
+        Assert.Equal(port, proxy.Port);
     }
 
     private static byte[] RandomBytes(Random random, int count)
