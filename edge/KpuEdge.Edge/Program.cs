@@ -205,7 +205,9 @@ status.SetAction(parse =>
         {
             PageState.Stored => "tersimpan di pusat",
             PageState.Refused => $"DITOLAK: {page.Reason}",
-            _ => $"{page.Confirmed / 1024}/{page.Size / 1024} KB diterima pusat",
+            // Held whole by the PPK station (or the cloud), but the cloud's signed word has not come back yet.
+            _ when page.Confirmed >= page.Size => "terkirim utuh, menunggu tanda terima pusat",
+            _ => $"{page.Confirmed / 1024}/{page.Size / 1024} KB diterima",
         };
         Console.WriteLine($"  gambar {page.Contest.Slug(),-9} halaman {page.Page + 1}: {state}");
     }

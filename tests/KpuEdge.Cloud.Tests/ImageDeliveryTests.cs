@@ -6,6 +6,7 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Images;
+using KpuEdge.Crypto.Transparency;
 using KpuEdge.Edge.Delivery;
 using KpuEdge.LinkEmulator;
 using MQTTnet;
@@ -182,7 +183,10 @@ public sealed class ImageDeliveryTests(CloudFixture fixture) : IClassFixture<Clo
         // An image no accepted form names (made up, or the form never sent): nothing to attach it to.
         var stranger = Pages(1, 5_000, 8)[0];
         var strangerHash = Sha256Hash.Of(stranger);
-        Assert.Equal(ImageRefusals.UnknownImage, (await raw.SendAsync(topic, new ImageChunk(strangerHash, [strangerHash], 0, stranger.Length, 0, stranger).Encode())).Reason);
+        var unknown = await raw.SendAsync(topic, new ImageChunk(strangerHash, [strangerHash], 0, stranger.Length, 0, stranger).Encode());
+        Assert.Equal(ImageRefusals.UnknownImage, unknown.Reason);
+        // A final refusal carries the cloud's signed word for that page and reason: the device may believe it.
+        Assert.True(ImageStatement.Verify(unknown.Statement, fixture.Pki.LogKey, strangerHash, 0, strangerHash, ImageRefusals.UnknownImage).Ok);
         // Forged bytes under the signed hash: the completed page does not hash right and is discarded.
         var forged = (byte[])page.Clone();
         forged[^1] ^= 0xFF;
@@ -201,7 +205,10 @@ public sealed class ImageDeliveryTests(CloudFixture fixture) : IClassFixture<Clo
         var stored = await raw.SendAsync(topic, chunks[1].Encode());
         Assert.Equal(ImageAckStatus.Stored, stored.Status);
         Assert.Equal((1, 1), (stored.PagesStored, stored.Pages));
-        Assert.Equal(ImageAckStatus.Stored, (await raw.SendAsync(topic, chunks[1].Encode())).Status);
+        Assert.True(ImageStatement.Verify(stored.Statement, fixture.Pki.LogKey, pageHash, 0, pageHash, ImageStatement.Stored).Ok);
+        var again = await raw.SendAsync(topic, chunks[1].Encode());
+        Assert.Equal(ImageAckStatus.Stored, again.Status);
+        Assert.Equal(stored.Statement, again.Statement); // the same word on every repeat: dated when the page was stored
         Assert.Equal(page, await fixture.Http.GetByteArrayAsync($"api/v1/images/{device.Tps}/ppwp/{pageHash}/1"));
     }
 }

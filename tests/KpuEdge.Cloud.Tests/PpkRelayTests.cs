@@ -7,6 +7,7 @@ using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Pki;
+using KpuEdge.Crypto.Transparency;
 using KpuEdge.Edge.Delivery;
 using KpuEdge.Edge.Relay;
 using KpuEdge.Edge.Transport;
@@ -142,12 +143,22 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         await using var loop = new DeliveryLoop(outbox, device.DeviceId, ToStation(device, station), Fast);
         using var stop = new CancellationTokenSource();
         var running = loop.RunAsync(stop.Token);
-        // The device is done when its pages are stored at the station; the station when they are stored at the cloud.
-        await UntilAsync(() => Settled(outbox, 5, pages), station, loop);
+        // The station is done when the cloud stored every page; the device when the cloud's signed word about each page
+        // came back through the station: the station's own "held here" did not settle a single page.
         await UntilAsync(() => Settled(station.Outbox, 5, pages), station, loop);
+        await UntilAsync(() => Settled(outbox, 5, pages), station, loop);
         await stop.CancelAsync();
         await running;
 
+        Assert.True(loop.PageAnswersRefused >= 1, "the station's own answers should not have settled pages");
+        foreach (var (signed, formPages) in forms)
+        {
+            for (int page = 0; page < formPages.Length; page++)
+            {
+                var statement = outbox.PageStatement(signed.Submission.ImageHash, page);
+                Assert.True(ImageStatement.Verify(statement, fixture.Pki.LogKey, signed.Submission.ImageHash, page, Sha256Hash.Of(formPages[page]), ImageStatement.Stored).Ok);
+            }
+        }
         Assert.Equal(0, loop.ReceiptsRefused);
         Assert.Equal(0, station.ReceiptsRefused);
         Assert.All(outbox.All(), e => Assert.NotNull(e.LogIndex));

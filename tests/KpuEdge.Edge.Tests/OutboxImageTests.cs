@@ -98,6 +98,48 @@ public sealed class OutboxImageTests : IDisposable
     }
 
     [Fact]
+    public void A_page_held_whole_on_the_way_waits_behind_pages_with_bytes_to_send_and_keeps_the_clouds_word_once_settled()
+    {
+        using var outbox = new Outbox(_path);
+        var pages = Pages(3, 5);
+        var signed = outbox.SignAndAdd(NewSigner(), Tallies()[1], pages);
+        outbox.MarkReceipted(signed.Hash, Accepted(signed));
+        var image = signed.Submission.ImageHash;
+
+        outbox.ConfirmPage(image, 0, int.MaxValue); // a station holds all of page 1: never more than the page
+        Assert.Equal(pages[0].Length, outbox.Pages().Single(p => p.Page == 0).Confirmed);
+        Assert.Equal([1, 2, 0], outbox.PagesToSend(10).Select(p => p.Page));
+        Assert.Equal((Sha256Hash.Of(pages[2]), pages[2].Length), outbox.FindPage(image, 2));
+        Assert.Null(outbox.FindPage(image, 3));
+
+        outbox.MarkPageStored(image, 0, "signed statement");
+        Assert.Equal("signed statement", outbox.PageStatement(image, 0));
+        Assert.Null(outbox.PageStatement(image, 1));
+        Assert.Equal([1, 2], outbox.PagesToSend(10).Select(p => p.Page));
+    }
+
+    [Fact]
+    public void An_outbox_written_before_pages_kept_the_clouds_word_opens_and_keeps_it_from_then_on()
+    {
+        var pages = Pages(1, 6);
+        SignedSubmission signed;
+        using (var outbox = new Outbox(_path)) signed = outbox.SignAndAdd(NewSigner(), Tallies()[0], pages);
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_path};Pooling=False"))
+        {
+            db.Open();
+            using var drop = db.CreateCommand();
+            drop.CommandText = "ALTER TABLE images DROP COLUMN statement";
+            drop.ExecuteNonQuery();
+        }
+
+        using var reopened = new Outbox(_path);
+        reopened.MarkReceipted(signed.Hash, Accepted(signed));
+        reopened.MarkPageStored(signed.Submission.ImageHash, 0, "signed statement");
+        Assert.Equal("signed statement", reopened.PageStatement(signed.Submission.ImageHash, 0));
+        Assert.True(reopened.Status().AllSettled);
+    }
+
+    [Fact]
     public void A_refused_forms_pages_are_refused_too_and_never_sent()
     {
         using var outbox = new Outbox(_path);

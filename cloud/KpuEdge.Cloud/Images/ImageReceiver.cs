@@ -1,9 +1,11 @@
 using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Transparency;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Images;
+using KpuEdge.Crypto.Transparency;
 using Microsoft.Extensions.Options;
 
 namespace KpuEdge.Cloud.Images;
@@ -13,19 +15,23 @@ namespace KpuEdge.Cloud.Images;
 /// signed image hash they match, each page put together durably (<see cref="PageAssembler"/>) and checked against its
 /// hash when complete, then stored under the image root in a folder per TPS:
 /// <c>{root}/{province}/{kabupaten}/{kecamatan}/{desa}/{tps}/{contest}/{image hash}-p{page}.jpg</c>.
-/// Every chunk gets an answer saying how many bytes of its page are held, so a sender resumes where the cloud stands.
+/// Every chunk gets an answer saying how many bytes of its page are held, so a sender resumes where the cloud stands;
+/// a final answer (stored, or refused) carries a statement signed by the log key (<see cref="ImageStatement"/>), without
+/// which a device does not give the page up.
 /// </summary>
 public sealed class ImageReceiver
 {
     private readonly IResultsLedger _ledger;
+    private readonly TransparencyLog _log;
     private readonly TimeProvider _time;
     private readonly ILogger<ImageReceiver> _logger;
     private readonly PageAssembler _assembler;
     private long _chunks, _bytes, _pagesStored, _refused;
 
-    public ImageReceiver(IOptions<CloudOptions> options, IResultsLedger ledger, TimeProvider time, ILogger<ImageReceiver> logger)
+    public ImageReceiver(IOptions<CloudOptions> options, IResultsLedger ledger, TransparencyLog log, TimeProvider time, ILogger<ImageReceiver> logger)
     {
         _ledger = ledger;
+        _log = log;
         _time = time;
         _logger = logger;
         Root = Path.GetFullPath(options.Value.ImageDirectory);
@@ -53,25 +59,26 @@ public sealed class ImageReceiver
             return Refuse(Sha256Hash.Empty, 0, e.Reason, e.Message);
         }
         if (!_ledger.IsImageExpected(tps, contest, chunk.ImageHash))
-            return Refuse(chunk.ImageHash, chunk.Page, ImageRefusals.UnknownImage,
-                $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first.", chunk.PageHashes.Count);
+            return Refuse(chunk, ImageRefusals.UnknownImage,
+                $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first.");
 
         var stored = _ledger.ImagePages(chunk.ImageHash);
-        if (stored.Any(p => p.Page == chunk.Page)) return Ack(chunk, ImageAckStatus.Stored, chunk.PageSize, stored.Count);
+        if (stored.FirstOrDefault(p => p.Page == chunk.Page) is { } held) return Stored(chunk, held.StoredAt, stored.Count);
 
         string relative = RelativePath(tps, contest, chunk.ImageHash, chunk.Page);
         var result = _assembler.Add(chunk, Path.Combine(Root, relative));
         Interlocked.Add(ref _bytes, chunk.Data.Length);
-        if (result.Refusal is { } refusal) return Refuse(chunk.ImageHash, chunk.Page, refusal, result.Detail!, chunk.PageHashes.Count);
+        if (result.Refusal is { } refusal) return Refuse(chunk, refusal, result.Detail!);
         if (!result.Stored) return Ack(chunk, ImageAckStatus.Partial, result.Received, stored.Count);
 
+        var storedAt = _time.GetUtcNow();
         _ledger.RecordImagePage(new StoredImagePage(chunk.ImageHash, chunk.Page, chunk.PageHashes.Count, chunk.PageHash, tps, contest,
-            chunk.PageSize, relative, _time.GetUtcNow()));
+            chunk.PageSize, relative, storedAt));
         Interlocked.Increment(ref _pagesStored);
         int pagesStored = _ledger.ImagePages(chunk.ImageHash).Count;
         if (pagesStored == chunk.PageHashes.Count)
             _logger.LogInformation("Image {Hash} of {Contest} TPS {Tps} complete ({Pages} pages)", chunk.ImageHash, contest.Slug(), tps, pagesStored);
-        return Ack(chunk, ImageAckStatus.Stored, chunk.PageSize, pagesStored);
+        return Stored(chunk, storedAt, pagesStored);
     }
 
     /// <summary>A stored page's file, if it is stored.</summary>
@@ -87,6 +94,13 @@ public sealed class ImageReceiver
         return Path.Combine(v[..2], v[..4], v[..6], v[..10], v, contest.Slug(), $"{imageHash}-p{page + 1}.jpg");
     }
 
+    /// <summary>The page is stored: the answer carries the signed statement, dated when it was stored (the same on every repeat).</summary>
+    private ImageAck Stored(ImageChunk chunk, DateTimeOffset storedAt, int pagesStored) =>
+        Ack(chunk, ImageAckStatus.Stored, chunk.PageSize, pagesStored) with
+        {
+            Statement = _log.SignImage(new ImageStatement(chunk.ImageHash, chunk.Page, chunk.PageHash, ImageStatement.Stored, storedAt)),
+        };
+
     private ImageAck Ack(ImageChunk chunk, ImageAckStatus status, int received, int pagesStored) => new()
     {
         Status = status,
@@ -98,6 +112,13 @@ public sealed class ImageReceiver
         Pages = chunk.PageHashes.Count,
         Ts = _time.GetUtcNow(),
     };
+
+    /// <summary>A refusal of a chunk that names its page: signed, so the sender may believe it.</summary>
+    private ImageAck Refuse(ImageChunk chunk, string reason, string detail)
+    {
+        var refusal = Refuse(chunk.ImageHash, chunk.Page, reason, detail, chunk.PageHashes.Count);
+        return refusal with { Statement = _log.SignImage(new ImageStatement(chunk.ImageHash, chunk.Page, chunk.PageHash, reason, refusal.Ts)) };
+    }
 
     private ImageAck Refuse(Sha256Hash imageHash, int page, string reason, string detail, int pages = 0)
     {

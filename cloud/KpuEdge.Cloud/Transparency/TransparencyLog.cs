@@ -131,6 +131,9 @@ public sealed class TransparencyLog
     /// <summary>The cloud's signed refusal of a submission, by the log key (verified by devices before they give a form up).</summary>
     public string SignRejection(Sha256Hash submission, string reason, DateTimeOffset at) => _signer.Sign(new RejectionStatement(submission, reason, at));
 
+    /// <summary>The cloud's signed word that a page image is stored (or why it was refused), verified by devices before they give the page up.</summary>
+    public string SignImage(ImageStatement statement) => _signer.Sign(statement);
+
     private LogCheckpoint Sign(long size, byte[] root) => new(size, root, _signer.Sign(size, root));
 
     /// <summary>Persists the latest checkpoint if the log grew since the last one: what "published" means here.</summary>

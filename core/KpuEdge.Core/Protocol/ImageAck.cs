@@ -33,6 +33,12 @@ public sealed record ImageAck
     public int Pages { get; init; }
     public string? Reason { get; init; }
     public string? Detail { get; init; }
+    /// <summary>
+    /// For <c>stored</c> and <c>rejected</c> from the cloud: its signed statement about the page (a signed note by the
+    /// log key, see ImageStatement in KpuEdge.Crypto). A device gives a page up only when this verifies; a PPK station's
+    /// own <c>stored</c> (held at the station) carries none until the cloud's comes back through it.
+    /// </summary>
+    public string? Statement { get; init; }
     public required DateTimeOffset Ts { get; init; }
 
     public byte[] ToUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, KpuJson.Wire);

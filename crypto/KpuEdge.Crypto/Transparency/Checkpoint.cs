@@ -168,6 +168,9 @@ public sealed class CheckpointSigner
     /// <summary>The cloud's signed refusal of a submission (<see cref="RejectionStatement"/>), by the same key.</summary>
     public string Sign(RejectionStatement rejection) => SignedNote.Sign(rejection.Format(), _signer);
 
+    /// <summary>The cloud's signed word that a page image is stored or refused (<see cref="ImageStatement"/>), by the same key.</summary>
+    public string Sign(ImageStatement statement) => SignedNote.Sign(statement.Format(), _signer);
+
     /// <summary>The checkpoint of the first <paramref name="size"/> leaves of <paramref name="tree"/>.</summary>
     public string Sign(MerkleTree tree, long size) => Sign(size, tree.Root(size));
 }

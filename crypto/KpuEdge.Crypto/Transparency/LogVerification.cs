@@ -23,6 +23,8 @@ public static class LogErrors
     public const string MalformedEntry = "malformed_entry";
     /// <summary>A rejection receipt without the cloud's valid signed statement, or one about another submission or reason.</summary>
     public const string BadRejection = "bad_rejection";
+    /// <summary>An answer about a page image without the cloud's valid signed statement, or one about another page or outcome.</summary>
+    public const string BadImageStatement = "bad_image_statement";
 }
 
 /// <summary>The outcome of one check: <see cref="Error"/> is null when it passed, else one of <see cref="LogErrors"/>.</summary>

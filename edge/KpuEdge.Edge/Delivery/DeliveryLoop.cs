@@ -4,6 +4,7 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Images;
 using KpuEdge.Crypto.Pki;
+using KpuEdge.Crypto.Transparency;
 using KpuEdge.Edge.Transport;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -50,7 +51,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
     private readonly Random _jitter;
     private readonly IMqttClient _client;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long _connects, _receiptsRefused, _chunksSent;
+    private long _connects, _receiptsRefused, _chunksSent, _pageAnswersRefused;
     /// <summary>Per page being sent: how far chunks went out, and when the cloud last confirmed progress. Reset on reconnect.</summary>
     private readonly Dictionary<(Sha256Hash, int), PageSending> _sending = [];
 
@@ -93,6 +94,12 @@ public sealed class DeliveryLoop : IAsyncDisposable
     /// </summary>
     public event Action<OutboxEntry, Receipt>? Receipted;
 
+    /// <summary>
+    /// Raised for each final answer about a page that the loop believes (the cloud's signed statement verified: stored,
+    /// or refused for good), before the outbox records it — so a PPK station can keep it for the TPS device whose page it was.
+    /// </summary>
+    public event Action<Sha256Hash, int, ImageAck>? PageSettled;
+
     public long Connects => Interlocked.Read(ref _connects);
 
     /// <summary>Receipts ignored because their proof did not verify (forged, or for other bytes).</summary>
@@ -102,6 +109,12 @@ public sealed class DeliveryLoop : IAsyncDisposable
 
     /// <summary>Image chunks published (resends included).</summary>
     public long ChunksSent => Interlocked.Read(ref _chunksSent);
+
+    /// <summary>
+    /// Final answers about pages not taken as final because they carried no statement that verifies: forged, or a PPK
+    /// station's "held here" (the page then counts as handed over, and is asked about again until the cloud's word comes).
+    /// </summary>
+    public long PageAnswersRefused => Interlocked.Read(ref _pageAnswersRefused);
 
     /// <summary>Tells the loop new forms are in the outbox.</summary>
     public void Wake() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
@@ -253,6 +266,13 @@ public sealed class DeliveryLoop : IAsyncDisposable
                     sending.SentTo = page.Confirmed; // the cloud went quiet about this page: resend from what it holds
                     sending.LastProgress = now;
                 }
+                else if (page.Confirmed >= page.Size && now - sending.LastProgress >= _options.ResendAfter)
+                {
+                    // All of it is held on the way (a PPK station), but the cloud's signed word has not come: ask again
+                    // with the page's last chunk, which the holder answers with that word once it has it.
+                    sending.SentTo = (page.Size - 1) / _options.ImageChunkBytes * _options.ImageChunkBytes;
+                    sending.LastProgress = now;
+                }
                 int ahead = (sending.SentTo - page.Confirmed + _options.ImageChunkBytes - 1) / _options.ImageChunkBytes;
                 for (int offset = sending.SentTo; offset < page.Size && ahead < window; offset = sending.SentTo, ahead++)
                 {
@@ -286,33 +306,57 @@ public sealed class DeliveryLoop : IAsyncDisposable
     {
         var ack = ImageAck.TryParse(payload);
         if (ack is null || !Sha256Hash.TryParseHex(ack.ImageHash, out var imageHash)) return;
+        if (_outbox.FindPage(imageHash, ack.Page) is not { } page) return;
+        bool final = false;
         switch (ack.Status)
         {
-            case ImageAckStatus.Stored:
-                _outbox.MarkPageStored(imageHash, ack.Page);
-                break;
             case ImageAckStatus.Partial:
                 _outbox.ConfirmPage(imageHash, ack.Page, ack.Received);
                 break;
             case ImageAckStatus.Rejected when ack.Reason is ImageRefusals.HashMismatch or ImageRefusals.Conflict:
                 _outbox.ConfirmPage(imageHash, ack.Page, 0); // the cloud dropped what it had of the page: from the start again
+                ack = ack with { Received = 0 };
+                break;
+            case ImageAckStatus.Stored or ImageAckStatus.Rejected when Believe(ack, imageHash, page.PageHash):
+                PageSettled?.Invoke(imageHash, ack.Page, ack);
+                if (ack.Status == ImageAckStatus.Stored) _outbox.MarkPageStored(imageHash, ack.Page, ack.Statement);
+                else _outbox.MarkPageRefused(imageHash, ack.Page, $"{ack.Reason}: {ack.Detail}", ack.Statement);
+                final = true;
+                break;
+            case ImageAckStatus.Stored:
+                // Held whole by whoever answered (a PPK station) but not the cloud's signed word: nothing more to send
+                // for now, and the page stays in the outbox until that word comes.
+                Interlocked.Increment(ref _pageAnswersRefused);
+                _outbox.ConfirmPage(imageHash, ack.Page, page.Size);
+                ack = ack with { Status = ImageAckStatus.Partial, Received = page.Size };
                 break;
             default:
-                _outbox.MarkPageRefused(imageHash, ack.Page, $"{ack.Reason}: {ack.Detail}");
-                break;
+                Interlocked.Increment(ref _pageAnswersRefused); // an unsigned refusal: as if lost, the page is asked about again
+                return;
         }
         lock (_sending)
         {
             if (_sending.TryGetValue((imageHash, ack.Page), out var sending))
             {
                 sending.LastProgress = _time.GetUtcNow();
-                if (ack.Status != ImageAckStatus.Partial || ack.Received < sending.SentTo - _options.ImageChunksInFlight * _options.ImageChunkBytes)
+                if (final || ack.Received < sending.SentTo - _options.ImageChunksInFlight * _options.ImageChunkBytes)
                     sending.SentTo = ack.Received; // behind what we believe sent by more than the window: the cloud is the judge
-                if (ack.Status != ImageAckStatus.Partial) _sending.Remove((imageHash, ack.Page));
+                if (final) _sending.Remove((imageHash, ack.Page));
             }
         }
         StatusChanged?.Invoke(_outbox.Status());
         Wake();
+    }
+
+    /// <summary>
+    /// A final answer about a page counts only with the cloud's signed statement about that very page and outcome; a
+    /// device given no log key (tests of the transport alone) takes the answer as it comes.
+    /// </summary>
+    private bool Believe(ImageAck ack, Sha256Hash imageHash, Sha256Hash pageHash)
+    {
+        if (_broker.LogKey is not { } logKey) return true;
+        string outcome = ack.Status == ImageAckStatus.Stored ? ImageStatement.Stored : ack.Reason ?? "";
+        return ImageStatement.Verify(ack.Statement, logKey, imageHash, ack.Page, pageHash, outcome).Ok;
     }
 
     private TimeSpan NextResendIn()

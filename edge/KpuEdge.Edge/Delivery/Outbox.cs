@@ -120,9 +120,14 @@ public sealed class Outbox : IDisposable
                 confirmed       INTEGER NOT NULL DEFAULT 0,
                 state           INTEGER NOT NULL DEFAULT 0,
                 reason          TEXT,
+                statement       TEXT,
                 PRIMARY KEY (image_hash, page)
             );
             """);
+        // Outboxes written before pages carried the cloud's signed statement: add its column.
+        using var columns = _db.CreateCommand();
+        columns.CommandText = "SELECT count(*) FROM pragma_table_info('images') WHERE name = 'statement'";
+        if ((long)columns.ExecuteScalar()! == 0) Execute("ALTER TABLE images ADD COLUMN statement TEXT");
     }
 
     /// <summary>Where the device's chain stands (last sequence number and hash), as durably recorded.</summary>
@@ -231,7 +236,8 @@ public sealed class Outbox : IDisposable
 
     /// <summary>
     /// Page images to send now: those not yet stored whose form's receipt is in (the numbers go first), oldest form
-    /// first, in page order; at most <paramref name="max"/>.
+    /// first, in page order; at most <paramref name="max"/>. Pages held whole on the way (by a PPK station) that wait
+    /// only for the cloud's word come after every page that still has bytes to send.
     /// </summary>
     public IReadOnlyList<PendingPage> PagesToSend(int max)
     {
@@ -243,7 +249,7 @@ public sealed class Outbox : IDisposable
                        (SELECT group_concat(hex(p.page_hash), '') FROM (SELECT page_hash FROM images p2 WHERE p2.image_hash = i.image_hash ORDER BY p2.page) p)
                 FROM images i JOIN outbox o ON o.hash = i.submission_hash
                 WHERE i.state = 0 AND o.state = 2
-                ORDER BY o.priority, o.sequence, i.page LIMIT $max
+                ORDER BY i.confirmed >= length(i.bytes), o.priority, o.sequence, i.page LIMIT $max
                 """;
             command.Parameters.AddWithValue("$max", max);
             using var r = command.ExecuteReader();
@@ -276,15 +282,44 @@ public sealed class Outbox : IDisposable
 
     /// <summary>The cloud holds the page's first <paramref name="received"/> bytes (it may say fewer than before: it is the judge).</summary>
     public void ConfirmPage(Sha256Hash imageHash, int page, int received) =>
-        UpdatePage(imageHash, page, "confirmed = $value", received);
+        UpdatePage(imageHash, page, "confirmed = min($value, length(bytes))", received);
 
-    public void MarkPageStored(Sha256Hash imageHash, int page) =>
-        UpdatePage(imageHash, page, "state = 1, confirmed = length(bytes), reason = NULL", null);
+    /// <summary>The page is done: <paramref name="statement"/> is the cloud's signed word that it is stored, kept as proof.</summary>
+    public void MarkPageStored(Sha256Hash imageHash, int page, string? statement = null) =>
+        UpdatePage(imageHash, page, "state = 1, confirmed = length(bytes), reason = NULL, statement = $statement", null, statement);
 
-    public void MarkPageRefused(Sha256Hash imageHash, int page, string reason) =>
-        UpdatePage(imageHash, page, "state = 2, reason = $value", reason);
+    /// <summary>The cloud refused the page for good: <paramref name="statement"/> is its signed word, kept as proof.</summary>
+    public void MarkPageRefused(Sha256Hash imageHash, int page, string reason, string? statement = null) =>
+        UpdatePage(imageHash, page, "state = 2, reason = $value, statement = $statement", reason, statement);
 
-    private void UpdatePage(Sha256Hash imageHash, int page, string set, object? value)
+    /// <summary>A page's hash and size as the device signed them, or null if the outbox has no such page.</summary>
+    public (Sha256Hash PageHash, int Size)? FindPage(Sha256Hash imageHash, int page)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT page_hash, length(bytes) FROM images WHERE image_hash = $image AND page = $page";
+            command.Parameters.AddWithValue("$image", imageHash.ToArray());
+            command.Parameters.AddWithValue("$page", page);
+            using var r = command.ExecuteReader();
+            return r.Read() ? (Sha256Hash.FromBytes((byte[])r[0]), r.GetInt32(1)) : null;
+        }
+    }
+
+    /// <summary>The cloud's signed statement kept for a settled page (null while the page is pending).</summary>
+    public string? PageStatement(Sha256Hash imageHash, int page)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT statement FROM images WHERE image_hash = $image AND page = $page";
+            command.Parameters.AddWithValue("$image", imageHash.ToArray());
+            command.Parameters.AddWithValue("$page", page);
+            return command.ExecuteScalar() as string;
+        }
+    }
+
+    private void UpdatePage(Sha256Hash imageHash, int page, string set, object? value, string? statement = null)
     {
         lock (_lock)
         {
@@ -293,6 +328,7 @@ public sealed class Outbox : IDisposable
             command.Parameters.AddWithValue("$image", imageHash.ToArray());
             command.Parameters.AddWithValue("$page", page);
             command.Parameters.AddWithValue("$value", value ?? DBNull.Value);
+            command.Parameters.AddWithValue("$statement", statement ?? (object)DBNull.Value);
             command.ExecuteNonQuery();
         }
     }

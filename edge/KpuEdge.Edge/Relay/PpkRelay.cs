@@ -112,6 +112,7 @@ public sealed class PpkRelay : IAsyncDisposable
         _assembler = new PageAssembler(Path.Combine(_pagesDirectory, ".partial"));
         _loop = new DeliveryLoop(Outbox, station.DeviceId, cloud, _options.Delivery, _time);
         _loop.Receipted += OnCloudReceipt;
+        _loop.PageSettled += OnCloudPageAnswer;
         _loop.StatusChanged += status => StatusChanged?.Invoke(status);
     }
 
@@ -368,7 +369,21 @@ public sealed class PpkRelay : IAsyncDisposable
         if (!had)
             Raise(new RelayEvent(RelayEventKind.PageHeld, device.Name, chunk.PageHash.ToString()) { Tps = tps, Contest = contest, Page = chunk.Page, Pages = pages });
         if (held == pages && _store.Image(chunk.ImageHash) is { Forwarded: false } image) ForwardImage(image);
+        // The cloud's signed word once it came back; until then the station's own "held here", which the device takes
+        // as handed over but not yet done.
+        if (_store.PageAnswer(chunk.ImageHash, chunk.Page) is { } answer && ImageAck.TryParse(answer) is { } cloudAnswer) return cloudAnswer;
         return Ack(chunk, ImageAckStatus.Stored, chunk.PageSize, held);
+    }
+
+    /// <summary>
+    /// The station's loop believed the cloud's final answer about a page (its statement verified): keep it, and pass it on
+    /// unchanged to the devices whose page it is (one away gets it in its session, or when it asks about the page again).
+    /// </summary>
+    private void OnCloudPageAnswer(Sha256Hash imageHash, int page, ImageAck ack)
+    {
+        byte[] json = ack.ToUtf8();
+        _store.SavePageAnswer(imageHash, page, json);
+        foreach (var device in _store.DevicesOf(imageHash)) Answer(Topics.ImageAck(device), json, null);
     }
 
     /// <summary>Puts a complete image's pages into the outbox with the form that names them: they follow it to the cloud.</summary>

@@ -59,6 +59,13 @@ internal sealed class RelayStore : IDisposable
                 page_hashes BLOB    NOT NULL,
                 forwarded   INTEGER NOT NULL DEFAULT 0
             );
+            -- The cloud's final answer about a page (JSON with its signed statement), kept to pass on to the TPS device.
+            CREATE TABLE IF NOT EXISTS page_answers (
+                image_hash BLOB    NOT NULL,
+                page       INTEGER NOT NULL,
+                answer     BLOB    NOT NULL,
+                PRIMARY KEY (image_hash, page)
+            );
             """;
         command.ExecuteNonQuery();
     }
@@ -170,6 +177,48 @@ internal sealed class RelayStore : IDisposable
             command.Parameters.AddWithValue("$contest", (int)contest);
             command.Parameters.AddWithValue("$pages", pageHashes.SelectMany(p => p.ToArray()).ToArray());
             command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Keeps the cloud's final answer about a page (the first one kept wins: the cloud says the same each time).</summary>
+    public void SavePageAnswer(Sha256Hash imageHash, int page, byte[] answer)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "INSERT OR IGNORE INTO page_answers (image_hash, page, answer) VALUES ($image, $page, $answer)";
+            command.Parameters.AddWithValue("$image", imageHash.ToArray());
+            command.Parameters.AddWithValue("$page", page);
+            command.Parameters.AddWithValue("$answer", answer);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>The cloud's final answer about a page, if it came.</summary>
+    public byte[]? PageAnswer(Sha256Hash imageHash, int page)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT answer FROM page_answers WHERE image_hash = $image AND page = $page";
+            command.Parameters.AddWithValue("$image", imageHash.ToArray());
+            command.Parameters.AddWithValue("$page", page);
+            return command.ExecuteScalar() as byte[];
+        }
+    }
+
+    /// <summary>The devices that gave the station a form naming this image.</summary>
+    public IReadOnlyList<string> DevicesOf(Sha256Hash imageHash)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT DISTINCT device_id FROM forms WHERE image_hash = $image ORDER BY device_id";
+            command.Parameters.AddWithValue("$image", imageHash.ToArray());
+            using var r = command.ExecuteReader();
+            var devices = new List<string>();
+            while (r.Read()) devices.Add(r.GetString(0));
+            return devices;
         }
     }
 
