@@ -303,6 +303,8 @@ public sealed record DeliveryScenarioResult
     public int PagesCheckedOverHttp { get; init; }
     public long ChunksSent { get; init; }
     public long ChunksNeeded { get; init; }
+    /// <summary>Pages sent again from their last confirmed byte after the cloud went quiet about them (<see cref="DeliveryLoop.PageRestarts"/>).</summary>
+    public long PageRestarts { get; init; }
     public long Connects { get; init; }
     /// <summary>Mean signed wire size of a form, per contest.</summary>
     public IReadOnlyDictionary<ContestId, double> FormBytes { get; init; } = new Dictionary<ContestId, double>();
@@ -512,6 +514,7 @@ public static class DeliveryScenario
             PagesInLedger = pagesInLedger,
             PagesCheckedOverHttp = pagesChecked,
             ChunksSent = runs.Sum(r => r.Loop.ChunksSent),
+            PageRestarts = runs.Sum(r => r.Loop.PageRestarts),
             ChunksNeeded = runs.Sum(r => r.Images.Values.Sum(i => i.PageSizes.Sum(s => (long)((s + options.Delivery.ImageChunkBytes - 1) / options.Delivery.ImageChunkBytes)))),
             Connects = runs.Sum(r => r.Loop.Connects),
             FormBytes = runs.SelectMany(r => r.Forms.Values).GroupBy(f => f.Tally.Contest).ToDictionary(g => g.Key, g => g.Average(f => (double)f.WireBytes)),

@@ -1,14 +1,17 @@
 using System.Net;
 using System.Text.Json;
 using KpuEdge.Cloud.Images;
+using KpuEdge.Cloud.Security;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
+using KpuEdge.Core.Security;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Images;
 using KpuEdge.Crypto.Transparency;
 using KpuEdge.Edge.Delivery;
 using KpuEdge.LinkEmulator;
+using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using MQTTnet.Protocol;
 
@@ -106,19 +109,20 @@ public sealed class ImageDeliveryTests(CloudFixture fixture) : IClassFixture<Clo
         await using var proxy = new LinkProxy(profile, new IPEndPoint(IPAddress.Loopback, fixture.Cloud.BrokerPort), new LinkProxyOptions { Seed = 11 });
         var connection = fixture.Cloud.ConnectionFor(device.Credentials) with { Port = proxy.Port };
 
-        long sent, connects;
+        long sent, connects, restarts;
         await using (var loop = new DeliveryLoop(outbox, device.DeviceId, connection, Fast))
         {
             await DeliverAllAsync(loop, outbox);
-            (sent, connects) = (loop.ChunksSent, loop.Connects);
+            (sent, connects, restarts) = (loop.ChunksSent, loop.Connects, loop.PageRestarts);
         }
         Assert.True(connects > 1, "the link never dropped");
 
         Assert.True(proxy.Counters.Resets > 0);
         Assert.Equal(2, outbox.Status().Images.Stored);
         int chunksNeeded = pages.Sum(p => (p.Length + Fast.ImageChunkBytes - 1) / Fast.ImageChunkBytes);
-        // Resuming resends at most the chunks that were in flight at each drop, never whole pages again.
-        Assert.True(sent <= chunksNeeded + connects * Fast.ImageChunksInFlight, $"{sent} chunks sent for {chunksNeeded} over {connects} connections");
+        // Resuming resends at most the chunks that were in flight at each drop (or stall), never whole pages again.
+        Assert.True(sent <= chunksNeeded + (connects + restarts) * Fast.ImageChunksInFlight,
+            $"{sent} chunks sent for {chunksNeeded} over {connects} connections and {restarts} stalls");
         for (int page = 0; page < pages.Length; page++)
             Assert.Equal(pages[page], await fixture.Http.GetByteArrayAsync($"api/v1/images/{device.Tps}/dprd-kab/{signed.Submission.ImageHash}/{page + 1}"));
     }
@@ -192,6 +196,16 @@ public sealed class ImageDeliveryTests(CloudFixture fixture) : IClassFixture<Clo
         forged[^1] ^= 0xFF;
         var mismatch = await raw.SendAsync(topic, (good with { Data = forged }).Encode());
         Assert.Equal(ImageRefusals.HashMismatch, mismatch.Reason);
+        // Both smell of tampering: each is a security event naming the device, the TPS and the page.
+        var events = fixture.Cloud.Services.GetRequiredService<SecurityEventRecorder>();
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        foreach (var (reason, hash) in new[] { (ImageRefusals.HashMismatch, pageHash), (ImageRefusals.UnknownImage, strangerHash) })
+        {
+            var recorded = await events.RecordedAsync(e => e.Kind == SecurityEventKinds.ImageRefused && e.Tps == device.Tps.Value
+                && e.Evidence!["reason"] == reason && e.Evidence["image_hash"] == hash.ToString(), patience.Token);
+            Assert.Equal(device.DeviceId, recorded.DeviceId);
+            Assert.Equal((SecuritySeverity.Warning, "0", hash.ToString()), (recorded.Severity, recorded.Evidence!["page"], recorded.Evidence["page_hash"]));
+        }
         // Another TPS's topic: the broker's ACL refuses the publish itself.
         Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, await raw.PublishAsync(Topics.Image(TpsAt(3), ContestId.Ppwp), good.Encode()));
 

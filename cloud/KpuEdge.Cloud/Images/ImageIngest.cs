@@ -24,7 +24,7 @@ public sealed class ImageIngest(ImageReceiver receiver, ILogger<ImageIngest> log
         {
             try
             {
-                var ack = receiver.Receive(chunk.Topic, chunk.Payload);
+                var ack = receiver.Receive(chunk.Topic, chunk.Payload, chunk.ResponseTopic);
                 if (Topics.IsImageAckTopic(chunk.ResponseTopic)) await answer(chunk.ResponseTopic!, ack.ToUtf8(), chunk.Correlation);
                 else if (chunk.ResponseTopic is not null) logger.LogWarning("Not answering an image chunk on '{Topic}': not a device image topic", chunk.ResponseTopic);
                 await chunk.Ack();

@@ -1,8 +1,11 @@
+using System.Globalization;
 using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Security;
 using KpuEdge.Cloud.Transparency;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
+using KpuEdge.Core.Security;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Images;
 using KpuEdge.Crypto.Transparency;
@@ -23,15 +26,18 @@ public sealed class ImageReceiver
 {
     private readonly IResultsLedger _ledger;
     private readonly TransparencyLog _log;
+    private readonly SecurityEventRecorder _events;
     private readonly TimeProvider _time;
     private readonly ILogger<ImageReceiver> _logger;
     private readonly PageAssembler _assembler;
     private long _chunks, _bytes, _pagesStored, _refused;
 
-    public ImageReceiver(IOptions<CloudOptions> options, IResultsLedger ledger, TransparencyLog log, TimeProvider time, ILogger<ImageReceiver> logger)
+    public ImageReceiver(IOptions<CloudOptions> options, IResultsLedger ledger, TransparencyLog log, SecurityEventRecorder events,
+        TimeProvider time, ILogger<ImageReceiver> logger)
     {
         _ledger = ledger;
         _log = log;
+        _events = events;
         _time = time;
         _logger = logger;
         Root = Path.GetFullPath(options.Value.ImageDirectory);
@@ -43,8 +49,11 @@ public sealed class ImageReceiver
 
     public ImageStats Stats => new(Interlocked.Read(ref _chunks), Interlocked.Read(ref _bytes), Interlocked.Read(ref _pagesStored), Interlocked.Read(ref _refused));
 
-    /// <summary>Takes one chunk from <paramref name="topic"/>; the answer is durable before it is returned.</summary>
-    public ImageAck Receive(string topic, ReadOnlyMemory<byte> payload)
+    /// <summary>
+    /// Takes one chunk from <paramref name="topic"/>; the answer is durable before it is returned. <paramref name="replyTo"/>
+    /// (the sender's image-answer topic) names the device in the security event of a suspicious refusal.
+    /// </summary>
+    public ImageAck Receive(string topic, ReadOnlyMemory<byte> payload, string? replyTo = null)
     {
         Interlocked.Increment(ref _chunks);
         if (!Topics.TryParseImage(topic, out var tps, out var contest))
@@ -56,11 +65,12 @@ public sealed class ImageReceiver
         }
         catch (ImageChunkFormatException e)
         {
-            return Refuse(Sha256Hash.Empty, 0, e.Reason, e.Message);
+            var unread = Refuse(Sha256Hash.Empty, 0, e.Reason, e.Message);
+            return e.Reason == ImageRefusals.Oversized ? Suspicious(unread, tps, topic, replyTo, null, payload.Length) : unread;
         }
         if (!_ledger.IsImageExpected(tps, contest, chunk.ImageHash))
-            return Refuse(chunk, ImageRefusals.UnknownImage,
-                $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first.");
+            return Suspicious(Refuse(chunk, ImageRefusals.UnknownImage,
+                $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first."), tps, topic, replyTo, chunk, payload.Length);
 
         var stored = _ledger.ImagePages(chunk.ImageHash);
         if (stored.FirstOrDefault(p => p.Page == chunk.Page) is { } held) return Stored(chunk, held.StoredAt, stored.Count);
@@ -68,7 +78,7 @@ public sealed class ImageReceiver
         string relative = RelativePath(tps, contest, chunk.ImageHash, chunk.Page);
         var result = _assembler.Add(chunk, Path.Combine(Root, relative));
         Interlocked.Add(ref _bytes, chunk.Data.Length);
-        if (result.Refusal is { } refusal) return Refuse(chunk, refusal, result.Detail!);
+        if (result.Refusal is { } refusal) return Suspicious(Refuse(chunk, refusal, result.Detail!), tps, topic, replyTo, chunk, payload.Length);
         if (!result.Stored) return Ack(chunk, ImageAckStatus.Partial, result.Received, stored.Count);
 
         var storedAt = _time.GetUtcNow();
@@ -112,6 +122,32 @@ public sealed class ImageReceiver
         Pages = chunk.PageHashes.Count,
         Ts = _time.GetUtcNow(),
     };
+
+    /// <summary>
+    /// A refusal about the content (bytes that do not hash to what the device signed, a page contradicting its stored size,
+    /// an image no accepted form names) or an oversized chunk is a security event: a broken or tampered device, or
+    /// somebody probing.
+    /// </summary>
+    private ImageAck Suspicious(ImageAck refusal, TpsCode tps, string topic, string? replyTo, ImageChunk? chunk, int size)
+    {
+        var evidence = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["reason"] = refusal.Reason ?? "", ["topic"] = topic, ["size"] = size.ToString(CultureInfo.InvariantCulture),
+        };
+        if (chunk is not null)
+        {
+            evidence["image_hash"] = chunk.ImageHash.ToString();
+            evidence["page"] = chunk.Page.ToString(CultureInfo.InvariantCulture);
+            evidence["page_hash"] = chunk.PageHash.ToString();
+        }
+        _events.Record(new SecurityEvent
+        {
+            Ts = refusal.Ts, Kind = SecurityEventKinds.ImageRefused, Severity = SecuritySeverity.Warning, Source = SecurityEventSources.Ingest,
+            DeviceId = Topics.DeviceOfImageAckTopic(replyTo), Tps = tps.Value, Detail = refusal.Detail ?? refusal.Reason ?? "",
+            Evidence = evidence,
+        });
+        return refusal;
+    }
 
     /// <summary>A refusal of a chunk that names its page: signed, so the sender may believe it.</summary>
     private ImageAck Refuse(ImageChunk chunk, string reason, string detail)

@@ -52,6 +52,9 @@ public static class Topics
     /// <summary>Image acknowledgements may only go to a device's image topic.</summary>
     public static bool IsImageAckTopic(string? topic) => IsDeviceTopic(topic, "/image");
 
+    /// <summary>The device id in a device image-answer topic (<c>kpu/v1/device/{id}/image</c>), or null.</summary>
+    public static string? DeviceOfImageAckTopic(string? topic) => IsImageAckTopic(topic) ? topic!.Split('/')[3] : null;
+
     /// <summary>Receipts may only go to a device receipt topic, so a forged response topic cannot steer them elsewhere.</summary>
     public static bool IsReceiptTopic(string? topic) => IsDeviceTopic(topic, "/receipt");
 

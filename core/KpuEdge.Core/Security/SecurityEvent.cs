@@ -29,6 +29,8 @@ public static class SecurityEventKinds
     public const string RevokedDeviceSubmission = "revoked_device_submission";
     public const string DeviceRevoked = "device_revoked";
     public const string SubmissionRefused = "submission_refused";
+    /// <summary>A form image chunk refused for what smells of tampering: bytes not matching the signed hash, a page that contradicts its stored size, or an image no accepted form names.</summary>
+    public const string ImageRefused = "image_refused";
     public const string LogTampered = "log_tampered";
 }
 

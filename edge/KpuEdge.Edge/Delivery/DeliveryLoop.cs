@@ -51,7 +51,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
     private readonly Random _jitter;
     private readonly IMqttClient _client;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long _connects, _receiptsRefused, _chunksSent, _pageAnswersRefused;
+    private long _connects, _receiptsRefused, _chunksSent, _pageAnswersRefused, _pageRestarts;
     /// <summary>Per page being sent: how far chunks went out, and when the cloud last confirmed progress. Reset on reconnect.</summary>
     private readonly Dictionary<(Sha256Hash, int), PageSending> _sending = [];
 
@@ -59,6 +59,10 @@ public sealed class DeliveryLoop : IAsyncDisposable
     {
         public int SentTo = sentTo;
         public DateTimeOffset LastProgress = lastProgress;
+        /// <summary>Restarts since the last progress: each doubles the next wait, so a cloud behind on photos is not buried in repeats.</summary>
+        public int Restarts;
+
+        public TimeSpan Quiet(TimeSpan resendAfter) => resendAfter * (1 << Math.Min(Restarts, 3));
     }
 
     public DeliveryLoop(Outbox outbox, string deviceId, BrokerConnection broker, DeliveryOptions? options = null, TimeProvider? time = null)
@@ -109,6 +113,12 @@ public sealed class DeliveryLoop : IAsyncDisposable
 
     /// <summary>Image chunks published (resends included).</summary>
     public long ChunksSent => Interlocked.Read(ref _chunksSent);
+
+    /// <summary>
+    /// Times a page was sent again from the last confirmed byte because the cloud went quiet about it for the resend
+    /// interval (or, held whole on the way, asked about again): with reconnects, what bounds the chunks sent twice.
+    /// </summary>
+    public long PageRestarts => Interlocked.Read(ref _pageRestarts);
 
     /// <summary>
     /// Final answers about pages not taken as final because they carried no statement that verifies: forged, or a PPK
@@ -244,7 +254,8 @@ public sealed class DeliveryLoop : IAsyncDisposable
     /// <summary>
     /// Sends the next chunks of the pages whose forms are receipted, keeping at most <see cref="DeliveryOptions.ImageChunksInFlight"/>
     /// ahead of what the cloud confirmed; a page whose confirmations stalled for the resend interval starts again from the
-    /// last confirmed byte. Returns how long until such a stall would be due.
+    /// last confirmed byte (the wait doubling, up to 8×, while the cloud stays quiet about it). Returns how long until such
+    /// a stall would be due.
     /// </summary>
     private async Task<TimeSpan> SendImageChunksAsync(CancellationToken cancellationToken)
     {
@@ -261,17 +272,18 @@ public sealed class DeliveryLoop : IAsyncDisposable
                 var key = (page.ImageHash, page.Page);
                 if (!_sending.TryGetValue(key, out var sending)) _sending[key] = sending = new PageSending(page.Confirmed, now);
                 if (sending.SentTo < page.Confirmed) sending.SentTo = page.Confirmed;
-                if (sending.SentTo > page.Confirmed && now - sending.LastProgress >= _options.ResendAfter)
+                bool quiet = now - sending.LastProgress >= sending.Quiet(_options.ResendAfter);
+                if (quiet && (sending.SentTo > page.Confirmed || page.Confirmed >= page.Size))
                 {
-                    sending.SentTo = page.Confirmed; // the cloud went quiet about this page: resend from what it holds
+                    // The cloud went quiet about this page: resend from what it holds. A page held whole on the way (a PPK
+                    // station) without the cloud's signed word yet is asked about again with its last chunk, which the
+                    // holder answers with that word once it has it.
+                    sending.SentTo = page.Confirmed >= page.Size
+                        ? (page.Size - 1) / _options.ImageChunkBytes * _options.ImageChunkBytes
+                        : page.Confirmed;
                     sending.LastProgress = now;
-                }
-                else if (page.Confirmed >= page.Size && now - sending.LastProgress >= _options.ResendAfter)
-                {
-                    // All of it is held on the way (a PPK station), but the cloud's signed word has not come: ask again
-                    // with the page's last chunk, which the holder answers with that word once it has it.
-                    sending.SentTo = (page.Size - 1) / _options.ImageChunkBytes * _options.ImageChunkBytes;
-                    sending.LastProgress = now;
+                    sending.Restarts++;
+                    Interlocked.Increment(ref _pageRestarts);
                 }
                 int ahead = (sending.SentTo - page.Confirmed + _options.ImageChunkBytes - 1) / _options.ImageChunkBytes;
                 for (int offset = sending.SentTo; offset < page.Size && ahead < window; offset = sending.SentTo, ahead++)
@@ -280,7 +292,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
                     toSend.Add((Topics.Image(page.Tps, page.Contest), new ImageChunk(page.ImageHash, page.PageHashes, page.Page, page.Size, offset, data)));
                     sending.SentTo = offset + data.Length;
                 }
-                var stall = sending.LastProgress + _options.ResendAfter - now;
+                var stall = sending.LastProgress + sending.Quiet(_options.ResendAfter) - now;
                 if (stall < nextStall) nextStall = stall;
                 window -= ahead;
                 if (window <= 0) break;
@@ -339,6 +351,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
             if (_sending.TryGetValue((imageHash, ack.Page), out var sending))
             {
                 sending.LastProgress = _time.GetUtcNow();
+                sending.Restarts = 0;
                 if (final || ack.Received < sending.SentTo - _options.ImageChunksInFlight * _options.ImageChunkBytes)
                     sending.SentTo = ack.Received; // behind what we believe sent by more than the window: the cloud is the judge
                 if (final) _sending.Remove((imageHash, ack.Page));
