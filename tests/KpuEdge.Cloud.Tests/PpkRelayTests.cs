@@ -6,6 +6,7 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Images;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Transparency;
 using KpuEdge.Edge.Delivery;
@@ -44,12 +45,15 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
     private string Folder(string name) => Path.Combine(fixture.DataDirectory, "ppk-relay", name);
 
     /// <summary>A PPK station of <see cref="Kecamatan"/> on loopback; its link to the cloud goes to <paramref name="cloudPort"/> (the cloud's broker by default).</summary>
-    private PpkRelay NewStation(string name, int? cloudPort = null)
+    private PpkRelay NewStation(string name, int? cloudPort = null) => StationMaker(name, cloudPort)();
+
+    /// <summary>Makes the same station (credentials, folder) again and again: a station process started anew.</summary>
+    private Func<PpkRelay> StationMaker(string name, int? cloudPort = null)
     {
         var credentials = fixture.Pki.Pki.IssueDevice(name, KpuRole.Ppk, Kecamatan.Value);
         var (server, _) = fixture.Pki.Pki.IssueService($"{name}-broker", CertificatePurpose.TlsServer);
         var cloud = fixture.Cloud.ConnectionFor(credentials) with { Port = cloudPort ?? fixture.Cloud.BrokerPort };
-        return new PpkRelay(Folder(name), credentials, server, cloud,
+        return () => new PpkRelay(Folder(name), credentials, server, cloud,
             new PpkRelayOptions { ListenAddress = IPAddress.Loopback, Port = 0, Delivery = Fast });
     }
 
@@ -201,6 +205,74 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         Assert.Equal(0, loop.ReceiptsRefused);
         Assert.True(station.CloudConnects >= 1);
         await AssertCloudHoldsAsync(device, forms);
+    }
+
+    [Fact]
+    public async Task A_device_away_while_the_cloud_answered_gets_the_clouds_signed_word_about_its_pages_from_a_restarted_station()
+    {
+        var device = fixture.NewDevice(TpsAt(4));
+        int cloudPort = FreePort();
+        var makeStation = StationMaker("ppk-relay-d", cloudPort);
+        LinkProxy Uplink() => new(LinkProfile.Transparent("ppk-uplink-d"), new IPEndPoint(IPAddress.Loopback, fixture.Cloud.BrokerPort),
+            new LinkProxyOptions { Seed = 6, Listen = new IPEndPoint(IPAddress.Loopback, cloudPort) });
+        using var outbox = new Outbox(Path.Combine(Folder(device.DeviceId), Outbox.FileName));
+        // The five forms first, their photos taken into the outbox later (as when the pages are compressed after signing).
+        var tallies = SyntheticTally.ForTps(device.Tps, CloudFixture.Ballots, CloudFixture.Election, 6);
+        var forms = tallies.Select((tally, i) =>
+        {
+            var formPages = Pages(1 + i % 3, 7_000, 60 + i);
+            return (Signed: outbox.SignAndAdd(device.Signer, tally, ImageChunk.FormImageHash(formPages)), Pages: formPages);
+        }).ToList();
+        int pages = forms.Sum(f => f.Pages.Length);
+
+        // At the station: the forms go through and come back receipted; then the station's uplink fails, and the
+        // photos are handed over to the station, which cannot pass them on: none is settled on the device.
+        await using (var station = makeStation())
+        {
+            await station.StartAsync();
+            await using var loop = new DeliveryLoop(outbox, device.DeviceId, ToStation(device, station), Fast);
+            using var stop = new CancellationTokenSource();
+            var running = loop.RunAsync(stop.Token);
+            await using (Uplink()) await UntilAsync(() => outbox.Status().Receipted == 5, station, loop);
+            foreach (var (signed, formPages) in forms) outbox.AddPages(signed, formPages);
+            loop.Wake();
+            await UntilAsync(() => outbox.Pages() is var held && held.Count == pages && held.All(p => p.Confirmed == p.Size), station, loop);
+            await stop.CancelAsync();
+            await running;
+            Assert.True(loop.PageAnswersRefused >= pages, $"{loop.PageAnswersRefused} unsigned answers for {pages} pages"); // each: the station's "held here"
+        }
+        Assert.Equal(0, outbox.Status().Images.Stored);
+        Assert.Empty(Ledger.ImagesForTps(device.Tps));
+
+        // The device has gone home. The station, started anew with its uplink back, delivers the pages; the cloud's
+        // answers find no device to pass to.
+        await using (Uplink())
+        await using (var station = makeStation())
+        {
+            await station.StartAsync();
+            await UntilAsync(() => Settled(station.Outbox, 5, pages), station);
+        }
+        Assert.Equal(pages, Ledger.ImagesForTps(device.Tps).Count);
+
+        // Started anew once more (nothing of the old broker sessions survives), the station still holds the cloud's
+        // signed word about every page: the device, back, is given it as it connects and settles on that word alone.
+        await using (var station = makeStation())
+        {
+            await station.StartAsync();
+            await using var loop = new DeliveryLoop(outbox, device.DeviceId, ToStation(device, station), Fast);
+            using var stop = new CancellationTokenSource();
+            var running = loop.RunAsync(stop.Token);
+            await UntilAsync(() => Settled(outbox, 5, pages), station, loop);
+            await stop.CancelAsync();
+            await running;
+            // Nothing sent again but, should the pushed answers be slow on a loaded machine, a page's last chunk to ask.
+            Assert.True(loop.ChunksSent <= pages, $"{loop.ChunksSent} chunks sent for pages the station held");
+        }
+        foreach (var (signed, formPages) in forms)
+            for (int page = 0; page < formPages.Length; page++)
+                Assert.True(ImageStatement.Verify(outbox.PageStatement(signed.Submission.ImageHash, page), fixture.Pki.LogKey,
+                    signed.Submission.ImageHash, page, Sha256Hash.Of(formPages[page]), ImageStatement.Stored).Ok);
+        await AssertCloudHoldsAsync(device, forms.Select(f => (f.Signed, f.Pages)).ToList());
     }
 
     [Fact]

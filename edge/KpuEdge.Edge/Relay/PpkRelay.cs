@@ -161,6 +161,7 @@ public sealed class PpkRelay : IAsyncDisposable
         server.ValidatingConnectionAsync += OnValidatingConnection;
         server.InterceptingPublishAsync += OnInterceptingPublish;
         server.InterceptingSubscriptionAsync += OnInterceptingSubscription;
+        server.ClientSubscribedTopicAsync += OnClientSubscribed;
         try { await server.StartAsync(); }
         catch
         {
@@ -236,6 +237,17 @@ public sealed class PpkRelay : IAsyncDisposable
         e.ProcessSubscription = false;
         e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
         Raise(new RelayEvent(RelayEventKind.Denied, e.ClientId, $"may not subscribe to '{filter}'"));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A device subscribing to its image answers (on every connection) is given the cloud's signed word about its pages
+    /// kept here: a device that was away when the cloud answered settles its photos at once, without asking page by page.
+    /// </summary>
+    private Task OnClientSubscribed(ClientSubscribedTopicEventArgs e)
+    {
+        if (e.TopicFilter.Topic == Topics.ImageAck(e.ClientId))
+            foreach (var answer in _store.PageAnswersOf(e.ClientId)) Answer(e.TopicFilter.Topic, answer, null);
         return Task.CompletedTask;
     }
 

@@ -207,6 +207,25 @@ internal sealed class RelayStore : IDisposable
         }
     }
 
+    /// <summary>The cloud's final answers about the pages of every image named by a form this device gave the station.</summary>
+    public IReadOnlyList<byte[]> PageAnswersOf(string deviceId)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = """
+                SELECT a.answer FROM page_answers a
+                WHERE a.image_hash IN (SELECT image_hash FROM forms WHERE device_id = $device AND image_hash IS NOT NULL)
+                ORDER BY a.image_hash, a.page
+                """;
+            command.Parameters.AddWithValue("$device", deviceId);
+            using var r = command.ExecuteReader();
+            var answers = new List<byte[]>();
+            while (r.Read()) answers.Add((byte[])r[0]);
+            return answers;
+        }
+    }
+
     /// <summary>The devices that gave the station a form naming this image.</summary>
     public IReadOnlyList<string> DevicesOf(Sha256Hash imageHash)
     {
