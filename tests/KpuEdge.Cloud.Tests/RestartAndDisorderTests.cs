@@ -8,6 +8,7 @@ using KpuEdge.Crypto;
 using KpuEdge.Edge.Delivery;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
+using KpuEdge.LinkEmulator;
 using KpuEdge.Simulator;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -15,7 +16,7 @@ namespace KpuEdge.Cloud.Tests;
 
 /// <summary>
 /// What the field does to the cloud at scale: the broker or the whole host restarting while a hundred devices
-/// deliver, device clocks hours or days off, and every form arriving several times in a shuffled order. In each case
+/// deliver over a thin satellite-like link, device clocks hours or days off, and every form arriving several times in a shuffled order. In each case
 /// every form ends receipted, the ledger holds each exactly once, and the recap equals the sum of the signed tallies.
 /// Each test runs against a cloud of its own, so the national recap is exactly its devices' forms.
 /// </summary>
@@ -35,13 +36,28 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         BackoffBase = TimeSpan.FromMilliseconds(50), BackoffMax = TimeSpan.FromMilliseconds(500), ConnectTimeout = TimeSpan.FromSeconds(10),
     };
 
+    /// <summary>
+    /// A thin satellite-like link for the restart tests, shortened so they stay quick: 100 ms round trip with jitter,
+    /// 16 KB/s each way per connection, and one connection in twenty reset once it has carried 2–30 KB. The broker or the
+    /// host restarts under it, so the drops arrive through the link as a device in Papua would see them.
+    /// </summary>
+    private static readonly LinkProfile ThinLink = new()
+    {
+        Name = "test-thin-satellite",
+        Latency = TimeSpan.FromMilliseconds(50), Jitter = TimeSpan.FromMilliseconds(15),
+        UpBytesPerSecond = 16_000, DownBytesPerSecond = 16_000,
+        Resets = new LinkResets { FractionOfConnections = 0.05, AfterBytesMin = 2_000, AfterBytesMax = 30_000 },
+    };
+
     private readonly CloudFixture _fixture = new();
     private readonly List<Outbox> _outboxes = [];
+    private LinkProxy? _link;
 
     public Task InitializeAsync() => _fixture.InitializeAsync();
 
     public async Task DisposeAsync()
     {
+        if (_link is not null) await _link.DisposeAsync();
         foreach (var outbox in _outboxes) outbox.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         await _fixture.DisposeAsync();
@@ -50,7 +66,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
     [Fact]
     public async Task Every_form_is_counted_once_when_the_broker_restarts_mid_run()
     {
-        var devices = Provision(PickTps(100, "32", seed: 101), seed: 101, withPages: true);
+        var devices = Provision(PickTps(100, "32", seed: 101), seed: 101, withPages: true, overThinLink: true);
         int forms = devices.Sum(d => d.Signed.Count);
 
         // Once while the numbers go, once more while the photos go.
@@ -63,12 +79,13 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         await AssertEachFormCountedOnceAsync(devices.SelectMany(d => d.Signed).ToList());
         Assert.Equal(forms, _fixture.Cloud.Stats.Accepted);
         AssertEveryPageStoredOnce(devices);
+        Assert.True(_link!.Counters.Connections > 200, $"{_link.Counters.Connections} connections through the link");
     }
 
     [Fact]
     public async Task Every_form_is_counted_once_when_the_cloud_host_restarts_mid_run()
     {
-        var devices = Provision(PickTps(100, "35", seed: 102), seed: 102, withPages: true);
+        var devices = Provision(PickTps(100, "35", seed: 102), seed: 102, withPages: true, overThinLink: true);
         int forms = devices.Sum(d => d.Signed.Count);
         // The new host reads the device registry from its file, as a restarted kpu-cloud would.
         _fixture.Cloud.Registry.Save(_fixture.Cloud.Options.RegistryPath);
@@ -81,6 +98,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         // The restarted host's counters start at zero; the ledger is the record.
         await AssertEachFormCountedOnceAsync(devices.SelectMany(d => d.Signed).ToList());
         AssertEveryPageStoredOnce(devices);
+        Assert.True(_link!.Counters.Connections > 200, $"{_link.Counters.Connections} connections through the link");
     }
 
     [Fact]
@@ -217,10 +235,15 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
 
     /// <summary>
     /// A registered device per TPS with its five forms signed into its outbox (on its own clock when given; with a page
-    /// image each when <paramref name="withPages"/>, sent in small chunks so a restart finds some half-way).
+    /// image each when <paramref name="withPages"/>, sent in small chunks so a restart finds some half-way; through
+    /// <see cref="ThinLink"/> when <paramref name="overThinLink"/>, whose proxy follows the broker across restarts).
     /// </summary>
-    private List<FieldDevice> Provision(IReadOnlyList<TpsCode> tps, int seed, Func<int, TimeProvider>? clockFor = null, bool withPages = false) =>
-        tps.Select((code, i) =>
+    private List<FieldDevice> Provision(IReadOnlyList<TpsCode> tps, int seed, Func<int, TimeProvider>? clockFor = null, bool withPages = false,
+        bool overThinLink = false)
+    {
+        if (overThinLink)
+            _link = new LinkProxy(ThinLink, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, _fixture.Cloud.BrokerPort), new LinkProxyOptions { Seed = seed });
+        return tps.Select((code, i) =>
         {
             var device = _fixture.NewDevice(code);
             var clock = clockFor?.Invoke(i) ?? TimeProvider.System;
@@ -229,10 +252,12 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
             var signer = clockFor is null ? device.Signer : new FormSigner(device.Identity, CloudFixture.Election, CloudFixture.Ballots, clock);
             var random = new Random(seed * 1000 + i);
             var signed = Contests.All.Select(c => outbox.SignAndAdd(signer, device.Tally(c, seed), withPages ? [Page(random)] : [])).ToList();
-            var loop = new DeliveryLoop(outbox, device.DeviceId, _fixture.Cloud.ConnectionFor(device.Credentials),
-                Paced with { Seed = seed * 1000 + i, ImageChunkBytes = 4_096 }, clock);
+            var connection = _fixture.Cloud.ConnectionFor(device.Credentials);
+            if (_link is not null) connection = connection with { Port = _link.Port };
+            var loop = new DeliveryLoop(outbox, device.DeviceId, connection, Paced with { Seed = seed * 1000 + i, ImageChunkBytes = 4_096 }, clock);
             return new FieldDevice(device, outbox, loop, signed);
         }).ToList();
+    }
 
     /// <summary>
     /// Runs every device's delivery loop until each of its forms has a verified receipt (and each page is stored); once
