@@ -318,7 +318,6 @@ public sealed class DeliveryLoop : IAsyncDisposable
     {
         var ack = ImageAck.TryParse(payload);
         if (ack is null || !Sha256Hash.TryParseHex(ack.ImageHash, out var imageHash)) return;
-        if (_outbox.FindPage(imageHash, ack.Page) is not { } page) return;
         bool final = false;
         switch (ack.Status)
         {
@@ -329,22 +328,24 @@ public sealed class DeliveryLoop : IAsyncDisposable
                 _outbox.ConfirmPage(imageHash, ack.Page, 0); // the cloud dropped what it had of the page: from the start again
                 ack = ack with { Received = 0 };
                 break;
-            case ImageAckStatus.Stored or ImageAckStatus.Rejected when Believe(ack, imageHash, page.PageHash):
-                PageSettled?.Invoke(imageHash, ack.Page, ack);
-                if (ack.Status == ImageAckStatus.Stored) _outbox.MarkPageStored(imageHash, ack.Page, ack.Statement);
-                else _outbox.MarkPageRefused(imageHash, ack.Page, $"{ack.Reason}: {ack.Detail}", ack.Statement);
-                final = true;
-                break;
-            case ImageAckStatus.Stored:
+            default:
+                // A final answer (stored, or refused): only now is the page looked up, for the hash its statement must name.
+                if (_outbox.FindPage(imageHash, ack.Page) is not { } page) return;
+                if (Believe(ack, imageHash, page.PageHash))
+                {
+                    PageSettled?.Invoke(imageHash, ack.Page, ack);
+                    if (ack.Status == ImageAckStatus.Stored) _outbox.MarkPageStored(imageHash, ack.Page, ack.Statement);
+                    else _outbox.MarkPageRefused(imageHash, ack.Page, $"{ack.Reason}: {ack.Detail}", ack.Statement);
+                    final = true;
+                    break;
+                }
+                Interlocked.Increment(ref _pageAnswersRefused);
+                if (ack.Status != ImageAckStatus.Stored) return; // an unsigned refusal: as if lost, the page is asked about again
                 // Held whole by whoever answered (a PPK station) but not the cloud's signed word: nothing more to send
                 // for now, and the page stays in the outbox until that word comes.
-                Interlocked.Increment(ref _pageAnswersRefused);
                 _outbox.ConfirmPage(imageHash, ack.Page, page.Size);
                 ack = ack with { Status = ImageAckStatus.Partial, Received = page.Size };
                 break;
-            default:
-                Interlocked.Increment(ref _pageAnswersRefused); // an unsigned refusal: as if lost, the page is asked about again
-                return;
         }
         lock (_sending)
         {
