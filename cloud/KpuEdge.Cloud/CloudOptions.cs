@@ -12,6 +12,12 @@ public sealed class CloudOptions
     public int BrokerPort { get; set; } = 8883;
     /// <summary>Host name devices and the ingest expect in the broker's certificate.</summary>
     public string BrokerTlsName { get; set; } = "localhost";
+    /// <summary>
+    /// The embedded broker's bounds: handshake and CONNECT timeouts, connections in all and per source address,
+    /// packet sizes, keep-alive, publish quotas per device and station (KpuEdge.Broker's <c>BrokerLimits</c>; set as
+    /// <c>Cloud:BrokerLimits:HandshakeTimeout</c> and so on).
+    /// </summary>
+    public KpuEdge.Broker.BrokerLimits BrokerLimits { get; set; } = new();
     /// <summary>Messages the embedded broker queues per client before dropping the oldest (MQTTnet's default is 1,000).</summary>
     public int BrokerMaxPendingPerClient { get; set; } = 250_000;
 
@@ -44,6 +50,13 @@ public sealed class CloudOptions
     public int MaxPayloadBytes { get; set; } = Crypto.SubmissionCodec.MaxWireBytes;
     /// <summary>Most submissions written to the ledger in one transaction (group commit).</summary>
     public int LedgerBatchSize { get; set; } = 1024;
+
+    /// <summary>How far beyond a device's newest accepted sequence number a form may be numbered (chain_jump beyond).</summary>
+    public ulong MaxSequenceJump { get; set; } = Ingest.DeviceChain.DefaultMaxJump;
+    /// <summary>Accepted versions (the original and its corrections) a device may have of one TPS and contest's form.</summary>
+    public int MaxVersionsPerForm { get; set; } = 16;
+    /// <summary>How far a form's device time may lie ahead of the cloud's clock (device_time_out_of_range beyond).</summary>
+    public TimeSpan MaxDeviceClockAhead { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>Orleans silo and gateway ports for localhost clustering; 0 picks free ports.</summary>
     public int SiloPort { get; set; } = 11111;

@@ -45,6 +45,12 @@ public static class SubmissionCodec
     /// <summary>Largest wire size accepted; a full DPR form is under 1.5 KB.</summary>
     public const int MaxWireBytes = 16 * 1024;
 
+    /// <summary>
+    /// Highest sequence number a form may carry: 2^53 − 1, exact in every JSON reader and far beyond any device's
+    /// life, so the number means the same in the ledger, the API and a browser, before and after any restart.
+    /// </summary>
+    public const ulong MaxSequence = (1UL << 53) - 1;
+
     private const int MaxTextLength = 64;
     /// <summary>Longest correction reason, in UTF-16 code units: a sentence, not an essay, on a thin link.</summary>
     public const int MaxReasonLength = 200;
@@ -57,6 +63,8 @@ public static class SubmissionCodec
         // Never sign what the decoder would refuse: a device must not produce an unreadable form.
         CheckText(s.ElectionId, "election id", allowEmpty: true);
         CheckText(s.DeviceId, "device id", allowEmpty: false);
+        if (s.Sequence > MaxSequence)
+            throw new ArgumentException($"A sequence number is at most {MaxSequence}.", nameof(s));
         if (s.CorrectionReason is { } reason && (reason.Trim().Length == 0 || reason.Length > MaxReasonLength))
             throw new ArgumentException($"A correction reason is 1..{MaxReasonLength} characters, not blank.", nameof(s));
         var w = new CborWriter(CborConformanceMode.Canonical);
@@ -143,6 +151,7 @@ public static class SubmissionCodec
         string deviceId = ReadText(r, "device id");
         if (deviceId.Length == 0) throw Malformed("empty device id");
         ulong sequence = r.ReadUInt64();
+        if (sequence > MaxSequence) throw Malformed($"a sequence number is at most {MaxSequence}");
         var previous = ReadHash(r, "previous hash");
         long timeMs = r.ReadInt64();
         if (timeMs < DateTimeOffset.MinValue.ToUnixTimeMilliseconds() || timeMs > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())

@@ -26,8 +26,9 @@ public static class MosquittoAcl
                 throw new ArgumentException($"Device id '{device.DeviceId}' cannot be a mosquitto user name.");
             text.Append('\n');
             text.Append($"user {device.DeviceId}\n");
-            text.Append($"topic write {Topics.Prefix}/tps/{device.Tps.Value}/c1/+\n");
-            text.Append($"topic write {Topics.Prefix}/tps/{device.Tps.Value}/img/+\n");
+            // Under its own name only: the ingest answers the sender the topic names.
+            text.Append($"topic write {Topics.Prefix}/tps/{device.Tps.Value}/c1/+/{device.DeviceId}\n");
+            text.Append($"topic write {Topics.Prefix}/tps/{device.Tps.Value}/img/+/{device.DeviceId}\n");
             text.Append($"topic read {Topics.Receipt(device.DeviceId)}\n");
             text.Append($"topic read {Topics.ImageAck(device.DeviceId)}\n");
             text.Append($"topic read {Topics.Config(device.DeviceId)}\n");

@@ -58,6 +58,13 @@ public sealed class InProcessCloud : IAsyncDisposable
             options.RegistryPath = Path.Combine(dataDirectory, "devices.json");
             options.CrlPath = Path.Combine(dataDirectory, "crl.der");
             options.ImageDirectory = Path.Combine(dataDirectory, "images");
+            // Every simulated device connects from this machine's one address: the per-address bounds, meant for one
+            // prober among many real devices, would refuse the crowd. The totals still hold.
+            options.BrokerLimits = options.BrokerLimits with
+            {
+                MaxPendingHandshakesPerSource = options.BrokerLimits.MaxPendingHandshakes,
+                MaxConnectionsPerSource = options.BrokerLimits.MaxConnections,
+            };
             configure?.Invoke(options);
         }, new CloudOverrides
         {

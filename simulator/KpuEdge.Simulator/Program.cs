@@ -60,5 +60,16 @@ delivery.SetAction((parse, ct) => DeliveryBench.RunAsync(new DeliveryBench.Setti
     parse.GetValue(poolTpsOption), parse.GetValue(seedOption), parse.GetValue(outputOption)!), ct));
 bench.Subcommands.Add(delivery);
 
+var floodDevicesOption = new Option<int>("--devices") { Description = "Genuine devices whose receipt latency is measured", DefaultValueFactory = _ => 64 };
+var floodRoundsOption = new Option<int>("--rounds") { Description = "Rounds of their five forms (odd rounds quiet, even rounds under flood)", DefaultValueFactory = _ => 4 };
+var floodersOption = new Option<int>("--flooders") { Description = "Genuine devices flooding with forged forms", DefaultValueFactory = _ => 1 };
+var inFlightOption = new Option<int>("--in-flight") { Description = "Publishes each flooder keeps in flight", DefaultValueFactory = _ => 64 };
+var silentOption = new Option<int>("--silent-connections") { Description = "Connections held open without a TLS handshake during the flood", DefaultValueFactory = _ => 1_500 };
+var flood = new Command("flood", "Genuine devices' receipt latency while another device floods the broker and an outsider holds half-open connections; record it in docs/benchmarks.md.")
+    { floodDevicesOption, floodRoundsOption, floodersOption, inFlightOption, silentOption, seedOption, outputOption };
+flood.SetAction((parse, ct) => FloodBench.RunAsync(new FloodBench.Settings(parse.GetValue(floodDevicesOption), parse.GetValue(floodRoundsOption),
+    parse.GetValue(floodersOption), parse.GetValue(inFlightOption), parse.GetValue(silentOption), parse.GetValue(seedOption), parse.GetValue(outputOption)!), ct));
+bench.Subcommands.Add(flood);
+
 var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki };
 return await root.Parse(args).InvokeAsync();

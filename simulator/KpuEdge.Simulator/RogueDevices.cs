@@ -47,7 +47,7 @@ public static class RogueDevices
         async Task Send(string what, string expected, SignedSubmission s)
         {
             // Always on the victim's own topic: the ACL lets nothing else through.
-            var receipt = await rogue.SendAsync(Topics.Submission(victim.Identity.Tps, s.Submission.Contest), s.Wire, s.Hash.ToArray(), TimeSpan.FromSeconds(30), 1, cancellationToken);
+            var receipt = await rogue.SendAsync(Topics.Submission(victim.Identity.Tps, s.Submission.Contest, victim.Identity.DeviceId), s.Wire, s.Hash.ToArray(), TimeSpan.FromSeconds(30), 1, cancellationToken);
             attempts.Add(new Attempt(what, expected, OutcomeOf(receipt)));
         }
 
@@ -65,9 +65,29 @@ public static class RogueDevices
         await Send("sequence number 1 again, signed later (a rewind)", RejectReasons.ChainRewind,
             SignedSubmission.Sign(Make(tally, victim.Identity.DeviceId, 1) with { DeviceTime = DateTimeOffset.UtcNow.AddSeconds(1) }, victim.Identity.Key));
 
+        // Far beyond anything this device numbered: a forged counter is never counted. And a clock years ahead.
+        await Send("sequence number a million ahead of the device's chain", RejectReasons.ChainJump,
+            SignedSubmission.Sign(Make(tally, victim.Identity.DeviceId, 1_000_000), victim.Identity.Key));
+        await Send("signed on 9999-12-31", RejectReasons.DeviceTimeOutOfRange,
+            SignedSubmission.Sign(Make(tally, victim.Identity.DeviceId, 1_003) with { DeviceTime = new DateTimeOffset(9999, 12, 31, 0, 0, 0, TimeSpan.Zero) },
+                victim.Identity.Key));
+
+        // The probe's attack: a genuine neighbour that saw the victim's form (its witness QR carries the bytes) sends it
+        // on its own topic, asking for the answer on the victim's receipt topic. The answer goes to the neighbour, and
+        // is never final for the victim's form.
+        var seen = SignedSubmission.Sign(Make(tally, victim.Identity.DeviceId, 1_004), victim.Identity.Key);
+        await using (var turned = new SubmissionClient(neighbour.Identity.DeviceId, target.ConnectionFor(neighbour) with { LogKey = null }))
+        {
+            await turned.ConnectAsync(cancellationToken);
+            var receipt = await turned.SendAsync(Topics.Submission(neighbour.Identity.Tps, seen.Submission.Contest, neighbour.Identity.DeviceId),
+                seen.Wire, seen.Hash.ToArray(), TimeSpan.FromSeconds(30), 1, cancellationToken);
+            attempts.Add(new Attempt("another TPS's form replayed by a genuine neighbour", RejectReasons.ReplayedByOtherDevice,
+                receipt.Rejection is null ? OutcomeOf(receipt) : "signed as final"));
+        }
+
         var randomBytes = new byte[200];
         random.NextBytes(randomBytes);
-        var topic = Topics.Submission(victim.Identity.Tps, ContestId.Ppwp);
+        var topic = Topics.Submission(victim.Identity.Tps, ContestId.Ppwp, victim.Identity.DeviceId);
         attempts.Add(new Attempt("random bytes", RejectReasons.Malformed,
             OutcomeOf(await rogue.SendAsync(topic, randomBytes, SHA256.HashData(randomBytes), TimeSpan.FromSeconds(30), 1, cancellationToken))));
         var huge = new byte[SubmissionCodec.MaxWireBytes + 1];
@@ -77,7 +97,7 @@ public static class RogueDevices
         // The broker: another TPS's topic, and a device whose certificate KPU never issued.
         try
         {
-            var other = Topics.Submission(neighbour.Identity.Tps, ContestId.Ppwp);
+            var other = Topics.Submission(neighbour.Identity.Tps, ContestId.Ppwp, victim.Identity.DeviceId);
             await rogue.SendAsync(other, randomBytes, SHA256.HashData(randomBytes), TimeSpan.FromSeconds(5), 1, cancellationToken);
             attempts.Add(new Attempt("publish to another TPS's topic", "acl_publish_denied", "published"));
         }

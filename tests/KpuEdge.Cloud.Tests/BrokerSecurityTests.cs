@@ -149,9 +149,9 @@ public sealed class BrokerSecurityTests(CloudFixture fixture) : IClassFixture<Cl
         await using var client = await device.ConnectAsync();
         var form = device.Next();
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() =>
-            client.SendAsync(Topics.Submission(OtherTps, ContestId.Ppwp), form.Wire, form.Hash.ToArray(), ReceiptTimeout));
+            client.SendAsync(Topics.Submission(OtherTps, ContestId.Ppwp, device.DeviceId), form.Wire, form.Hash.ToArray(), ReceiptTimeout));
         var denied = await RecordedAsync(SecurityEventKinds.AclPublishDenied, e => e.Subject == device.DeviceId);
-        Assert.Equal(Topics.Submission(OtherTps, ContestId.Ppwp), denied.Evidence!["topic"]);
+        Assert.Equal(Topics.Submission(OtherTps, ContestId.Ppwp, device.DeviceId), denied.Evidence!["topic"]);
         // Nothing of it reached the ingest, and the device's own topic still works.
         using var doc = JsonDocument.Parse(await fixture.Http.GetStringAsync($"api/v1/results/ppwp/{OtherTps}"));
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("submission").ValueKind);

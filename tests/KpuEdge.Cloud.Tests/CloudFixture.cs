@@ -10,7 +10,7 @@ using KpuEdge.Simulator;
 namespace KpuEdge.Cloud.Tests;
 
 /// <summary>A real cloud (Orleans silo, MQTTnet broker over TLS on loopback, SQLite ledger and log, HTTP API) in a temp directory.</summary>
-public sealed class CloudFixture : IAsyncLifetime
+public class CloudFixture : IAsyncLifetime
 {
     public static readonly RegionTree Tree = RegionTree.LoadEmbedded();
     public static readonly ElectionDefinition Election = ElectionDefinition.Default;
@@ -23,9 +23,12 @@ public sealed class CloudFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, Election, pki: Pki, configure: Configure);
+        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, CloudElection, pki: Pki, configure: Configure);
         Http = new HttpClient { BaseAddress = Cloud.ApiBase };
     }
+
+    /// <summary>The election the cloud counts: <see cref="Election"/>, or the same election with more rules (a signing window).</summary>
+    protected virtual ElectionDefinition CloudElection => Election;
 
     /// <summary>Chain gaps are reported at the first sweep: tests sweep when they want to see them.</summary>
     private static void Configure(CloudOptions options) => options.ChainGapGrace = TimeSpan.Zero;
@@ -36,7 +39,7 @@ public sealed class CloudFixture : IAsyncLifetime
         int brokerPort = Cloud.BrokerPort;
         Http.Dispose();
         await Cloud.DisposeAsync();
-        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, Election, pki: Pki, configure: options =>
+        Cloud = await InProcessCloud.StartAsync(DataDirectory, Tree, CloudElection, pki: Pki, configure: options =>
         {
             Configure(options);
             options.BrokerPort = brokerPort;

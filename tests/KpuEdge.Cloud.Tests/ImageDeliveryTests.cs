@@ -175,7 +175,7 @@ public sealed class ImageDeliveryTests(CloudFixture fixture) : IClassFixture<Clo
         var signed = device.Signer.Sign(device.Tally(ContestId.Ppwp), pageHash);
         await using (var client = await device.ConnectAsync())
             Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitAsync(signed, TimeSpan.FromSeconds(30))).Status);
-        string topic = Topics.Image(device.Tps, ContestId.Ppwp);
+        string topic = Topics.Image(device.Tps, ContestId.Ppwp, device.DeviceId);
         var good = new ImageChunk(pageHash, [pageHash], 0, page.Length, 0, page);
         await using var raw = await RawImageClient.ConnectAsync(fixture, device);
 
@@ -183,14 +183,15 @@ public sealed class ImageDeliveryTests(CloudFixture fixture) : IClassFixture<Clo
         Assert.Equal(ImageRefusals.Malformed, (await raw.SendAsync(topic, [1, 2, 3])).Reason);
         Assert.Equal(ImageRefusals.Malformed, (await raw.SendAsync(topic, good.Encode()[..^5])).Reason);
         // Misaddressed: the image of this TPS's PPWP form sent as its DPR.
-        Assert.Equal(ImageRefusals.UnknownImage, (await raw.SendAsync(Topics.Image(device.Tps, ContestId.Dpr), good.Encode())).Reason);
+        Assert.Equal(ImageRefusals.UnknownImage, (await raw.SendAsync(Topics.Image(device.Tps, ContestId.Dpr, device.DeviceId), good.Encode())).Reason);
         // An image no accepted form names (made up, or the form never sent): nothing to attach it to.
         var stranger = Pages(1, 5_000, 8)[0];
         var strangerHash = Sha256Hash.Of(stranger);
         var unknown = await raw.SendAsync(topic, new ImageChunk(strangerHash, [strangerHash], 0, stranger.Length, 0, stranger).Encode());
         Assert.Equal(ImageRefusals.UnknownImage, unknown.Reason);
-        // A final refusal carries the cloud's signed word for that page and reason: the device may believe it.
-        Assert.True(ImageStatement.Verify(unknown.Statement, fixture.Pki.LogKey, strangerHash, 0, strangerHash, ImageRefusals.UnknownImage).Ok);
+        // Where a chunk came from says nothing final about the page: the refusal is unsigned, and no device gives a page up for it.
+        Assert.Null(unknown.Statement);
+        Assert.False(ImageRefusals.IsFinal(unknown.Reason));
         // Forged bytes under the signed hash: the completed page does not hash right and is discarded.
         var forged = (byte[])page.Clone();
         forged[^1] ^= 0xFF;
@@ -207,7 +208,7 @@ public sealed class ImageDeliveryTests(CloudFixture fixture) : IClassFixture<Clo
             Assert.Equal((SecuritySeverity.Warning, "0", hash.ToString()), (recorded.Severity, recorded.Evidence!["page"], recorded.Evidence["page_hash"]));
         }
         // Another TPS's topic: the broker's ACL refuses the publish itself.
-        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, await raw.PublishAsync(Topics.Image(TpsAt(3), ContestId.Ppwp), good.Encode()));
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, await raw.PublishAsync(Topics.Image(TpsAt(3), ContestId.Ppwp, device.DeviceId), good.Encode()));
 
         using (var none = JsonDocument.Parse(await fixture.Http.GetStringAsync($"api/v1/images/{device.Tps}")))
             Assert.Empty(none.RootElement.GetProperty("images").EnumerateArray());

@@ -106,7 +106,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
     {
         var wire = SignedSubmission.Sign(Make(_device, TallyOf(Tps), 1), _device.Identity.Key).Wire.ToArray();
         wire[^1] ^= 0x01;
-        return AssertRejectedAsync(RejectReasons.BadSignature, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp), wire));
+        return AssertRejectedAsync(RejectReasons.BadSignature, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp, _device.DeviceId), wire));
     }
 
     [Fact]
@@ -122,7 +122,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         {
             // On its own topic (the broker lets it publish nowhere else), a form of the neighbouring TPS.
             var signed = SignedSubmission.Sign(Make(_device, TallyOf(OtherTps), 1), _device.Identity.Key);
-            return SendRaw(Topics.Submission(Tps, ContestId.Ppwp), signed.Wire);
+            return SendRaw(Topics.Submission(Tps, ContestId.Ppwp, _device.DeviceId), signed.Wire);
         }, OtherTps);
 
     [Fact]
@@ -134,7 +134,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         await using var relay = new SubmissionClient(station.DeviceId, fixture.Cloud.ConnectionFor(station) with { LogKey = null });
         await relay.ConnectAsync();
         var signed = _device.Next();
-        await AssertRejectedAsync(RejectReasons.Misaddressed, () => relay.SendAsync(Topics.Submission(OtherTps, ContestId.Ppwp), signed.Wire, signed.Hash.ToArray(), ReceiptTimeout));
+        await AssertRejectedAsync(RejectReasons.Misaddressed, () => relay.SendAsync(Topics.Submission(OtherTps, ContestId.Ppwp, station.DeviceId), signed.Wire, signed.Hash.ToArray(), ReceiptTimeout));
     }
 
     [Fact]
@@ -156,14 +156,14 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
     {
         var bytes = new byte[300];
         new Random(42).NextBytes(bytes);
-        return AssertRejectedAsync(RejectReasons.Malformed, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp), bytes));
+        return AssertRejectedAsync(RejectReasons.Malformed, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp, _device.DeviceId), bytes));
     }
 
     [Fact]
     public Task Rejects_truncated_CBOR()
     {
         var wire = SignedSubmission.Sign(Make(_device, TallyOf(Tps), 1), _device.Identity.Key).Wire;
-        return AssertRejectedAsync(RejectReasons.Malformed, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp), wire[..(wire.Length / 2)]));
+        return AssertRejectedAsync(RejectReasons.Malformed, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp, _device.DeviceId), wire[..(wire.Length / 2)]));
     }
 
     [Fact]
@@ -176,12 +176,12 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         for (int i = 0; i < 8; i++) w.WriteInt32(0);
         w.WriteEndArray();
         var wire = SubmissionCodec.EncodeWire(w.Encode(), new byte[64]);
-        return AssertRejectedAsync(RejectReasons.UnsupportedVersion, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp), wire));
+        return AssertRejectedAsync(RejectReasons.UnsupportedVersion, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp, _device.DeviceId), wire));
     }
 
     [Fact]
     public Task Rejects_an_oversized_payload() =>
-        AssertRejectedAsync(RejectReasons.Oversized, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp), new byte[SubmissionCodec.MaxWireBytes + 1]));
+        AssertRejectedAsync(RejectReasons.Oversized, () => SendRaw(Topics.Submission(Tps, ContestId.Ppwp, _device.DeviceId), new byte[SubmissionCodec.MaxWireBytes + 1]));
 
     [Fact]
     public Task Rejects_a_form_for_another_election()
@@ -198,7 +198,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         await fixture.Cloud.Recap.SettleAsync();
         var national = await NationalAsync(ContestId.Dpr);
 
-        var second = await SendRaw(Topics.Submission(Tps, ContestId.Dpr), signed.Wire);
+        var second = await SendRaw(Topics.Submission(Tps, ContestId.Dpr, _device.DeviceId), signed.Wire);
         await fixture.Cloud.Recap.SettleAsync();
 
         Assert.Equal(ReceiptStatus.Accepted, first.Status);

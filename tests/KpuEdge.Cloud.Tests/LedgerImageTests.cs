@@ -37,9 +37,9 @@ public sealed class LedgerImageTests : IDisposable
 
         using var upgraded = new SqliteLedger(_path);
 
-        Assert.True(upgraded.IsImageExpected(Tps, ContestId.Ppwp, image));
-        Assert.False(upgraded.IsImageExpected(Tps, ContestId.Dpr, image));
-        Assert.False(upgraded.IsImageExpected(Tps, ContestId.Ppwp, Sha256Hash.Of("other"u8)));
+        Assert.NotEmpty(upgraded.ImageSigners(Tps, ContestId.Ppwp, image));
+        Assert.Empty(upgraded.ImageSigners(Tps, ContestId.Dpr, image));
+        Assert.Empty(upgraded.ImageSigners(Tps, ContestId.Ppwp, Sha256Hash.Of("other"u8)));
         Assert.Empty(upgraded.ImagesForTps(Tps));
     }
 

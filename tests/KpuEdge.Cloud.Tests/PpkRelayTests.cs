@@ -304,7 +304,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         // (ReceiptVerifier). A client that does not check receipts reads them here; the device's own client below does.
         var client = new SubmissionClient(device.DeviceId, ToStation(device, station) with { LogKey = null });
         await client.ConnectAsync();
-        string ownTopic = Topics.Submission(device.Tps, ContestId.Ppwp);
+        string ownTopic = Topics.Submission(device.Tps, ContestId.Ppwp, device.DeviceId);
 
         // Random bytes and a truncated form: refused as the cloud would, with the reason.
         var garbage = new byte[300];
@@ -317,7 +317,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         Assert.Equal(RejectReasons.Malformed, (await client.SendAsync(ownTopic, truncated, Sha256Hash.Of(truncated).ToArray(), ReceiptTimeout)).Reason);
 
         // Its own PPWP form on its DPR topic, and a form of the neighbouring TPS on its own topic: misaddressed.
-        var onDpr = await client.SendAsync(Topics.Submission(device.Tps, ContestId.Dpr), good.Wire, good.Hash.ToArray(), ReceiptTimeout);
+        var onDpr = await client.SendAsync(Topics.Submission(device.Tps, ContestId.Dpr, device.DeviceId), good.Wire, good.Hash.ToArray(), ReceiptTimeout);
         Assert.Equal((ReceiptStatus.Rejected, RejectReasons.Misaddressed), (onDpr.Status, onDpr.Reason));
         var neighbourForm = SignedSubmission.Sign(new Submission
         {
@@ -330,7 +330,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         Assert.Contains(neighbour.Value, misaddressed.Detail);
         // The neighbour's topic itself: the station's ACL refuses the publish.
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() =>
-            client.SendAsync(Topics.Submission(neighbour, ContestId.Ppwp), neighbourForm.Wire, neighbourForm.Hash.ToArray(), ReceiptTimeout));
+            client.SendAsync(Topics.Submission(neighbour, ContestId.Ppwp, device.DeviceId), neighbourForm.Wire, neighbourForm.Hash.ToArray(), ReceiptTimeout));
 
         await client.DisposeAsync();
         // A device that checks receipts (as every device does) does not believe the station's unsigned refusal.

@@ -331,7 +331,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         {
             var s = form.Submission;
             byte[] correlation = [.. form.Hash.ToArray(), (byte)copy];
-            return _clients[s.DeviceId].SendAsync(Topics.Submission(s.Tps, s.Contest), form.Wire, correlation, ReceiptTimeout);
+            return _clients[s.DeviceId].SendAsync(Topics.Submission(s.Tps, s.Contest, s.DeviceId), form.Wire, correlation, ReceiptTimeout);
         }
 
         /// <summary>Starts the copies in the given order, at most <paramref name="inFlight"/> awaiting their receipts at once.</summary>

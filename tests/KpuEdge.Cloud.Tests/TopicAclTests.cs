@@ -17,22 +17,27 @@ public sealed class TopicAclTests
     private static readonly KpuIdentity Service = new("kpu-ingest", KpuRole.Service, "", "pemilu-2024");
 
     [Fact]
-    public void A_TPS_device_publishes_forms_and_images_of_its_own_TPS_only()
+    public void A_TPS_device_publishes_forms_and_images_of_its_own_TPS_only_under_its_own_name()
     {
-        Assert.True(TopicAcl.MayPublish(Tps, Topics.Submission(Own, ContestId.Dpr)));
-        Assert.True(TopicAcl.MayPublish(Tps, Topics.Image(Own, ContestId.Dpr)));
-        Assert.False(TopicAcl.MayPublish(Tps, Topics.Image(Neighbour, ContestId.Dpr)));
-        Assert.False(TopicAcl.MayPublish(Tps, Topics.Submission(Neighbour, ContestId.Dpr)));
+        Assert.True(TopicAcl.MayPublish(Tps, Topics.Submission(Own, ContestId.Dpr, Tps.Name)));
+        Assert.True(TopicAcl.MayPublish(Tps, Topics.Image(Own, ContestId.Dpr, Tps.Name)));
+        Assert.False(TopicAcl.MayPublish(Tps, Topics.Image(Neighbour, ContestId.Dpr, Tps.Name)));
+        Assert.False(TopicAcl.MayPublish(Tps, Topics.Submission(Neighbour, ContestId.Dpr, Tps.Name)));
+        // Its own TPS, but in another's name: the cloud would answer that other device.
+        Assert.False(TopicAcl.MayPublish(Tps, Topics.Submission(Own, ContestId.Dpr, "dev-other")));
+        Assert.False(TopicAcl.MayPublish(Tps, Topics.Image(Own, ContestId.Dpr, "dev-other")));
         Assert.False(TopicAcl.MayPublish(Tps, Topics.ImageAck(Tps.Name)));
-        Assert.False(TopicAcl.MayPublish(Tps, $"kpu/v1/tps/{Own}/img/+"));
+        Assert.False(TopicAcl.MayPublish(Tps, $"kpu/v1/tps/{Own}/img/+/{Tps.Name}"));
+        Assert.False(TopicAcl.MayPublish(Tps, $"kpu/v1/tps/{Own}/c1/dpr"));
     }
 
     [Fact]
-    public void A_PPK_station_relays_forms_and_images_of_its_kecamatan_only()
+    public void A_PPK_station_relays_forms_and_images_of_its_kecamatan_only_under_its_own_name()
     {
-        Assert.True(TopicAcl.MayPublish(Ppk, Topics.Image(Neighbour, ContestId.Ppwp)));
-        Assert.True(TopicAcl.MayPublish(Ppk, Topics.Submission(Own, ContestId.Ppwp)));
-        Assert.False(TopicAcl.MayPublish(Ppk, Topics.Image(Elsewhere, ContestId.Ppwp)));
+        Assert.True(TopicAcl.MayPublish(Ppk, Topics.Image(Neighbour, ContestId.Ppwp, Ppk.Name)));
+        Assert.True(TopicAcl.MayPublish(Ppk, Topics.Submission(Own, ContestId.Ppwp, Ppk.Name)));
+        Assert.False(TopicAcl.MayPublish(Ppk, Topics.Image(Elsewhere, ContestId.Ppwp, Ppk.Name)));
+        Assert.False(TopicAcl.MayPublish(Ppk, Topics.Submission(Own, ContestId.Ppwp, Tps.Name)));
     }
 
     [Fact]
@@ -47,6 +52,6 @@ public sealed class TopicAclTests
         Assert.True(TopicAcl.MaySubscribe(Service, Topics.AllSubmissions));
         Assert.True(TopicAcl.MayPublish(Service, Topics.ImageAck("dev-tps")));
         Assert.False(TopicAcl.MayPublish(Service, "kpu/v1/device/+/image"));
-        Assert.False(TopicAcl.MayPublish(Service, Topics.Image(Own, ContestId.Ppwp)));
+        Assert.False(TopicAcl.MayPublish(Service, Topics.Image(Own, ContestId.Ppwp, Service.Name)));
     }
 }

@@ -140,6 +140,22 @@ public sealed class ReceiptVerifierTests
         Assert.True(result.Ok, result.Detail);
     }
 
+    [Theory]
+    [InlineData(RejectReasons.Misaddressed)]
+    [InlineData(RejectReasons.ReplayedByOtherDevice)]
+    [InlineData(RejectReasons.RateLimited)]
+    [InlineData("a_reason_from_a_newer_cloud")]
+    public void A_refusal_for_who_sent_the_form_or_where_is_never_final_even_signed_by_the_log_key(string reason)
+    {
+        // The probe's attack: another device replays our form in the wrong place and the cloud's signed answer about it
+        // reaches us. Whatever signs it, such a refusal says nothing about the form: we keep it and send it again.
+        var signed = Log.Sign(new RejectionStatement(Ours.Hash, reason, ReceivedAt));
+        var result = ReceiptVerifier.Verify(Rejection(reason, signed), Ours.Wire, TrustedLogKey);
+        Assert.False(result.Ok);
+        Assert.Equal(LogErrors.BadRejection, result.Error);
+        Assert.False(RejectReasons.IsFinal(reason));
+    }
+
     public static TheoryData<string, Func<string?>> ForgedRejections() => new()
     {
         { "no statement (a made-up refusal from a broker or station)", () => null },

@@ -48,15 +48,17 @@ public sealed class MosquittoInteropTests : IDisposable
         await using var ingest = await MiniMqtt.Connect(port, "kpu-ingest", Client(P("ingest")), trust);
         await using var deviceA = await MiniMqtt.Connect(port, "dev-a", Client(P("dev-a")), trust);
 
-        Assert.Equal(0x01, await ingest.Subscribe(1, "kpu/v1/tps/+/c1/+"));
+        Assert.Equal(0x01, await ingest.Subscribe(1, "kpu/v1/tps/+/c1/+/+"));
         // mosquitto's ACL file grants every subscription and filters on delivery, so what is checked is what arrives.
         await deviceA.Subscribe(1, "kpu/v1/device/dev-b/receipt");
         await deviceA.Subscribe(2, "kpu/v1/device/dev-a/receipt");
         // A form for another TPS is dropped; the broker handles one connection's packets in order, so the next
         // message the ingest sees is the allowed one.
-        await deviceA.Publish(10, "kpu/v1/tps/3273011001004/c1/ppwp", "forged");
-        await deviceA.Publish(11, "kpu/v1/tps/3273011001003/c1/ppwp", "genuine");
-        Assert.Equal(("kpu/v1/tps/3273011001003/c1/ppwp", "genuine"), await ingest.NextPublish());
+        await deviceA.Publish(10, "kpu/v1/tps/3273011001004/c1/ppwp/dev-a", "forged");
+        // Its own TPS under another device's name: the ingest would answer that device.
+        await deviceA.Publish(11, "kpu/v1/tps/3273011001003/c1/ppwp/dev-b", "in another's name");
+        await deviceA.Publish(12, "kpu/v1/tps/3273011001003/c1/ppwp/dev-a", "genuine");
+        Assert.Equal(("kpu/v1/tps/3273011001003/c1/ppwp/dev-a", "genuine"), await ingest.NextPublish());
         // Likewise another device's receipt never reaches dev-a.
         await ingest.Publish(20, "kpu/v1/device/dev-b/receipt", "receipt-b");
         await ingest.Publish(21, "kpu/v1/device/dev-a/receipt", "receipt-a");

@@ -328,24 +328,24 @@ public sealed class ProvisioningFlowTests : IDisposable
         string acl = File.ReadAllText(P("acl"));
         string expected = """
             user dev-a
-            topic write kpu/v1/tps/3273011001003/c1/+
-            topic write kpu/v1/tps/3273011001003/img/+
+            topic write kpu/v1/tps/3273011001003/c1/+/dev-a
+            topic write kpu/v1/tps/3273011001003/img/+/dev-a
             topic read kpu/v1/device/dev-a/receipt
             topic read kpu/v1/device/dev-a/image
             topic read kpu/v1/device/dev-a/config
             topic write kpu/v1/device/dev-a/telemetry
 
             user dev-b
-            topic write kpu/v1/tps/3273011001004/c1/+
-            topic write kpu/v1/tps/3273011001004/img/+
+            topic write kpu/v1/tps/3273011001004/c1/+/dev-b
+            topic write kpu/v1/tps/3273011001004/img/+/dev-b
             topic read kpu/v1/device/dev-b/receipt
             topic read kpu/v1/device/dev-b/image
             topic read kpu/v1/device/dev-b/config
             topic write kpu/v1/device/dev-b/telemetry
 
             user kpu-ingest
-            topic read kpu/v1/tps/+/c1/+
-            topic read kpu/v1/tps/+/img/+
+            topic read kpu/v1/tps/+/c1/+/+
+            topic read kpu/v1/tps/+/img/+/+
             topic write kpu/v1/device/+/receipt
             topic write kpu/v1/device/+/image
             topic write kpu/v1/device/+/config

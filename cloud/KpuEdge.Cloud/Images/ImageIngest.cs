@@ -4,11 +4,11 @@ using KpuEdge.Core.Protocol;
 namespace KpuEdge.Cloud.Images;
 
 /// <summary>An image chunk taken off the broker, not yet acknowledged to it.</summary>
-public sealed record InboundChunk(string Topic, byte[] Payload, string? ResponseTopic, byte[]? Correlation, Func<Task> Ack);
+public sealed record InboundChunk(string Topic, byte[] Payload, byte[]? Correlation, Func<Task> Ack);
 
 /// <summary>
 /// The image side of the ingest: chunks queue here, apart from the forms, so that tallies never wait behind photos.
-/// One worker writes them (<see cref="ImageReceiver"/>), answers the sender on its image topic, then acknowledges
+/// One worker writes them (<see cref="ImageReceiver"/>), answers the sender (named by the topic) on its image topic, then acknowledges
 /// the chunk to the broker — after it is durable, like a form.
 /// </summary>
 public sealed class ImageIngest(ImageReceiver receiver, ILogger<ImageIngest> logger)
@@ -24,9 +24,10 @@ public sealed class ImageIngest(ImageReceiver receiver, ILogger<ImageIngest> log
         {
             try
             {
-                var ack = receiver.Receive(chunk.Topic, chunk.Payload, chunk.ResponseTopic);
-                if (Topics.IsImageAckTopic(chunk.ResponseTopic)) await answer(chunk.ResponseTopic!, ack.ToUtf8(), chunk.Correlation);
-                else if (chunk.ResponseTopic is not null) logger.LogWarning("Not answering an image chunk on '{Topic}': not a device image topic", chunk.ResponseTopic);
+                var ack = receiver.Receive(chunk.Topic, chunk.Payload);
+                // The answer goes to the sender the topic names, which the broker ties to the client's certificate.
+                if (Topics.TryParseImage(chunk.Topic, out var address)) await answer(Topics.ImageAck(address.Sender), ack.ToUtf8(), chunk.Correlation);
+                else logger.LogWarning("Not answering an image chunk on '{Topic}': it names no sender", chunk.Topic);
                 await chunk.Ack();
             }
             catch (MQTTnet.Exceptions.MqttCommunicationException)

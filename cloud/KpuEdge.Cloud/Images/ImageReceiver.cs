@@ -25,6 +25,7 @@ namespace KpuEdge.Cloud.Images;
 public sealed class ImageReceiver
 {
     private readonly IResultsLedger _ledger;
+    private readonly Ingest.DeviceRegistryProvider _devices;
     private readonly TransparencyLog _log;
     private readonly SecurityEventRecorder _events;
     private readonly TimeProvider _time;
@@ -32,10 +33,11 @@ public sealed class ImageReceiver
     private readonly PageAssembler _assembler;
     private long _chunks, _bytes, _pagesStored, _refused;
 
-    public ImageReceiver(IOptions<CloudOptions> options, IResultsLedger ledger, TransparencyLog log, SecurityEventRecorder events,
-        TimeProvider time, ILogger<ImageReceiver> logger)
+    public ImageReceiver(IOptions<CloudOptions> options, IResultsLedger ledger, Ingest.DeviceRegistryProvider devices, TransparencyLog log,
+        SecurityEventRecorder events, TimeProvider time, ILogger<ImageReceiver> logger)
     {
         _ledger = ledger;
+        _devices = devices;
         _log = log;
         _events = events;
         _time = time;
@@ -50,14 +52,15 @@ public sealed class ImageReceiver
     public ImageStats Stats => new(Interlocked.Read(ref _chunks), Interlocked.Read(ref _bytes), Interlocked.Read(ref _pagesStored), Interlocked.Read(ref _refused));
 
     /// <summary>
-    /// Takes one chunk from <paramref name="topic"/>; the answer is durable before it is returned. <paramref name="replyTo"/>
-    /// (the sender's image-answer topic) names the device in the security event of a suspicious refusal.
+    /// Takes one chunk from <paramref name="topic"/> (<c>kpu/v1/tps/{tps}/img/{contest}/{sender}</c>); the answer is
+    /// durable before it is returned, and is for the sender the topic names.
     /// </summary>
-    public ImageAck Receive(string topic, ReadOnlyMemory<byte> payload, string? replyTo = null)
+    public ImageAck Receive(string topic, ReadOnlyMemory<byte> payload)
     {
         Interlocked.Increment(ref _chunks);
-        if (!Topics.TryParseImage(topic, out var tps, out var contest))
-            return Refuse(Sha256Hash.Empty, 0, ImageRefusals.Misaddressed, $"'{topic}' is not an image topic (kpu/v1/tps/{{tps}}/img/{{contest}}).");
+        if (!Topics.TryParseImage(topic, out var address))
+            return Refuse(Sha256Hash.Empty, 0, ImageRefusals.Misaddressed, $"'{topic}' is not an image topic (kpu/v1/tps/{{tps}}/img/{{contest}}/{{sender}}).");
+        var (tps, contest, sender) = address;
         ImageChunk chunk;
         try
         {
@@ -66,11 +69,17 @@ public sealed class ImageReceiver
         catch (ImageChunkFormatException e)
         {
             var unread = Refuse(Sha256Hash.Empty, 0, e.Reason, e.Message);
-            return e.Reason == ImageRefusals.Oversized ? Suspicious(unread, tps, topic, replyTo, null, payload.Length) : unread;
+            return e.Reason == ImageRefusals.Oversized ? Suspicious(unread, address, topic, null, payload.Length) : unread;
         }
-        if (!_ledger.IsImageExpected(tps, contest, chunk.ImageHash))
+        // Only for a form accepted for that TPS and contest, and only from its signer (or a station relaying for it): a
+        // device cannot feed, restart or spoil the pages of another device's form.
+        var signers = _ledger.ImageSigners(tps, contest, chunk.ImageHash);
+        if (signers.Count == 0)
             return Suspicious(Refuse(chunk, ImageRefusals.UnknownImage,
-                $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first."), tps, topic, replyTo, chunk, payload.Length);
+                $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first."), address, topic, chunk, payload.Length);
+        if (!signers.Any(signer => _devices.MayDeliver(sender, signer)))
+            return Suspicious(Refuse(chunk, ImageRefusals.UnknownImage,
+                $"Image {chunk.ImageHash} belongs to a form of device {string.Join(", ", signers)}, not of '{sender}'."), address, topic, chunk, payload.Length);
 
         var stored = _ledger.ImagePages(chunk.ImageHash);
         if (stored.FirstOrDefault(p => p.Page == chunk.Page) is { } held) return Stored(chunk, held.StoredAt, stored.Count);
@@ -78,7 +87,7 @@ public sealed class ImageReceiver
         string relative = RelativePath(tps, contest, chunk.ImageHash, chunk.Page);
         var result = _assembler.Add(chunk, Path.Combine(Root, relative));
         Interlocked.Add(ref _bytes, chunk.Data.Length);
-        if (result.Refusal is { } refusal) return Suspicious(Refuse(chunk, refusal, result.Detail!), tps, topic, replyTo, chunk, payload.Length);
+        if (result.Refusal is { } refusal) return Suspicious(Refuse(chunk, refusal, result.Detail!), address, topic, chunk, payload.Length);
         if (!result.Stored) return Ack(chunk, ImageAckStatus.Partial, result.Received, stored.Count);
 
         var storedAt = _time.GetUtcNow();
@@ -128,7 +137,7 @@ public sealed class ImageReceiver
     /// an image no accepted form names) or an oversized chunk is a security event: a broken or tampered device, or
     /// somebody probing.
     /// </summary>
-    private ImageAck Suspicious(ImageAck refusal, TpsCode tps, string topic, string? replyTo, ImageChunk? chunk, int size)
+    private ImageAck Suspicious(ImageAck refusal, TpsTopic address, string topic, ImageChunk? chunk, int size)
     {
         var evidence = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -143,17 +152,22 @@ public sealed class ImageReceiver
         _events.Record(new SecurityEvent
         {
             Ts = refusal.Ts, Kind = SecurityEventKinds.ImageRefused, Severity = SecuritySeverity.Warning, Source = SecurityEventSources.Ingest,
-            DeviceId = Topics.DeviceOfImageAckTopic(replyTo), Tps = tps.Value, Detail = refusal.Detail ?? refusal.Reason ?? "",
+            DeviceId = address.Sender, Tps = address.Tps.Value, Detail = refusal.Detail ?? refusal.Reason ?? "",
             Evidence = evidence,
         });
         return refusal;
     }
 
-    /// <summary>A refusal of a chunk that names its page: signed, so the sender may believe it.</summary>
+    /// <summary>
+    /// A refusal of a chunk that names its page: signed only when it is final about the page's own bytes
+    /// (<see cref="ImageRefusals.IsFinal"/>), so a refusal for where a chunk came from can never make a device give a page up.
+    /// </summary>
     private ImageAck Refuse(ImageChunk chunk, string reason, string detail)
     {
         var refusal = Refuse(chunk.ImageHash, chunk.Page, reason, detail, chunk.PageHashes.Count);
-        return refusal with { Statement = _log.SignImage(new ImageStatement(chunk.ImageHash, chunk.Page, chunk.PageHash, reason, refusal.Ts)) };
+        return ImageRefusals.IsFinal(reason)
+            ? refusal with { Statement = _log.SignImage(new ImageStatement(chunk.ImageHash, chunk.Page, chunk.PageHash, reason, refusal.Ts)) }
+            : refusal;
     }
 
     private ImageAck Refuse(Sha256Hash imageHash, int page, string reason, string detail, int pages = 0)

@@ -15,11 +15,13 @@ public enum ChainVerdictKind
     Fork,
     /// <summary>Refused: the device's counter went backwards while its clock went forwards (restored, reset or cloned).</summary>
     Rewind,
+    /// <summary>Refused: the number lies far beyond anything the device has sent — a forged counter or a cloned key, never counted.</summary>
+    Jump,
 }
 
 public sealed record ChainVerdict(ChainVerdictKind Kind, string Detail, ulong MissingFrom = 0, ulong MissingTo = 0)
 {
-    public bool Refused => Kind is ChainVerdictKind.Fork or ChainVerdictKind.Rewind;
+    public bool Refused => Kind is ChainVerdictKind.Fork or ChainVerdictKind.Rewind or ChainVerdictKind.Jump;
 }
 
 /// <summary>
@@ -30,14 +32,24 @@ public sealed record ChainVerdict(ChainVerdictKind Kind, string Detail, ulong Mi
 /// </summary>
 public static class DeviceChain
 {
+    /// <summary>The default of <c>Cloud:MaxSequenceJump</c>.</summary>
+    public const ulong DefaultMaxJump = 1_000;
+
     /// <param name="head">The device's highest accepted link, if any.</param>
     /// <param name="predecessor">The accepted link with sequence n−1, if any.</param>
     /// <param name="sameSequence">An accepted link with the same sequence (different content), if any.</param>
     /// <param name="successor">The accepted link with sequence n+1, if any.</param>
-    public static ChainVerdict Judge(ChainLink candidate, ChainLink? head, ChainLink? predecessor, ChainLink? sameSequence, ChainLink? successor)
+    /// <param name="maxJump">How far beyond the head (or beyond 0, for a device's first form) a number may lie: a device
+    /// signs a handful of forms and corrections, so one numbered a million ahead did not come from its counter.</param>
+    public static ChainVerdict Judge(ChainLink candidate, ChainLink? head, ChainLink? predecessor, ChainLink? sameSequence, ChainLink? successor,
+        ulong maxJump = DefaultMaxJump)
     {
         ulong n = candidate.Sequence;
         if (n == 0) return new ChainVerdict(ChainVerdictKind.Fork, "sequence numbers start at 1");
+        ulong top = head?.Sequence ?? 0;
+        if (n > top && n - top > maxJump)
+            return new ChainVerdict(ChainVerdictKind.Jump,
+                $"sequence {n} lies {n - top} beyond the device's newest accepted sequence {top} (at most {maxJump})");
         // A clock can be set back (RTC reset, manual fix) between two forms; a form its accepted successor names was
         // signed before that successor, whatever its clock says, so only time without such proof can tell a rewind.
         bool namedBySuccessor = successor is not null && successor.PreviousHash == candidate.Hash;

@@ -44,6 +44,14 @@ public sealed class DeviceRegistryProvider
         return Registry.TryGet(deviceId, out device);
     }
 
+    /// <summary>
+    /// Whether <paramref name="sender"/> (the authenticated publisher) may deliver what device <paramref name="signer"/>
+    /// signed: the device itself, or a sender that is not a registered TPS device — a PPK station relaying for its
+    /// kecamatan, to whose TPS topics the broker confines it. A TPS device delivering another device's form or photos
+    /// is replaying what it has seen.
+    /// </summary>
+    public bool MayDeliver(string sender, string signer) => sender == signer || !TryGet(sender, out _);
+
     private void Reload()
     {
         if (!File.Exists(_path)) return;

@@ -47,7 +47,11 @@ public sealed class IngestService(
     private const int CheckWorkers = 2;
     private const int CompletionWorkers = 2;
 
-    private sealed record Inbound(string Topic, byte[] Payload, string? ResponseTopic, byte[]? Correlation, DateTimeOffset ReceivedAt, Func<Task> Ack);
+    /// <param name="Sender">Who published it, from the topic the broker let it publish to (null: not a form topic, nobody to answer).</param>
+    private sealed record Inbound(string Topic, string? Sender, byte[] Payload, byte[]? Correlation, DateTimeOffset ReceivedAt, Func<Task> Ack);
+
+    /// <summary>Correlation data longer than this is not echoed (a device's is the 32-byte submission hash).</summary>
+    private const int MaxCorrelationBytes = 64;
 
     private sealed record Checked(Inbound Message, CheckOutcome Outcome);
 
@@ -66,6 +70,9 @@ public sealed class IngestService(
     private readonly Channel<bool> _connectionLost = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private Task _reconnecting = Task.CompletedTask;
     private volatile bool _disconnecting;
+    /// <summary>Refusals written per sender and reason: <see cref="RefusalsWrittenPerMinute"/> a minute, the rest counted.</summary>
+    private readonly KpuEdge.Broker.RefusalThrottle _refusals = new(TimeSpan.FromMinutes(1), time, RefusalsWrittenPerMinute);
+    public const int RefusalsWrittenPerMinute = 20;
     // Counts connections: an ack belongs to the connection its message came on (packet ids start over on a new one).
     private int _connection;
 
@@ -136,16 +143,18 @@ public sealed class IngestService(
             e.AutoAcknowledge = false;
             var m = e.ApplicationMessage;
             int connection = Volatile.Read(ref _connection);
-            if (Topics.TryParseImage(m.Topic, out _, out _))
+            // Answers go to the sender the topic names (the broker's ACL ties it to the client's certificate), never to
+            // a response topic the message asks for: nobody can have the cloud answer another device.
+            var correlation = m.CorrelationData is { Length: > 0 and <= MaxCorrelationBytes } c ? c : null;
+            if (Topics.TryParseImage(m.Topic, out _))
             {
                 // Photos queue apart from the forms: the numbers never wait behind them.
-                await images.EnqueueAsync(new InboundChunk(m.Topic, m.Payload.ToArray(), m.ResponseTopic, m.CorrelationData,
-                    () => AcknowledgeAsync(e, connection)), cancellationToken);
+                await images.EnqueueAsync(new InboundChunk(m.Topic, m.Payload.ToArray(), correlation, () => AcknowledgeAsync(e, connection)), cancellationToken);
                 return;
             }
             stats.OnReceived();
-            var inbound = new Inbound(m.Topic, m.Payload.ToArray(), m.ResponseTopic, m.CorrelationData, time.GetUtcNow(),
-                () => AcknowledgeAsync(e, connection));
+            string? sender = Topics.TryParseSubmission(m.Topic, out var address) ? address.Sender : null;
+            var inbound = new Inbound(m.Topic, sender, m.Payload.ToArray(), correlation, time.GetUtcNow(), () => AcknowledgeAsync(e, connection));
             int partition = (int)((uint)StringComparer.Ordinal.GetHashCode(m.Topic) % CheckWorkers);
             await _inbound[partition].Writer.WriteAsync(inbound, cancellationToken);
         };
@@ -291,11 +300,25 @@ public sealed class IngestService(
         for (int i = 0; i < batch.Count; i++)
         {
             var (message, outcome) = batch[i];
+            // A refusal is answered always, but written (a rejection row, a security event) only a few times a minute
+            // per sender and reason: a flooding device costs a handful of rows, and the next row says how many more.
+            void Refuse(Refused refusal, SecurityEvent? securityEvent)
+            {
+                decisions[i] = new Decision(-1, null, refusal);
+                if (!_refusals.ShouldReport(refusal.Reason, message.Sender ?? message.Topic, out long more)) return;
+                rejections.Add(ToRejection(message, refusal, more));
+                if (securityEvent is not null)
+                    events.Add(more == 0 ? securityEvent : securityEvent with
+                    {
+                        Evidence = new Dictionary<string, string>(securityEvent.Evidence ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+                        {
+                            ["repeats_since_last_report"] = more.ToString(CultureInfo.InvariantCulture),
+                        },
+                    });
+            }
             if (outcome is Refused refused)
             {
-                decisions[i] = new Decision(-1, null, refused);
-                rejections.Add(ToRejection(message, refused));
-                if (SecurityEventFor(message, refused) is { } refusedEvent) events.Add(refusedEvent);
+                Refuse(refused, SecurityEventFor(message, refused));
                 continue;
             }
             var verified = (Verified)outcome;
@@ -326,32 +349,39 @@ public sealed class IngestService(
                 decisions[i] = new Decision(-1, earlier, null);
                 continue;
             }
-            var verdict = DeviceChain.Judge(link, head, predecessor, sameSequence, successor);
+            var verdict = DeviceChain.Judge(link, head, predecessor, sameSequence, successor, options.Value.MaxSequenceJump);
             if (verdict.Refused)
             {
-                string reason = verdict.Kind == ChainVerdictKind.Fork ? RejectReasons.ChainFork : RejectReasons.ChainRewind;
-                var refusal = new Refused(verified.Hash, reason, $"Device '{s.DeviceId}': {verdict.Detail}.", s);
-                decisions[i] = new Decision(-1, null, refusal);
-                rejections.Add(ToRejection(message, refusal));
-                events.Add(ChainEvent(message, s, verdict, reason == RejectReasons.ChainFork ? SecurityEventKinds.ChainFork : SecurityEventKinds.ChainRewind,
-                    SecuritySeverity.Critical, verified.Hash, sameSequence?.Hash));
+                var (reason, kind) = verdict.Kind switch
+                {
+                    ChainVerdictKind.Fork => (RejectReasons.ChainFork, SecurityEventKinds.ChainFork),
+                    ChainVerdictKind.Rewind => (RejectReasons.ChainRewind, SecurityEventKinds.ChainRewind),
+                    _ => (RejectReasons.ChainJump, SecurityEventKinds.ChainJump),
+                };
+                var refusal = new Refused(verified.Hash, reason, $"Device '{s.DeviceId}': {verdict.Detail}.", s) { Genuine = true };
+                Refuse(refusal, ChainEvent(message, s, verdict, kind, SecuritySeverity.Critical, verified.Hash, sameSequence?.Hash));
                 continue;
             }
             // A gap is not news yet: the missing forms are usually in flight. ChainGapMonitor reports those that last.
             // A second form of the device for this TPS and contest must say why it replaces the first; an older one
             // arriving after its correction is history and needs no reason.
             // A device with nothing accepted yet (no head) has no earlier version: no lookup on that path.
-            if (s.CorrectionReason is null && head is not null)
+            if (head is not null)
             {
-                var replaced = ledger.SequencesFor(s.DeviceId, s.Tps, s.Contest)
-                    .Concat(pendingForms.TryGetValue((s.DeviceId, s.Tps, s.Contest), out var inBatch) ? inBatch : [])
-                    .Where(n => n < s.Sequence).ToList();
-                if (replaced.Count > 0)
+                var versions = ledger.SequencesFor(s.DeviceId, s.Tps, s.Contest)
+                    .Concat(pendingForms.TryGetValue((s.DeviceId, s.Tps, s.Contest), out var inBatch) ? inBatch : []).ToList();
+                var replaced = versions.Where(n => n < s.Sequence).ToList();
+                Refused? refusal = null;
+                if (s.CorrectionReason is null && replaced.Count > 0)
+                    refusal = new Refused(verified.Hash, RejectReasons.CorrectionWithoutReason,
+                        $"Device '{s.DeviceId}' already sent {s.Contest.Slug()} of TPS {s.Tps} (sequence {replaced.Max()}); a newer version must carry a correction reason.", s) { Genuine = true };
+                // Corrections are a handful at most; a device signing thousands is flooding the log and the TPS's page.
+                else if (versions.Count >= options.Value.MaxVersionsPerForm)
+                    refusal = new Refused(verified.Hash, RejectReasons.TooManyVersions,
+                        $"Device '{s.DeviceId}' already has {versions.Count} versions of {s.Contest.Slug()} of TPS {s.Tps}; at most {options.Value.MaxVersionsPerForm} are kept.", s) { Genuine = true };
+                if (refusal is not null)
                 {
-                    var silent = new Refused(verified.Hash, RejectReasons.CorrectionWithoutReason,
-                        $"Device '{s.DeviceId}' already sent {s.Contest.Slug()} of TPS {s.Tps} (sequence {replaced.Max()}); a newer version must carry a correction reason.", s);
-                    decisions[i] = new Decision(-1, null, silent);
-                    rejections.Add(ToRejection(message, silent));
+                    Refuse(refusal, SecurityEventFor(message, refusal));
                     continue;
                 }
             }
@@ -399,7 +429,9 @@ public sealed class IngestService(
                 LedgerPosition = position,
                 LogIndex = logIndex,
                 Reason = refusal?.Reason,
-                Rejection = refusal is null ? null : log.SignRejection(outcome.Hash, refusal.Reason, now),
+                // Only a verdict on the form's own bytes is signed: a refusal for who sent it or where must never
+                // become a final word a device could be shown about its form.
+                Rejection = refusal is not null && RejectReasons.IsFinal(refusal.Reason) ? log.SignRejection(outcome.Hash, refusal.Reason, now) : null,
                 Detail = refusal?.Detail,
                 Violations = refusal?.Violations,
                 Tps = submission?.Tps.Value,
@@ -432,6 +464,7 @@ public sealed class IngestService(
             ["previous_hash"] = s.PreviousHash.ToString(),
             ["device_time"] = s.DeviceTime.ToString("O", CultureInfo.InvariantCulture),
             ["topic"] = message.Topic,
+            ["sender"] = message.Sender ?? "",
         };
         if (other is { } o) evidence["conflicting_hash"] = o.ToString();
         return new SecurityEvent
@@ -441,7 +474,11 @@ public sealed class IngestService(
         };
     }
 
-    /// <summary>Refusals that smell of attack rather than of a mistake become security events.</summary>
+    /// <summary>
+    /// Refusals that smell of attack rather than of a mistake become security events, attributed to what was verified:
+    /// the sender the broker authenticated (<c>device_id</c>, and the TPS of the topic it was allowed to use), with the
+    /// device the form names as evidence — vouched for only when its signature verified (<c>form_signature</c>).
+    /// </summary>
     private static SecurityEvent? SecurityEventFor(Inbound message, Refused refused)
     {
         if (!RejectReasons.IsSecurityRelevant(refused.Reason)) return null;
@@ -452,15 +489,28 @@ public sealed class IngestService(
             ["topic"] = message.Topic,
             ["size"] = message.Payload.Length.ToString(CultureInfo.InvariantCulture),
         };
-        bool revoked = refused.Reason == RejectReasons.RevokedDevice;
+        if (refused.Submission is { } form)
+        {
+            evidence["form_device"] = form.DeviceId;
+            evidence["form_tps"] = form.Tps.Value;
+            evidence["form_sequence"] = form.Sequence.ToString(CultureInfo.InvariantCulture);
+            evidence["form_signature"] = refused.Genuine ? "verified" : "unverified";
+        }
+        var (kind, severity) = refused.Reason switch
+        {
+            RejectReasons.RevokedDevice => (SecurityEventKinds.RevokedDeviceSubmission, SecuritySeverity.Critical),
+            RejectReasons.ReplayedByOtherDevice => (SecurityEventKinds.FormReplayed, SecuritySeverity.Critical),
+            RejectReasons.ChainJump => (SecurityEventKinds.ChainJump, SecuritySeverity.Critical),
+            _ => (SecurityEventKinds.SubmissionRefused, SecuritySeverity.Warning),
+        };
         return new SecurityEvent
         {
             Ts = message.ReceivedAt,
-            Kind = revoked ? SecurityEventKinds.RevokedDeviceSubmission : SecurityEventKinds.SubmissionRefused,
-            Severity = revoked ? SecuritySeverity.Critical : SecuritySeverity.Warning,
+            Kind = kind,
+            Severity = severity,
             Source = SecurityEventSources.Ingest,
-            DeviceId = refused.Submission?.DeviceId,
-            Tps = refused.Submission?.Tps.Value,
+            DeviceId = message.Sender,
+            Tps = Topics.TryParseSubmission(message.Topic, out var address) ? address.Tps.Value : null,
             Detail = refused.Detail,
             Evidence = evidence,
         };
@@ -525,18 +575,18 @@ public sealed class IngestService(
         };
     }
 
-    /// <summary>Answers an image chunk; the image side has already checked that the topic is a device image topic.</summary>
+    /// <summary>Answers an image chunk on its sender's image topic.</summary>
     private Task AnswerImageAsync(string topic, byte[] ack, byte[]? correlation) => ReplyAsync(topic, ack, correlation, "image acknowledgement");
 
+    /// <summary>The receipt goes to the sender's own receipt topic, derived from the topic the broker let it publish to.</summary>
     private async Task SendReceiptAsync(Inbound message, Receipt receipt)
     {
-        if (!Topics.IsReceiptTopic(message.ResponseTopic))
+        if (message.Sender is not { } sender)
         {
-            if (message.ResponseTopic is not null)
-                logger.LogWarning("Not sending a receipt to '{Topic}': not a device receipt topic", message.ResponseTopic);
+            logger.LogWarning("No receipt for {Hash}: '{Topic}' names no sender", receipt.SubmissionHash, message.Topic);
             return;
         }
-        await ReplyAsync(message.ResponseTopic!, receipt.ToUtf8(), message.Correlation, $"receipt for {receipt.SubmissionHash}");
+        await ReplyAsync(Topics.Receipt(sender), receipt.ToUtf8(), message.Correlation, $"receipt for {receipt.SubmissionHash}");
     }
 
     /// <summary>Publishes an answer (JSON, QoS 1) to a device, with the correlation data of what it answers.</summary>
@@ -557,6 +607,8 @@ public sealed class IngestService(
         await _client.PublishAsync(reply.Build(), CancellationToken.None);
     }
 
-    private static Rejection ToRejection(Inbound message, Refused refused) =>
-        new(message.ReceivedAt, message.Topic, refused.Submission?.DeviceId, refused.Reason, refused.Detail, refused.Hash, message.Payload.Length);
+    private static Rejection ToRejection(Inbound message, Refused refused, long more) =>
+        new(message.ReceivedAt, message.Topic, refused.Submission?.DeviceId, refused.Reason,
+            more == 0 ? refused.Detail : $"{refused.Detail} ({more} more of these from this sender were answered but not written since the last one.)",
+            refused.Hash, message.Payload.Length);
 }

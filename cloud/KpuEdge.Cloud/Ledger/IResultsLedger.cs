@@ -105,8 +105,11 @@ public interface IResultsLedger : IDisposable
     /// <summary>Every TPS with at least one accepted submission.</summary>
     IReadOnlyList<TpsCode> ReportingTps();
 
-    /// <summary>Whether an accepted submission of this TPS and contest names this image hash (only such images are taken).</summary>
-    bool IsImageExpected(TpsCode tps, ContestId contest, Sha256Hash imageHash);
+    /// <summary>
+    /// The devices whose accepted submissions of this TPS and contest name this image hash: only such images are taken,
+    /// and only from those devices (or a station relaying for them). Empty when no accepted form names it.
+    /// </summary>
+    IReadOnlyList<string> ImageSigners(TpsCode tps, ContestId contest, Sha256Hash imageHash);
 
     /// <summary>Records a stored page (idempotent).</summary>
     void RecordImagePage(StoredImagePage page);

@@ -456,15 +456,18 @@ public sealed class SqliteLedger : IResultsLedger
         return codes;
     }
 
-    public bool IsImageExpected(TpsCode tps, ContestId contest, Sha256Hash imageHash)
+    public IReadOnlyList<string> ImageSigners(TpsCode tps, ContestId contest, Sha256Hash imageHash)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT 1 FROM submissions WHERE tps = $tps AND contest = $contest AND image_hash = $image LIMIT 1";
+        command.CommandText = "SELECT DISTINCT device_id FROM submissions WHERE tps = $tps AND contest = $contest AND image_hash = $image";
         command.Parameters.AddWithValue("$tps", tps.Value);
         command.Parameters.AddWithValue("$contest", (int)contest);
         command.Parameters.AddWithValue("$image", imageHash.ToArray());
-        return command.ExecuteScalar() is not null;
+        using var reader = command.ExecuteReader();
+        var devices = new List<string>();
+        while (reader.Read()) devices.Add(reader.GetString(0));
+        return devices;
     }
 
     public void RecordImagePage(StoredImagePage page)

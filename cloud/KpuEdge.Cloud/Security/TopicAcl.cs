@@ -5,8 +5,10 @@ namespace KpuEdge.Cloud.Security;
 
 /// <summary>
 /// Who may publish and subscribe to what, decided by the identity in the client's certificate:
-/// a TPS device publishes only its own TPS's forms and images; a PPK station only those of TPS in its kecamatan (it
-/// relays); both subscribe only to their own receipt, image and config topics. The cloud service reads forms and writes receipts.
+/// a TPS device publishes only its own TPS's forms and images, and only under its own name; a PPK station only those
+/// of TPS in its kecamatan (it relays), under its own name; both subscribe only to their own receipt, image and config
+/// topics. The cloud service reads forms and writes answers. Because a form topic's last level must be the
+/// publisher's own name, the ingest knows who sent each message and answers only that sender.
 /// </summary>
 public static class TopicAcl
 {
@@ -15,10 +17,12 @@ public static class TopicAcl
         switch (identity.Role)
         {
             case KpuRole.Tps:
-                return topic == Topics.Telemetry(identity.Name) || TpsOf(topic) is { } tps && tps.Value == identity.Assignment;
+                return topic == Topics.Telemetry(identity.Name)
+                       || TpsTopicOf(topic) is { } own && own.Sender == identity.Name && own.Tps.Value == identity.Assignment;
             case KpuRole.Ppk:
                 return topic == Topics.Telemetry(identity.Name)
-                       || TpsOf(topic) is { } relayed && relayed.Value.StartsWith(identity.Assignment, StringComparison.Ordinal);
+                       || TpsTopicOf(topic) is { } relayed && relayed.Sender == identity.Name
+                          && relayed.Tps.Value.StartsWith(identity.Assignment, StringComparison.Ordinal);
             case KpuRole.Service:
                 return Topics.IsReceiptTopic(topic) || Topics.IsImageAckTopic(topic) || IsConfigTopic(topic);
             default:
@@ -34,9 +38,9 @@ public static class TopicAcl
         _ => false,
     };
 
-    /// <summary>The TPS a form or image topic is about; null for any other topic.</summary>
-    private static Core.Regions.TpsCode? TpsOf(string topic) =>
-        Topics.TryParseSubmission(topic, out var tps, out _) || Topics.TryParseImage(topic, out tps, out _) ? tps : null;
+    /// <summary>The TPS, contest and sender a form or image topic names; null for any other topic.</summary>
+    private static TpsTopic? TpsTopicOf(string topic) =>
+        Topics.TryParseSubmission(topic, out var parsed) || Topics.TryParseImage(topic, out parsed) ? parsed : null;
 
     private static bool IsConfigTopic(string topic) =>
         topic.StartsWith(Topics.Prefix + "/device/", StringComparison.Ordinal) && topic.EndsWith("/config", StringComparison.Ordinal)

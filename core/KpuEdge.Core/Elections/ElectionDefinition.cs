@@ -9,6 +9,21 @@ public sealed record Pair(int Number, string Name);
 
 public sealed record Party(int Number, string Abbreviation, string Name);
 
+/// <summary>The span of device times in which a genuine device signs an election's forms.</summary>
+public sealed record SigningWindow(DateTimeOffset Opens, DateTimeOffset Closes)
+{
+    public bool Contains(DateTimeOffset deviceTime) => deviceTime >= Opens && deviceTime <= Closes;
+
+    /// <summary>
+    /// The window of an election on <paramref name="date"/>: from midnight of voting day in the easternmost time zone
+    /// (WIT, UTC+9) until the national recap's deadline (35 days later, seed ch. III) ends in the westernmost (WIB,
+    /// UTC+7), widened by <paramref name="tolerance"/> on both sides for device clocks.
+    /// </summary>
+    public static SigningWindow ForVotingDay(DateOnly date, TimeSpan tolerance) => new(
+        new DateTimeOffset(date.ToDateTime(TimeOnly.MinValue), TimeSpan.FromHours(9)) - tolerance,
+        new DateTimeOffset(date.AddDays(36).ToDateTime(TimeOnly.MinValue), TimeSpan.FromHours(7)) + tolerance);
+}
+
 /// <summary>How electoral districts (dapil) of a party contest are cut from the real regions.</summary>
 /// <param name="RegionsPerDapil">Consecutive kab/kota (DPR, DPRD Provinsi) or kecamatan (DPRD Kab/Kota) per dapil.</param>
 /// <param name="CandidatesPerParty">Candidates each party lists in every dapil.</param>
@@ -30,6 +45,13 @@ public sealed record ElectionDefinition
     public required DapilRule DprdProvinsi { get; init; }
     public required DapilRule DprdKabKota { get; init; }
     public required int DpdCandidatesPerProvince { get; init; }
+    /// <summary>
+    /// When devices may sign this election's forms (device time, UTC): from the opening of the polls to the end of the
+    /// national recap, with a tolerance for device clocks. A form signed outside it is refused
+    /// (<c>device_time_out_of_range</c>). Null: no window (the built-in definition, which demos run at today's date);
+    /// the device time is then only bounded by the cloud's clock.
+    /// </summary>
+    public SigningWindow? SigningWindow { get; init; }
     /// <summary>Provinces whose kab/kota have no DPRD (DKI Jakarta: administrative cities).</summary>
     public IReadOnlyList<string> ProvincesWithoutDprdKabKota { get; init; } = ["31"];
 

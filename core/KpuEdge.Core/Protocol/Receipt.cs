@@ -39,9 +39,37 @@ public static class RejectReasons
     /// <summary>The device's signing certificate is not valid at the time the form arrives (expired or not yet valid).</summary>
     public const string UntrustedCertificate = "untrusted_certificate";
 
+    /// <summary>
+    /// A genuine form of one device sent by another device that may not relay it (only the signer itself, or a PPK
+    /// station of the form's kecamatan, sends a form): a stolen or turned device replaying what it has seen. Says
+    /// nothing about the form itself, so it is never final for the form's own device.
+    /// </summary>
+    public const string ReplayedByOtherDevice = "replayed_by_other_device";
+    /// <summary>The sequence number lies far beyond the device's accepted chain (or beyond the protocol's range).</summary>
+    public const string ChainJump = "chain_jump";
+    /// <summary>The form's device time lies outside the election's window (plus its tolerance) or ahead of the cloud's clock.</summary>
+    public const string DeviceTimeOutOfRange = "device_time_out_of_range";
+    /// <summary>The device already has the most versions of this TPS and contest's form that the cloud keeps.</summary>
+    public const string TooManyVersions = "too_many_versions";
+    /// <summary>The sender sent more than its share in a short time: refused unread, to be sent again later.</summary>
+    public const string RateLimited = "rate_limited";
+
     /// <summary>Reasons that smell of attack rather than of a mistake: each also becomes a security event.</summary>
     public static bool IsSecurityRelevant(string reason) =>
-        reason is BadSignature or UnknownDevice or DeviceNotAssigned or ChainFork or ChainRewind or RevokedDevice or UntrustedCertificate or Oversized;
+        reason is BadSignature or UnknownDevice or DeviceNotAssigned or ChainFork or ChainRewind or RevokedDevice or UntrustedCertificate
+            or Oversized or ReplayedByOtherDevice or ChainJump or DeviceTimeOutOfRange or TooManyVersions;
+
+    /// <summary>
+    /// Whether a refusal is a verdict on the form's own bytes (and the history of its device), the same whoever sent it
+    /// and whichever way it came: only such a refusal is signed by the cloud, and only then may the device give the form
+    /// up. A refusal for who sent it or where (<see cref="Misaddressed"/>, <see cref="ReplayedByOtherDevice"/>), for
+    /// load (<see cref="RateLimited"/>), or for a reason this device does not know, is never final: the form stays and
+    /// is sent again.
+    /// </summary>
+    public static bool IsFinal(string? reason) =>
+        reason is Malformed or UnsupportedVersion or Oversized or UnknownDevice or BadSignature or DeviceNotAssigned or WrongElection
+            or UnknownTps or ContestNotHeld or InvalidTally or ChainFork or ChainRewind or RevokedDevice or CorrectionWithoutReason
+            or UntrustedCertificate or ChainJump or DeviceTimeOutOfRange or TooManyVersions;
 }
 
 /// <summary>The cloud's answer to one submission, sent to the device's receipt topic (JSON).</summary>

@@ -4,25 +4,35 @@ using KpuEdge.Core.Regions;
 namespace KpuEdge.Core.Protocol;
 
 /// <summary>
-/// MQTT topics of protocol v1. A device publishes each form to its TPS's topic and hears back on its own
-/// receipt topic (given as the MQTT 5 response topic of the publish).
+/// What a form or image topic says: whose TPS and contest it carries, and who sent it. The broker lets a client publish
+/// only under its own name (its certificate's), so <see cref="Sender"/> is the authenticated sender — the one identity
+/// every answer is addressed to, whatever the message itself asks.
+/// </summary>
+public readonly record struct TpsTopic(TpsCode Tps, ContestId Contest, string Sender);
+
+/// <summary>
+/// MQTT topics of protocol v1. A device publishes each form to its TPS's topic under its own name
+/// (<c>kpu/v1/tps/{tps}/c1/{contest}/{sender}</c>) and hears back on its own receipt topic: the cloud answers the
+/// sender the topic names (which the broker's ACL ties to the client's certificate), never a response topic the
+/// message asks for.
 /// </summary>
 public static class Topics
 {
     public const string Prefix = "kpu/v1";
 
-    /// <summary>Where the cloud ingest listens for C.Hasil submissions from every TPS.</summary>
-    public const string AllSubmissions = "kpu/v1/tps/+/c1/+";
+    /// <summary>Where the cloud ingest listens for C.Hasil submissions from every TPS and sender.</summary>
+    public const string AllSubmissions = "kpu/v1/tps/+/c1/+/+";
 
-    /// <summary>Where the cloud listens for the form images (chunks) of every TPS.</summary>
-    public const string AllImages = "kpu/v1/tps/+/img/+";
+    /// <summary>Where the cloud listens for the form images (chunks) of every TPS and sender.</summary>
+    public const string AllImages = "kpu/v1/tps/+/img/+/+";
 
-    public static string Submission(TpsCode tps, ContestId contest) => $"{Prefix}/tps/{tps.Value}/c1/{contest.Slug()}";
+    /// <summary>Where <paramref name="sender"/> (the TPS device itself, or the PPK station relaying for it) publishes a form.</summary>
+    public static string Submission(TpsCode tps, ContestId contest, string sender) => $"{Prefix}/tps/{tps.Value}/c1/{contest.Slug()}/{CheckSender(sender)}";
 
     /// <summary>Where a form's page images go, in chunks, after its tally.</summary>
-    public static string Image(TpsCode tps, ContestId contest) => $"{Prefix}/tps/{tps.Value}/img/{contest.Slug()}";
+    public static string Image(TpsCode tps, ContestId contest, string sender) => $"{Prefix}/tps/{tps.Value}/img/{contest.Slug()}/{CheckSender(sender)}";
 
-    /// <summary>Where the cloud answers a device's image chunks (given as the response topic of each chunk).</summary>
+    /// <summary>Where the cloud answers a device's image chunks.</summary>
     public static string ImageAck(string deviceId) => $"{Prefix}/device/{deviceId}/image";
 
     public static string Receipt(string deviceId) => $"{Prefix}/device/{deviceId}/receipt";
@@ -34,31 +44,33 @@ public static class Topics
     public static string Telemetry(string deviceId) => $"{Prefix}/device/{deviceId}/telemetry";
 
     /// <summary>Parses a submission topic; false for anything else (the message is then misaddressed).</summary>
-    public static bool TryParseSubmission(string topic, out TpsCode tps, out ContestId contest) =>
-        TryParseTpsTopic(topic, "c1", out tps, out contest);
-
-    private static bool TryParseTpsTopic(string topic, string kind, out TpsCode tps, out ContestId contest)
-    {
-        tps = default;
-        contest = default;
-        var parts = topic.Split('/');
-        return parts.Length == 6 && parts[0] == "kpu" && parts[1] == "v1" && parts[2] == "tps" && parts[4] == kind
-               && TpsCode.TryParse(parts[3], out tps) && Contests.TryParseSlug(parts[5], out contest) && parts[5] == contest.Slug();
-    }
+    public static bool TryParseSubmission(string? topic, out TpsTopic parsed) => TryParseTpsTopic(topic, "c1", out parsed);
 
     /// <summary>Parses an image topic; false for anything else.</summary>
-    public static bool TryParseImage(string topic, out TpsCode tps, out ContestId contest) => TryParseTpsTopic(topic, "img", out tps, out contest);
+    public static bool TryParseImage(string? topic, out TpsTopic parsed) => TryParseTpsTopic(topic, "img", out parsed);
+
+    private static bool TryParseTpsTopic(string? topic, string kind, out TpsTopic parsed)
+    {
+        parsed = default;
+        if (topic is null) return false;
+        var parts = topic.Split('/');
+        if (parts.Length != 7 || parts[0] != "kpu" || parts[1] != "v1" || parts[2] != "tps" || parts[4] != kind) return false;
+        if (!TpsCode.TryParse(parts[3], out var tps) || !Contests.TryParseSlug(parts[5], out var contest) || parts[5] != contest.Slug()) return false;
+        if (!DeviceName.IsValid(parts[6])) return false;
+        parsed = new TpsTopic(tps, contest, parts[6]);
+        return true;
+    }
 
     /// <summary>Image acknowledgements may only go to a device's image topic.</summary>
     public static bool IsImageAckTopic(string? topic) => IsDeviceTopic(topic, "/image");
 
-    /// <summary>The device id in a device image-answer topic (<c>kpu/v1/device/{id}/image</c>), or null.</summary>
-    public static string? DeviceOfImageAckTopic(string? topic) => IsImageAckTopic(topic) ? topic!.Split('/')[3] : null;
-
-    /// <summary>Receipts may only go to a device receipt topic, so a forged response topic cannot steer them elsewhere.</summary>
+    /// <summary>Receipts may only go to a device receipt topic.</summary>
     public static bool IsReceiptTopic(string? topic) => IsDeviceTopic(topic, "/receipt");
 
     private static bool IsDeviceTopic(string? topic, string suffix) =>
         topic is not null && topic.StartsWith(Prefix + "/device/", StringComparison.Ordinal) && topic.EndsWith(suffix, StringComparison.Ordinal)
         && topic.Count(c => c == '/') == 4 && !topic.Contains('+') && !topic.Contains('#') && !topic.Contains("//");
+
+    private static string CheckSender(string sender) =>
+        DeviceName.IsValid(sender) ? sender : throw new ArgumentException($"Not a device or station name: '{sender}'.", nameof(sender));
 }

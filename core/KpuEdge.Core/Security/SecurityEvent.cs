@@ -32,6 +32,10 @@ public static class SecurityEventKinds
     /// <summary>A form image chunk refused for what smells of tampering: bytes not matching the signed hash, a page that contradicts its stored size, or an image no accepted form names.</summary>
     public const string ImageRefused = "image_refused";
     public const string LogTampered = "log_tampered";
+    /// <summary>A genuine form of one device sent by another device that may not relay it: a stolen or turned device replaying what it saw.</summary>
+    public const string FormReplayed = "form_replayed";
+    /// <summary>A form whose sequence number lies far beyond its device's chain: a cloned key or a forged counter, never counted.</summary>
+    public const string ChainJump = "chain_jump";
 }
 
 /// <summary>Where an event was observed.</summary>

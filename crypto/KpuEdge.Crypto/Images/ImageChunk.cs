@@ -129,4 +129,13 @@ public static class ImageRefusals
     public const string HashMismatch = "hash_mismatch";
     /// <summary>A chunk contradicts what is stored (another size for the same page).</summary>
     public const string Conflict = "conflict";
+
+    /// <summary>
+    /// Whether a refusal is final about a page: only one about the chunk's own bytes (unreadable, another version, too
+    /// large). Where it came from (<see cref="Misaddressed"/>, <see cref="UnknownImage"/>: no accepted form of that
+    /// TPS, contest and sender names it, yet) and what happened to the partial page (<see cref="HashMismatch"/>,
+    /// <see cref="Conflict"/>: start again) never are, so the cloud signs none of those and a device gives no page up
+    /// for them.
+    /// </summary>
+    public static bool IsFinal(string? reason) => reason is Malformed or UnsupportedVersion or Oversized;
 }

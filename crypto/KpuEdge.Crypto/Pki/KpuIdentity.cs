@@ -91,8 +91,7 @@ public sealed record KpuIdentity(string Name, KpuRole Role, string Assignment, s
     /// Names go into MQTT topics, mosquitto ACL lines and file names: letters, digits, '.', '_' and '-', at most 64
     /// characters (the X.520 upper bound of a common name).
     /// </summary>
-    public static bool IsValidName(string? name) =>
-        !string.IsNullOrEmpty(name) && name.Length <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+    public static bool IsValidName(string? name) => Core.Protocol.DeviceName.IsValid(name);
 
     private static string CheckName(string name) =>
         IsValidName(name) ? name : throw new ArgumentException($"Not a valid device or service name: '{name}' (letters, digits, '.', '_', '-'; 1-64 characters).", nameof(Name));

@@ -51,7 +51,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
     private readonly Random _jitter;
     private readonly IMqttClient _client;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long _connects, _receiptsRefused, _chunksSent, _pageAnswersRefused, _pageRestarts;
+    private long _connects, _receiptsRefused, _chunksSent, _pageAnswersRefused, _pageRestarts, _refusalsNotFinal, _quotaRefusals;
     /// <summary>Per page being sent: how far chunks went out, and when the cloud last confirmed progress. Reset on reconnect.</summary>
     private readonly Dictionary<(Sha256Hash, int), PageSending> _sending = [];
 
@@ -110,6 +110,17 @@ public sealed class DeliveryLoop : IAsyncDisposable
     public long ReceiptsRefused => Interlocked.Read(ref _receiptsRefused);
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>
+    /// Refusals that say nothing final about a form (<see cref="RejectReasons.IsFinal"/>: misaddressed, replayed by
+    /// another device, rate limited, unknown): the form is kept and sent again. The last one is shown to the operator.
+    /// </summary>
+    public long RefusalsNotFinal => Interlocked.Read(ref _refusalsNotFinal);
+
+    public string? LastRefusalNotFinal { get; private set; }
+
+    /// <summary>Publishes the broker refused as over this device's quota (sent again later).</summary>
+    public long QuotaRefusals => Interlocked.Read(ref _quotaRefusals);
 
     /// <summary>Image chunks published (resends included).</summary>
     public long ChunksSent => Interlocked.Read(ref _chunksSent);
@@ -226,18 +237,24 @@ public sealed class DeliveryLoop : IAsyncDisposable
             int room = _options.MaxInFlight - _outbox.InFlight(_options.ResendAfter);
             foreach (var entry in room > 0 ? _outbox.Due(_options.ResendAfter, room) : [])
             {
+                // Under our own name: the cloud answers the sender the topic names, on its receipt topic.
                 var message = new MqttApplicationMessageBuilder()
-                    .WithTopic(Topics.Submission(entry.Tps, entry.Contest))
+                    .WithTopic(Topics.Submission(entry.Tps, entry.Contest, _deviceId))
                     .WithPayload(entry.Wire)
                     .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-                    .WithResponseTopic(Topics.Receipt(_deviceId))
                     .WithCorrelationData(entry.Hash.ToArray())
                     .Build();
                 var published = await _client.PublishAsync(message, cancellationToken);
                 if (published.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
                     throw new UnauthorizedAccessException($"The broker refused the publish of {entry.Hash}.");
+                // Counted as sent either way: refused for quota, it goes again when its resend falls due, and so do the rest.
                 _outbox.MarkSent(entry.Hash);
                 StatusChanged?.Invoke(_outbox.Status());
+                if (published.ReasonCode == MqttClientPublishReasonCode.QuotaExceeded)
+                {
+                    Interlocked.Increment(ref _quotaRefusals);
+                    break;
+                }
             }
             // The photos only when no number is waiting to go.
             var imageWait = _options.ResendAfter;
@@ -289,7 +306,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
                 for (int offset = sending.SentTo; offset < page.Size && ahead < window; offset = sending.SentTo, ahead++)
                 {
                     var data = _outbox.ReadPage(page.ImageHash, page.Page, offset, Math.Min(_options.ImageChunkBytes, page.Size - offset));
-                    toSend.Add((Topics.Image(page.Tps, page.Contest), new ImageChunk(page.ImageHash, page.PageHashes, page.Page, page.Size, offset, data)));
+                    toSend.Add((Topics.Image(page.Tps, page.Contest, _deviceId), new ImageChunk(page.ImageHash, page.PageHashes, page.Page, page.Size, offset, data)));
                     sending.SentTo = offset + data.Length;
                 }
                 var stall = sending.LastProgress + sending.Quiet(_options.ResendAfter) - now;
@@ -304,12 +321,17 @@ public sealed class DeliveryLoop : IAsyncDisposable
                 .WithTopic(topic)
                 .WithPayload(chunk.Encode())
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-                .WithResponseTopic(Topics.ImageAck(_deviceId))
                 .Build();
             var published = await _client.PublishAsync(message, cancellationToken);
             if (published.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
                 throw new UnauthorizedAccessException($"The broker refused an image chunk of {chunk.ImageHash}.");
             Interlocked.Increment(ref _chunksSent);
+            // Over the broker's quota: the rest waits; the page restarts from what the cloud confirmed when it goes quiet.
+            if (published.ReasonCode == MqttClientPublishReasonCode.QuotaExceeded)
+            {
+                Interlocked.Increment(ref _quotaRefusals);
+                break;
+            }
         }
         return nextStall < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : nextStall;
     }
@@ -368,6 +390,8 @@ public sealed class DeliveryLoop : IAsyncDisposable
     /// </summary>
     private bool Believe(ImageAck ack, Sha256Hash imageHash, Sha256Hash pageHash)
     {
+        // A refusal for where a chunk came from, or of a page to start again, is never final, signed or not.
+        if (ack.Status == ImageAckStatus.Rejected && !ImageRefusals.IsFinal(ack.Reason)) return false;
         if (_broker.LogKey is not { } logKey) return true;
         string outcome = ack.Status == ImageAckStatus.Stored ? ImageStatement.Stored : ack.Reason ?? "";
         return ImageStatement.Verify(ack.Statement, logKey, imageHash, ack.Page, pageHash, outcome).Ok;
@@ -387,6 +411,15 @@ public sealed class DeliveryLoop : IAsyncDisposable
         var hash = correlation is { Length: 32 } ? Sha256Hash.FromBytes(correlation)
             : Sha256Hash.TryParseHex(receipt.SubmissionHash, out var h) ? h : default;
         if (hash.IsEmpty || _outbox.Find(hash) is not { } entry) return;
+        if (receipt.Status == ReceiptStatus.Rejected && !RejectReasons.IsFinal(receipt.Reason))
+        {
+            // Refused for who sent it or where, or for load, or for a reason this device does not know: never a verdict
+            // on the form, whoever signed the answer. The form stays in flight and is sent again when its resend falls due.
+            Interlocked.Increment(ref _refusalsNotFinal);
+            LastRefusalNotFinal = $"{receipt.Reason}: {receipt.Detail}";
+            StatusChanged?.Invoke(_outbox.Status());
+            return;
+        }
         if (_broker.LogKey is { } logKey && !ReceiptVerifier.Verify(receipt, entry.Wire, logKey).Ok)
         {
             Interlocked.Increment(ref _receiptsRefused);

@@ -17,6 +17,7 @@ using Microsoft.Data.Sqlite;
 using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
+using KpuEdge.Broker;
 
 namespace KpuEdge.Edge.Relay;
 
@@ -32,6 +33,8 @@ public sealed record PpkRelayOptions
     /// <summary>What TPS devices' TLS certificates are checked against; default the station's chain (root and issuing CA, no CRL).</summary>
     public TrustStore? ClientTrust { get; init; }
     public int MaxPendingPerClient { get; init; } = 1000;
+    /// <summary>The station broker's bounds (handshake and CONNECT timeouts, connections per address, packet sizes, publish quotas).</summary>
+    public BrokerLimits Limits { get; init; } = new();
 }
 
 /// <summary>
@@ -60,8 +63,6 @@ public sealed record PpkRelayOptions
 /// </summary>
 public sealed class PpkRelay : IAsyncDisposable
 {
-    private const string IdentityItem = "kpu.identity";
-    private const string OwnItem = "kpu.relay";
     /// <summary>Correlation data longer than this is not kept (ours is the 32-byte submission hash).</summary>
     private const int MaxCorrelationBytes = 64;
 
@@ -75,13 +76,10 @@ public sealed class PpkRelay : IAsyncDisposable
     private readonly string _pagesDirectory;
     private readonly PageAssembler _assembler;
     private readonly DeliveryLoop _loop;
-    /// <summary>Marks the station's own answers, which pass the publish check untouched.</summary>
-    private readonly object _ownMarker = new();
-    private readonly Hashtable _ownItems;
     private readonly Channel<MqttApplicationMessage> _answers = Channel.CreateBounded<MqttApplicationMessage>(
         new BoundedChannelOptions(4096) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _stopping = new();
-    private MqttServer? _server;
+    private KpuBroker? _broker;
     private Task _forwarding = Task.CompletedTask;
     private Task _answering = Task.CompletedTask;
 
@@ -103,7 +101,6 @@ public sealed class PpkRelay : IAsyncDisposable
         if (!KpuTls.IsTrustedServer(_trust, serverCertificate, _time.GetUtcNow(), out string error))
             throw new ArgumentException($"TPS devices would refuse this broker certificate ({error}).", nameof(serverCertificate));
         _serverCertificate = serverCertificate;
-        _ownItems = new Hashtable { [OwnItem] = _ownMarker };
 
         Directory.CreateDirectory(directory);
         Outbox = new Outbox(Path.Combine(directory, Outbox.FileName), _time);
@@ -142,33 +139,38 @@ public sealed class PpkRelay : IAsyncDisposable
     /// <summary>Opens the local broker and starts forwarding to the cloud (retrying while the link is down).</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (_server is not null) throw new InvalidOperationException("The relay is already running.");
+        if (_broker is not null) throw new InvalidOperationException("The relay is already running.");
         cancellationToken.ThrowIfCancellationRequested();
-        Port = _options.Port == 0 ? FreePort(_options.ListenAddress) : _options.Port;
-        var factory = new MqttServerFactory();
-        var serverOptions = factory.CreateServerOptionsBuilder()
-            .WithoutDefaultEndpoint()
-            .WithEncryptedEndpoint()
-            .WithEncryptedEndpointBoundIPAddress(_options.ListenAddress)
-            .WithEncryptedEndpointPort(Port)
-            .WithTlsEndpointReuseAddress()
-            .WithEncryptionCertificate(_serverCertificate)
-            .WithEncryptionSslProtocol(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
-            .WithClientCertificate(ValidateClientCertificate, checkCertificateRevocation: false)
-            .WithMaxPendingMessagesPerClient(_options.MaxPendingPerClient)
-            .Build();
-        var server = factory.CreateMqttServer(serverOptions);
-        server.ValidatingConnectionAsync += OnValidatingConnection;
-        server.InterceptingPublishAsync += OnInterceptingPublish;
-        server.InterceptingSubscriptionAsync += OnInterceptingSubscription;
-        server.ClientSubscribedTopicAsync += OnClientSubscribed;
-        try { await server.StartAsync(); }
-        catch
+        // KpuEdge's one broker, with the station's rules: TPS devices of this kecamatan only, each to its own topics.
+        var broker = new KpuBroker(new KpuBrokerOptions
         {
-            server.Dispose();
-            throw;
-        }
-        _server = server;
+            Endpoint = new IPEndPoint(_options.ListenAddress, _options.Port),
+            ServerCertificate = _serverCertificate,
+            Trust = () => _trust,
+            Roles = [KpuRole.Tps],
+            Admit = identity => identity.Assignment.StartsWith(_kecamatan, StringComparison.Ordinal) ? null
+                : $"This PPK station relays for the TPS of kecamatan {_kecamatan}; '{identity.Name}' serves {identity.Role.ToText()} {identity.Assignment}.",
+            MayPublish = (identity, topic) =>
+                (Topics.TryParseSubmission(topic, out var address) || Topics.TryParseImage(topic, out address))
+                && address.Tps.Value == identity.Assignment && address.Sender == identity.Name,
+            MaySubscribe = (identity, filter) => filter == Topics.Receipt(identity.Name) || filter == Topics.ImageAck(identity.Name),
+            OnPublish = OnPublishAsync,
+            OnSubscribed = OnSubscribed,
+            Limits = _options.Limits,
+            MaxPendingMessagesPerClient = _options.MaxPendingPerClient,
+            Time = _time,
+        });
+        broker.Refused += refusal => Raise(new RelayEvent(
+            refusal.Kind is BrokerRefusalKinds.AclPublishDenied or BrokerRefusalKinds.AclSubscribeDenied or BrokerRefusalKinds.RateLimited
+                ? RelayEventKind.Denied : RelayEventKind.ConnectionRefused,
+            refusal.ClientId ?? refusal.ClaimedName, refusal.Suppressed > 0 ? $"{refusal.Detail} ({refusal.Suppressed} more like it)" : refusal.Detail)
+            { Reason = refusal.Kind, Source = refusal.Source?.ToString() });
+        broker.Failed += (source, e) => Raise(new RelayEvent(RelayEventKind.Failed, null, $"connection from {source}: {e.Message}"));
+        broker.Connected += client => Raise(new RelayEvent(RelayEventKind.Connected, client.Identity.Name, $"connected for TPS {client.Identity.Assignment}")
+            { Tps = TpsCode.Parse(client.Identity.Assignment), Source = client.Source?.ToString() });
+        await broker.StartAsync();
+        _broker = broker;
+        Port = broker.Port;
         ForwardCompletedImages();
         _answering = AnswerAsync(_stopping.Token);
         _forwarding = _loop.RunAsync(_stopping.Token);
@@ -189,85 +191,29 @@ public sealed class PpkRelay : IAsyncDisposable
         return key.WithCertificate(certificate);
     }
 
-    /// <summary>The TLS handshake: a TPS device's client certificate from KPU's CA, valid now. The kecamatan is checked at CONNECT, with a reason.</summary>
-    private bool ValidateClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
-    {
-        if (certificate is null)
-        {
-            Raise(new RelayEvent(RelayEventKind.ConnectionRefused, null, "no client certificate presented"));
-            return false;
-        }
-        var verdict = _trust.Validate(certificate.GetRawCertData(), CertificatePurpose.TlsClient, _time.GetUtcNow(), KpuRole.Tps);
-        if (verdict.Ok) return true;
-        Raise(new RelayEvent(RelayEventKind.ConnectionRefused, verdict.Identity?.Name, $"certificate {certificate.Subject}: {verdict.Error}: {verdict.Detail}")
-            { Reason = verdict.Error });
-        return false;
-    }
-
-    private Task OnValidatingConnection(ValidatingConnectionEventArgs e)
-    {
-        if (!e.IsSecureConnection || e.ClientCertificate is null)
-            return Refuse(MqttConnectReasonCode.NotAuthorized, "A TPS device connects with its TLS client certificate.");
-        KpuCertificate certificate;
-        try { certificate = KpuCertificate.FromDer(e.ClientCertificate.RawData); }
-        catch (CertificateFormatException ex) { return Refuse(MqttConnectReasonCode.NotAuthorized, ex.Message); }
-        var identity = certificate.Identity;
-        if (identity is null || identity.Name != e.ClientId)
-            return Refuse(MqttConnectReasonCode.ClientIdentifierNotValid, $"The client id must be the device id in the client certificate ('{identity?.Name}'), not '{e.ClientId}'.");
-        if (identity.Role != KpuRole.Tps || !identity.Assignment.StartsWith(_kecamatan, StringComparison.Ordinal))
-            return Refuse(MqttConnectReasonCode.NotAuthorized, $"This PPK station relays for the TPS of kecamatan {_kecamatan}; '{identity.Name}' serves {identity.Role.ToText()} {identity.Assignment}.");
-        e.SessionItems[IdentityItem] = identity;
-        Raise(new RelayEvent(RelayEventKind.Connected, identity.Name, $"connected for TPS {identity.Assignment}") { Tps = TpsCode.Parse(identity.Assignment) });
-        return Task.CompletedTask;
-
-        Task Refuse(MqttConnectReasonCode code, string reason)
-        {
-            e.ReasonCode = code;
-            e.ReasonString = reason;
-            Raise(new RelayEvent(RelayEventKind.ConnectionRefused, e.ClientId, reason) { Reason = code.ToString() });
-            return Task.CompletedTask;
-        }
-    }
-
-    private Task OnInterceptingSubscription(InterceptingSubscriptionEventArgs e)
-    {
-        string filter = e.TopicFilter.Topic;
-        if (e.SessionItems[IdentityItem] is KpuIdentity identity && (filter == Topics.Receipt(identity.Name) || filter == Topics.ImageAck(identity.Name)))
-            return Task.CompletedTask;
-        e.ProcessSubscription = false;
-        e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
-        Raise(new RelayEvent(RelayEventKind.Denied, e.ClientId, $"may not subscribe to '{filter}'"));
-        return Task.CompletedTask;
-    }
-
     /// <summary>
     /// A device subscribing to its image answers (on every connection) is given the cloud's signed word about its pages
     /// kept here: a device that was away when the cloud answered settles its photos at once, without asking page by page.
     /// </summary>
-    private Task OnClientSubscribed(ClientSubscribedTopicEventArgs e)
+    private void OnSubscribed(string clientId, string filter)
     {
-        if (e.TopicFilter.Topic == Topics.ImageAck(e.ClientId))
-            foreach (var answer in _store.PageAnswersOf(e.ClientId)) Answer(e.TopicFilter.Topic, answer, null);
-        return Task.CompletedTask;
+        if (filter == Topics.ImageAck(clientId))
+            foreach (var answer in _store.PageAnswersOf(clientId)) Answer(filter, answer, null);
     }
 
-    private Task OnInterceptingPublish(InterceptingPublishEventArgs e)
+    /// <summary>A publish the broker's ACL and quota let through: a device's own form or chunk, for its own TPS.</summary>
+    private Task OnPublishAsync(KpuIdentity device, InterceptingPublishEventArgs e)
     {
-        if (e.SessionItems is { } items && ReferenceEquals(items[OwnItem], _ownMarker)) return Task.CompletedTask; // our own answers
         // The station is the only reader of what devices publish here: nothing is routed on.
         e.ProcessPublish = false;
         var message = e.ApplicationMessage;
-        if (e.SessionItems?[IdentityItem] is not KpuIdentity device)
-        {
-            e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
-            return Task.CompletedTask;
-        }
         try
         {
-            if (Topics.TryParseSubmission(message.Topic, out var tps, out var contest) && tps.Value == device.Assignment)
-                TakeSubmission(e, device, tps, contest);
-            else if (Topics.TryParseImage(message.Topic, out tps, out contest) && tps.Value == device.Assignment)
-                TakeChunk(message, device, tps, contest);
+            // A device publishes under its own name, for its own TPS: its answers go to that name whatever it asks.
+            if (Topics.TryParseSubmission(message.Topic, out var address) && address.Tps.Value == device.Assignment && address.Sender == device.Name)
+                TakeSubmission(e, device, address.Tps, address.Contest);
+            else if (Topics.TryParseImage(message.Topic, out address) && address.Tps.Value == device.Assignment && address.Sender == device.Name)
+                TakeChunk(message, device, address.Tps, address.Contest);
             else
             {
                 e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
@@ -288,7 +234,7 @@ public sealed class PpkRelay : IAsyncDisposable
     private sealed record Verdict(SignedSubmission? Signed, Submission? Submission, string? Reason, string? Detail);
 
     /// <summary>What a station can check without the device registry; the cloud checks everything else (signature first).</summary>
-    private Verdict Check(string topic, byte[] payload, TpsCode tps, ContestId contest)
+    private Verdict Check(string topic, byte[] payload, KpuIdentity device, TpsCode tps, ContestId contest)
     {
         if (payload.Length > SubmissionCodec.MaxWireBytes)
             return new Verdict(null, null, RejectReasons.Oversized, $"Payload is {payload.Length} bytes; the limit is {SubmissionCodec.MaxWireBytes}.");
@@ -302,6 +248,8 @@ public sealed class PpkRelay : IAsyncDisposable
             return new Verdict(null, null, e.RejectReason, e.Message);
         }
         var s = signed.Submission;
+        if (s.DeviceId != device.Name)
+            return new Verdict(null, s, RejectReasons.ReplayedByOtherDevice, $"'{device.Name}' sent a form signed by '{s.DeviceId}'; a device sends only its own forms.");
         if (s.Tps != tps || s.Contest != contest)
             return new Verdict(null, s, RejectReasons.Misaddressed, $"Published to '{topic}' but the form is {s.Contest.Slug()} of TPS {s.Tps}.");
         if (!s.Tps.Value.StartsWith(_kecamatan, StringComparison.Ordinal))
@@ -316,7 +264,7 @@ public sealed class PpkRelay : IAsyncDisposable
         var message = e.ApplicationMessage;
         byte[] payload = message.Payload.ToArray();
         byte[]? correlation = Correlation(message);
-        var verdict = Check(message.Topic, payload, tps, contest);
+        var verdict = Check(message.Topic, payload, device, tps, contest);
         if (verdict.Signed is not { } signed)
         {
             e.Response.ReasonCode = verdict.Reason == RejectReasons.Misaddressed ? MqttPubAckReasonCode.TopicNameInvalid : MqttPubAckReasonCode.PayloadFormatInvalid;
@@ -486,11 +434,10 @@ public sealed class PpkRelay : IAsyncDisposable
         {
             await foreach (var message in _answers.Reader.ReadAllAsync(cancellationToken))
             {
-                if (_server is not { } server) break;
+                if (_broker is not { } broker) break;
                 try
                 {
-                    await server.InjectApplicationMessage(
-                        new InjectedMqttApplicationMessage(message) { SenderClientId = Name, CustomSessionItems = _ownItems }, cancellationToken);
+                    await broker.InjectAsync(message, Name, cancellationToken);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -506,22 +453,11 @@ public sealed class PpkRelay : IAsyncDisposable
 
     private void Raise(RelayEvent relayEvent) => Relayed?.Invoke(relayEvent);
 
-    private static int FreePort(IPAddress address)
-    {
-        using var listener = new TcpListener(address, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     /// <summary>Closes the local broker, stops forwarding; everything held stays on disk for the next start.</summary>
     public async ValueTask DisposeAsync()
     {
         _stopping.Cancel();
-        if (Interlocked.Exchange(ref _server, null) is { } server)
-        {
-            await server.StopAsync();
-            server.Dispose();
-        }
+        if (Interlocked.Exchange(ref _broker, null) is { } broker) await broker.StopAsync();
         _answers.Writer.TryComplete();
         await _answering;
         await _forwarding;

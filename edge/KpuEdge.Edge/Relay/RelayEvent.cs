@@ -41,4 +41,6 @@ public sealed record RelayEvent(RelayEventKind Kind, string? DeviceId, string De
     /// <summary>0-based page, and the form's number of pages, for image events.</summary>
     public int Page { get; init; }
     public int Pages { get; init; }
+    /// <summary>The network address a connection came from (connection events).</summary>
+    public string? Source { get; init; }
 }

@@ -38,10 +38,11 @@ public sealed record BrokerConnection(string Host, int Port, X509Certificate2 Cl
 public sealed class ReceiptNotVerifiedException(string message) : Exception(message);
 
 /// <summary>
-/// A device's MQTT 5 connection to the cloud: publishes signed forms (QoS 1) to its TPS topic with its receipt
-/// topic as the response topic, and matches receipts by correlation data (the submission hash). A form counts
+/// A device's MQTT 5 connection to the cloud: publishes signed forms (QoS 1) to its TPS topic under its own name, hears
+/// the answers on its own receipt topic, and matches receipts by correlation data (the submission hash). A form counts
 /// as delivered only when its receipt arrives and its inclusion proof verifies; until then it may be sent again,
-/// which the cloud counts once.
+/// which the cloud counts once. A refusal that is not final (<see cref="RejectReasons.IsFinal"/>) is returned as it
+/// came, unsigned: the caller keeps the form.
 /// </summary>
 public sealed class SubmissionClient : IAsyncDisposable
 {
@@ -71,7 +72,10 @@ public sealed class SubmissionClient : IAsyncDisposable
                 ? Convert.ToHexStringLower(correlation)
                 : receipt.SubmissionHash;
             if (!_pending.TryGetValue(key, out var pending)) return Task.CompletedTask;
-            if (_broker.LogKey is { } logKey)
+            // A refusal that is not final (misaddressed, replayed, rate limited) carries no signed statement: it is passed
+            // on as what it is — an answer about this sending, never a verdict on the form (RejectReasons.IsFinal).
+            bool notFinal = receipt.Status == ReceiptStatus.Rejected && !RejectReasons.IsFinal(receipt.Reason);
+            if (_broker.LogKey is { } logKey && !notFinal)
             {
                 var check = ReceiptVerifier.Verify(receipt, pending.Wire, logKey);
                 if (!check.Ok)
@@ -87,6 +91,8 @@ public sealed class SubmissionClient : IAsyncDisposable
     }
 
     public string ReceiptTopic => Topics.Receipt(_deviceId);
+
+    public string DeviceId => _deviceId;
 
     public bool IsConnected => _client.IsConnected;
 
@@ -112,7 +118,7 @@ public sealed class SubmissionClient : IAsyncDisposable
 
     /// <summary>Sends a signed form and waits for its verified receipt, sending again if none comes within <paramref name="receiptTimeout"/>.</summary>
     public Task<Receipt> SubmitAsync(SignedSubmission submission, TimeSpan receiptTimeout, int attempts = 3, CancellationToken cancellationToken = default) =>
-        SendAsync(Topics.Submission(submission.Submission.Tps, submission.Submission.Contest), submission.Wire,
+        SendAsync(Topics.Submission(submission.Submission.Tps, submission.Submission.Contest, _deviceId), submission.Wire,
             submission.Hash.ToArray(), receiptTimeout, attempts, cancellationToken);
 
     /// <summary>Publishes any bytes to any topic and waits for the receipt (tests of bad input use this).</summary>
@@ -124,7 +130,6 @@ public sealed class SubmissionClient : IAsyncDisposable
             .WithTopic(topic)
             .WithPayload(payload)
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithResponseTopic(ReceiptTopic)
             .WithCorrelationData(correlation)
             .Build();
         for (int attempt = 1; ; attempt++)
