@@ -137,7 +137,7 @@ public sealed class KpuBroker : IAsyncDisposable
         {
             Kind = BrokerRefusalKinds.CertificateRefused, Ts = _options.Time.GetUtcNow(), Source = source,
             ClaimedName = verdict.Identity?.Name ?? NameIn(certificate),
-            Detail = $"Connection from {source} refused: {verdict.Error}: {verdict.Detail}",
+            Detail = $"{verdict.Error}: {verdict.Detail} (connection from {source})",
             Evidence = new Dictionary<string, string>(StringComparer.Ordinal)
             {
                 ["error"] = verdict.Error ?? "",
@@ -163,9 +163,11 @@ public sealed class KpuBroker : IAsyncDisposable
         catch (CertificateFormatException ex) { return Refuse(MqttConnectReasonCode.NotAuthorized, BrokerRefusalKinds.CertificateRefused, e.ClientId, ex.Message); }
         var identity = certificate.Identity;
         if (identity is null || identity.Name != e.ClientId)
+            // The certificate was verified in the handshake: its name is who this is; the client id is what it claimed.
             return Refuse(MqttConnectReasonCode.ClientIdentifierNotValid, BrokerRefusalKinds.ClientIdMismatch, identity?.Name,
                 $"The client id must be the name in the client certificate ('{identity?.Name}'), not '{e.ClientId}'.",
-                new Dictionary<string, string>(StringComparer.Ordinal) { ["client_id"] = e.ClientId ?? "", ["serial"] = certificate.SerialHex });
+                new Dictionary<string, string>(StringComparer.Ordinal) { ["client_id"] = e.ClientId ?? "", ["serial"] = certificate.SerialHex },
+                verified: identity is not null);
         if (_options.Admit?.Invoke(identity) is { } notAdmitted)
             return Refuse(MqttConnectReasonCode.NotAuthorized, BrokerRefusalKinds.NotAdmitted, identity.Name, notAdmitted, verified: true);
         var keepAlive = TimeSpan.FromSeconds(e.KeepAlivePeriod ?? 0);

@@ -31,7 +31,12 @@ public class CloudFixture : IAsyncLifetime
     protected virtual ElectionDefinition CloudElection => Election;
 
     /// <summary>Chain gaps are reported at the first sweep: tests sweep when they want to see them.</summary>
-    private static void Configure(CloudOptions options) => options.ChainGapGrace = TimeSpan.Zero;
+    private static void Configure(CloudOptions options)
+    {
+        options.ChainGapGrace = TimeSpan.Zero;
+        // Every test client connects from 127.0.0.1: tests that expect each refusal reported see each one.
+        options.BrokerLimits = options.BrokerLimits with { RefusalWindow = TimeSpan.Zero };
+    }
 
     /// <summary>Stops the host and starts a new one on the same ledger, registry, PKI and broker port (running devices reconnect).</summary>
     public async Task RestartAsync()
