@@ -129,6 +129,55 @@ public sealed class BrokerSecurityTests(CloudFixture fixture) : IClassFixture<Cl
     }
 
     [Fact]
+    public async Task The_cloud_broker_listens_only_on_its_configured_address_and_names_the_source_of_a_refusal()
+    {
+        // The probe found [::]:8883 open although 127.0.0.1 was configured.
+        using (var ipv6 = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetworkV6, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+            await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(async () =>
+                await ipv6.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.IPv6Loopback, fixture.Cloud.BrokerPort)));
+        var (client, _, _) = await ConnectRawAsync(null, "dev-nameless");
+        client.Dispose();
+        var refused = await RecordedAsync(SecurityEventKinds.CertificateRefused, e => e.Detail.Contains("no client certificate", StringComparison.Ordinal)
+            && e.Evidence?.ContainsKey("source") == true);
+        Assert.StartsWith("127.0.0.1:", refused.Evidence!["source"]);
+        Assert.Null(refused.Subject); // nothing verified: no name
+    }
+
+    [Fact]
+    public async Task A_genuine_device_declaring_a_268_MB_CONNECT_or_a_50_MB_publish_is_cut_off_before_the_ingest_reads_anything()
+    {
+        var device = fixture.NewDevice(TpsCode.Parse("3273011001009"));
+        var ledger = fixture.Cloud.Services.GetRequiredService<Ledger.IResultsLedger>();
+        long rejectionsBefore = ledger.RejectionCounts().Values.Sum();
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(fixture.Cloud.BrokerHost, fixture.Cloud.BrokerPort);
+            await using var ssl = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+            await ssl.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "localhost", ClientCertificates = new X509CertificateCollection { device.Credentials.TlsClientCertificate() },
+            });
+            await ssl.WriteAsync(new byte[] { 0x10, 0xFF, 0xFF, 0xFF, 0x7F });
+            int read;
+            try { read = await ssl.ReadAsync(new byte[16]).AsTask().WaitAsync(ReceiptTimeout); }
+            catch (IOException) { read = 0; }
+            Assert.Equal(0, read);
+        }
+        await RecordedAsync(KpuEdge.Broker.BrokerRefusalKinds.PacketTooLarge, e => e.Detail.Contains("CONNECT", StringComparison.Ordinal));
+
+        await using (var client = await device.ConnectAsync(verifyReceipts: false))
+        {
+            var huge = new byte[50 * 1024 * 1024];
+            await Assert.ThrowsAnyAsync<Exception>(() => client.SendAsync(Topics.Submission(device.Tps, ContestId.Ppwp, device.DeviceId), huge, new byte[32], ReceiptTimeout));
+        }
+        await RecordedAsync(KpuEdge.Broker.BrokerRefusalKinds.PacketTooLarge, e => e.Detail.Contains("PUBLISH", StringComparison.Ordinal));
+        Assert.Equal(rejectionsBefore, ledger.RejectionCounts().Values.Sum()); // refused at the broker: the ingest never saw it
+        // And the device's own form still goes through on a new connection.
+        await using var again = await device.ConnectAsync();
+        Assert.Equal(ReceiptStatus.Accepted, (await again.SubmitAsync(device.Next(), ReceiptTimeout)).Status);
+    }
+
+    [Fact]
     public async Task Refuses_a_client_id_that_is_not_the_certificate_s_device()
     {
         var device = fixture.NewDevice(Tps);

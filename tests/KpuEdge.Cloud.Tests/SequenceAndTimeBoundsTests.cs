@@ -98,6 +98,31 @@ public sealed class SequenceAndTimeBoundsTests(WindowedCloudFixture fixture) : I
     }
 
     [Fact]
+    public async Task A_device_may_have_at_most_sixteen_versions_of_one_form_and_the_page_stays_small()
+    {
+        var device = fixture.NewDevice(TpsCode.Parse("3273011001007"));
+        var previous = default(Sha256Hash);
+        SignedSubmission? last = null;
+        for (ulong n = 1; n <= 16; n++)
+        {
+            var version = Make(device, n, previous, CountingNight.AddMinutes(n)) with { CorrectionReason = n == 1 ? null : $"koreksi ke-{n}" };
+            last = SignedSubmission.Sign(version, device.Identity.Key);
+            Assert.Equal(ReceiptStatus.Accepted, (await SendAsync(device, last)).Status);
+            previous = last.Hash;
+        }
+        // The probe signed 20,000 corrections, each a permanent log entry, and the TPS's page grew to 4.3 MB.
+        var seventeenth = SignedSubmission.Sign(Make(device, 17, previous, CountingNight.AddMinutes(17)) with { CorrectionReason = "koreksi ke-17" },
+            device.Identity.Key);
+        var refused = await SendAsync(device, seventeenth);
+        Assert.Equal((ReceiptStatus.Rejected, RejectReasons.TooManyVersions), (refused.Status, refused.Reason));
+        Assert.NotNull(refused.Rejection);
+        Assert.Equal(last!.Hash.ToString(), await CountedHashAsync(device.Tps, ContestId.Ppwp));
+        // Another contest of the same device is its own form.
+        var dpd = SignedSubmission.Sign(Make(device, 17, previous, CountingNight.AddMinutes(18), ContestId.Dpd), device.Identity.Key);
+        Assert.Equal(ReceiptStatus.Accepted, (await SendAsync(device, dpd)).Status);
+    }
+
+    [Fact]
     public async Task A_device_time_outside_the_election_or_far_ahead_of_the_cloud_is_refused_with_a_reason()
     {
         var device = fixture.NewDevice(TpsCode.Parse("3273011001006"));

@@ -576,7 +576,13 @@ public sealed class IngestService(
     }
 
     /// <summary>Answers an image chunk on its sender's image topic.</summary>
-    private Task AnswerImageAsync(string topic, byte[] ack, byte[]? correlation) => ReplyAsync(topic, ack, correlation, "image acknowledgement");
+    /// <remarks>
+    /// At QoS 0: where a page stands is news only while the device is there to act on it. A device away (a VSAT reset)
+    /// asks again when it is back, and its session does not fill with stale progress it would have to read and check
+    /// on reconnecting — 1,000 devices resetting every few minutes made that backlog the run's main cost.
+    /// </remarks>
+    private Task AnswerImageAsync(string topic, byte[] ack, byte[]? correlation) =>
+        ReplyAsync(topic, ack, correlation, "image acknowledgement", MqttQualityOfServiceLevel.AtMostOnce);
 
     /// <summary>The receipt goes to the sender's own receipt topic, derived from the topic the broker let it publish to.</summary>
     private async Task SendReceiptAsync(Inbound message, Receipt receipt)
@@ -590,7 +596,8 @@ public sealed class IngestService(
     }
 
     /// <summary>Publishes an answer (JSON, QoS 1) to a device, with the correlation data of what it answers.</summary>
-    private async Task ReplyAsync(string topic, byte[] json, byte[]? correlation, string what)
+    private async Task ReplyAsync(string topic, byte[] json, byte[]? correlation, string what,
+        MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce)
     {
         if (!_client!.IsConnected)
         {
@@ -601,7 +608,7 @@ public sealed class IngestService(
         var reply = new MqttApplicationMessageBuilder()
             .WithTopic(topic)
             .WithPayload(json)
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithQualityOfServiceLevel(qos)
             .WithContentType("application/json");
         if (correlation is { Length: > 0 }) reply.WithCorrelationData(correlation);
         await _client.PublishAsync(reply.Build(), CancellationToken.None);
