@@ -85,6 +85,7 @@ public static class CloudHost
             services.AddSingleton<EmbeddedBroker>();
             services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
         }
+        services.AddSingleton(sp => OperatorToken.LoadOrCreate(options.OperatorTokenFile, sp.GetRequiredService<ILogger<OperatorToken>>()));
         services.AddSingleton<CrlUploadSlots>();
         services.AddSingleton<ImageReceiver>();
         services.AddSingleton<ImageIngest>();
@@ -92,6 +93,7 @@ public static class CloudHost
         services.AddHostedService(sp => sp.GetRequiredService<IngestService>());
 
         var app = builder.Build();
+        app.Services.GetRequiredService<OperatorToken>(); // made (or read) at start, not at the first operator's request
         app.UseRequestBodyLimits();
         app.MapResultsApi();
         app.MapLogApi();

@@ -49,7 +49,7 @@ public sealed class CloudOptions
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
 
-    // ---- HTTP limits (issue 10 §3; cloud/README.md "Limits") ----
+    // ---- HTTP limits and operator access (issue 10 §3; cloud/README.md "Limits") ----
 
     /// <summary>
     /// Largest request body the API reads, in bytes, unless an endpoint sets its own (<c>PUT /api/v1/pki/crl</c>:
@@ -62,4 +62,6 @@ public sealed class CloudOptions
     public TimeSpan CrlUploadTimeout { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>Open HTTP connections Kestrel accepts; null for no limit. Header timeouts and the minimum data rate keep Kestrel's defaults.</summary>
     public long? MaxHttpConnections { get; set; } = 10_000;
+    /// <summary>The NSOC operator's bearer token (security events); created with a random token, owner-only, when missing.</summary>
+    public string OperatorTokenFile { get; set; } = "data/operator-token";
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
@@ -11,7 +12,8 @@ namespace KpuEdge.Cloud.Tests;
 
 /// <summary>
 /// The trust API's guards on the real Kestrel server of the cloud: request bodies cut off at their limit while they are
-/// read (never buffered whole first), and one revocation list received at a time.
+/// read (never buffered whole first), one revocation list received at a time, and the security events for NSOC
+/// operators only.
 /// </summary>
 public sealed class TrustApiTests(CloudFixture fixture) : IClassFixture<CloudFixture>
 {
@@ -117,6 +119,43 @@ public sealed class TrustApiTests(CloudFixture fixture) : IClassFixture<CloudFix
         Assert.NotNull(again);
     }
 
+    [Fact]
+    public async Task Shows_security_events_only_to_an_operator_with_the_token()
+    {
+        using (var anonymous = await fixture.Http.GetAsync("api/v1/security/events"))
+        {
+            await AssertErrorAsync(HttpStatusCode.Unauthorized, anonymous);
+            Assert.Equal("Bearer", Assert.Single(anonymous.Headers.WwwAuthenticate).Scheme);
+        }
+        using (var wrong = await EventsAsync(new string('A', 43)))
+        {
+            await AssertErrorAsync(HttpStatusCode.Unauthorized, wrong);
+            Assert.Contains("invalid_token", Assert.Single(wrong.Headers.WwwAuthenticate).Parameter);
+        }
+        using (var basic = new HttpRequestMessage(HttpMethod.Get, "api/v1/security/events"))
+        {
+            basic.Headers.Authorization = new AuthenticationHeaderValue("Basic", fixture.Cloud.OperatorToken);
+            using var answer = await fixture.Http.SendAsync(basic);
+            await AssertErrorAsync(HttpStatusCode.Unauthorized, answer);
+        }
+
+        using var operatorAnswer = await EventsAsync(fixture.Cloud.OperatorToken);
+        Assert.Equal(HttpStatusCode.OK, operatorAnswer.StatusCode);
+        using var doc = JsonDocument.Parse(await operatorAnswer.Content.ReadAsStringAsync());
+        Assert.Equal(JsonValueKind.Array, doc.RootElement.GetProperty("events").ValueKind);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void Makes_a_random_operator_token_readable_by_its_owner_only()
+    {
+        string path = fixture.Cloud.Options.OperatorTokenFile;
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        var token = fixture.Cloud.OperatorToken;
+        Assert.Equal(43, token.Length); // 256 bits, base64url without padding
+        Assert.Equal(32, System.Buffers.Text.Base64Url.DecodeFromChars(token).Length);
+    }
+
     /// <summary>
     /// PUTs a chunked body over a plain socket, reading the answer while still sending. HttpClient cannot be used here:
     /// over HTTP/1.1 it reports the broken pipe of a server that answered early and closed, not the answer.
@@ -167,6 +206,13 @@ public sealed class TrustApiTests(CloudFixture fixture) : IClassFixture<CloudFix
             content.Append(rest, lineEnd + 2, size);
             at = lineEnd + 2 + size + 2;
         }
+    }
+
+    private Task<HttpResponseMessage> EventsAsync(string token)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "api/v1/security/events");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return fixture.Http.SendAsync(request);
     }
 
     private static async Task AssertErrorAsync(HttpStatusCode expected, HttpResponseMessage response)

@@ -13,7 +13,8 @@ namespace KpuEdge.Cloud.Api;
 
 /// <summary>
 /// The PKI's public material (CA certificates, the current revocation list, device signing certificates) and the
-/// security event feed. A verifier brings its own copy of KPU's root: what is served here is only convenience.
+/// security event feed (for NSOC operators only). A verifier brings its own copy of KPU's root: what is served here
+/// is only convenience.
 /// </summary>
 public static class TrustApi
 {
@@ -66,8 +67,10 @@ public static class TrustApi
             devices.TryGet(id, out var device) && device.SigningCertificate is { } certificate
                 ? Results.Text(certificate.ToPem(), "application/x-pem-file")
                 : Error(404, $"No device '{id}' with a signing certificate."));
+        // Events name devices, certificate serials and topics: for the NSOC's operators, not the public.
         app.MapGet("/api/v1/security/events", (IResultsLedger ledger, long? after, int? limit) =>
-            Results.Json(new { events = ledger.SecurityEvents(after ?? 0, Math.Clamp(limit ?? 100, 1, 1000)) }, Json));
+            Results.Json(new { events = ledger.SecurityEvents(after ?? 0, Math.Clamp(limit ?? 100, 1, 1000)) }, Json))
+            .RequireOperator();
         app.MapGet("/api/v1/log/revocations", (IResultsLedger ledger) =>
             Results.Json(new { revocations = ledger.Revocations().Select(r => new
             {
