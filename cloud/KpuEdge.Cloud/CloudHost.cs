@@ -45,6 +45,13 @@ public static class CloudHost
 
         overrides.Logging?.Invoke(builder.Logging);
         builder.WebHost.UseUrls(options.HttpUrl);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // Enforced while reading: a body is cut off at its limit, never buffered whole first (RequestBodyLimits answers).
+            // Header timeouts and the minimum request body data rate keep Kestrel's defaults.
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            kestrel.Limits.MaxConcurrentConnections = options.MaxHttpConnections;
+        });
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: "kpu-edge", clusterId: $"kpu-{options.SiloPort}");
@@ -78,12 +85,16 @@ public static class CloudHost
             services.AddSingleton<EmbeddedBroker>();
             services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
         }
+        services.AddSingleton(sp => OperatorToken.LoadOrCreate(options.OperatorTokenFile, sp.GetRequiredService<ILogger<OperatorToken>>()));
+        services.AddSingleton<CrlUploadSlots>();
         services.AddSingleton<ImageReceiver>();
         services.AddSingleton<ImageIngest>();
         services.AddSingleton<IngestService>();
         services.AddHostedService(sp => sp.GetRequiredService<IngestService>());
 
         var app = builder.Build();
+        app.Services.GetRequiredService<OperatorToken>(); // made (or read) at start, not at the first operator's request
+        app.UseRequestBodyLimits();
         app.MapResultsApi();
         app.MapLogApi();
         app.MapTrustApi();

@@ -61,4 +61,20 @@ public sealed class CloudOptions
     /// <summary>Orleans silo and gateway ports for localhost clustering; 0 picks free ports.</summary>
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
+
+    // ---- HTTP limits and operator access (issue 10 §3; cloud/README.md "Limits") ----
+
+    /// <summary>
+    /// Largest request body the API reads, in bytes, unless an endpoint sets its own (<c>PUT /api/v1/pki/crl</c>:
+    /// <see cref="Api.TrustApi.MaxCrlBytes"/>). Kestrel enforces it while reading, so a chunked body is cut off at the limit.
+    /// </summary>
+    public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
+    /// <summary>Revocation lists received at once; a further upload is answered 503 with Retry-After.</summary>
+    public int MaxConcurrentCrlUploads { get; set; } = 1;
+    /// <summary>How long one revocation list may take to arrive, so a slow sender cannot hold an upload slot for hours.</summary>
+    public TimeSpan CrlUploadTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Open HTTP connections Kestrel accepts; null for no limit. Header timeouts and the minimum data rate keep Kestrel's defaults.</summary>
+    public long? MaxHttpConnections { get; set; } = 10_000;
+    /// <summary>The NSOC operator's bearer token (security events); created with a random token, owner-only, when missing.</summary>
+    public string OperatorTokenFile { get; set; } = "data/operator-token";
 }

@@ -40,6 +40,9 @@ public sealed class InProcessCloud : IAsyncDisposable
     public int BrokerPort => Options.BrokerPort;
     public Uri ApiBase { get; private set; } = null!;
 
+    /// <summary>The NSOC operator's bearer token (for the security events), read from its file as an operator would.</summary>
+    public string OperatorToken => File.ReadAllText(Options.OperatorTokenFile).Trim();
+
     /// <param name="dataDirectory">Holds the ledger and the device registry; reuse it to restart on the same ledger.</param>
     /// <param name="pki">KPU's PKI; pass the same one to restart on the same ledger (a new one is made when null).</param>
     public static async Task<InProcessCloud> StartAsync(
@@ -65,6 +68,7 @@ public sealed class InProcessCloud : IAsyncDisposable
                 MaxPendingHandshakesPerSource = options.BrokerLimits.MaxPendingHandshakes,
                 MaxConnectionsPerSource = options.BrokerLimits.MaxConnections,
             };
+            options.OperatorTokenFile = Path.Combine(dataDirectory, "operator-token");
             configure?.Invoke(options);
         }, new CloudOverrides
         {

@@ -1,4 +1,5 @@
 using System.Formats.Cbor;
+using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json;
 using KpuEdge.Cloud.Ledger;
@@ -279,7 +280,11 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
 
     private async Task<IReadOnlyList<SecurityEvent>> EventsAsync(string kind)
     {
-        using var doc = JsonDocument.Parse(await fixture.Http.GetStringAsync("api/v1/security/events?limit=1000"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, "api/v1/security/events?limit=1000");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Cloud.OperatorToken);
+        using var response = await fixture.Http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return doc.RootElement.GetProperty("events").EnumerateArray()
             .Select(e => SecurityEvent.FromJson(e.GetRawText())).Where(e => e.Kind == kind).ToList();
     }

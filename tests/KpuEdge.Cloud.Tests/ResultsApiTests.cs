@@ -20,6 +20,11 @@ public sealed class ResultsApiTests(CloudFixture fixture) : IClassFixture<CloudF
     [InlineData("api/v1/results/ppwp/3273011001999", HttpStatusCode.NotFound)]
     [InlineData("api/v1/results/ppwp/0", HttpStatusCode.OK)]
     [InlineData("api/v1/results/dprd-kab", HttpStatusCode.OK)]
+    [InlineData("api/v1/results/ppwp/3273011001003/versions", HttpStatusCode.OK)]
+    [InlineData("api/v1/results/ppwp/3273011001999/versions", HttpStatusCode.NotFound)]
+    [InlineData("api/v1/results/ppwp/3273/versions", HttpStatusCode.BadRequest)]
+    [InlineData("api/v1/results/presiden/3273011001003/versions", HttpStatusCode.BadRequest)]
+    [InlineData("api/v1/results/ppwp/3273011001003/versions?after=-1", HttpStatusCode.BadRequest)]
     public async Task Answers_requests_with_a_clear_status(string path, HttpStatusCode expected)
     {
         var response = await fixture.Http.GetAsync(path);

@@ -20,12 +20,19 @@ public static class ResultsApi
 {
     private static readonly JsonSerializerOptions Json = KpuJson.Api;
 
+    /// <summary>Versions a TPS result lists itself (the newest); the rest are paged at its <c>versions_url</c>.</summary>
+    public const int VersionsOnPage = 20;
+
+    /// <summary>Versions per answer of <c>…/versions</c>: 1 to <see cref="MaxVersionsPerRequest"/>, 50 unless asked.</summary>
+    public const int DefaultVersionsPerRequest = 50, MaxVersionsPerRequest = 100;
+
     public static void MapResultsApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/v1/results/{contest}", (string contest, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki) =>
             Results(contest, "0", recap, ledger, devices, pki));
         app.MapGet("/api/v1/results/{contest}/{region}", (string contest, string region, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki) =>
             Results(contest, region, recap, ledger, devices, pki));
+        app.MapGet("/api/v1/results/{contest}/{tps}/versions", Versions);
         app.MapGet("/api/v1/status", (IResultsLedger ledger, IngestStats stats) => Microsoft.AspNetCore.Http.Results.Json(new
         {
             ledger_entries = ledger.Count,
@@ -87,10 +94,43 @@ public static class ResultsApi
         }, Json);
     }
 
+    /// <summary>Every accepted version of a TPS's contest form, a page at a time, in the recap's order (sequence, then ledger position).</summary>
+    private static IResult Versions(string contest, string tps, long? after, int? limit, RecapService recap, IResultsLedger ledger)
+    {
+        if (!Contests.TryParseSlug(contest, out var contestId))
+            return Error(400, $"Unknown contest '{contest}'; one of {string.Join(", ", Contests.All.Select(c => c.Slug()))}.");
+        if (!TpsCode.TryParse(tps, out var tpsCode)) return Error(400, $"'{tps}' is not a TPS code (13 digits).");
+        if (!recap.Context.Tree.Contains(tpsCode)) return Error(404, $"No TPS {tps}.");
+        FormVersion? cursor = null;
+        if (after is > 0)
+        {
+            if (ledger.FindByPosition(after.Value) is not { } from || from.Tps != tpsCode || from.Contest != contestId)
+                return Error(400, $"after={after} is not the ledger position of a version of TPS {tps}'s {contestId.Slug()} form.");
+            cursor = new FormVersion(from.Sequence, from.Position);
+        }
+        else if (after < 0) return Error(400, "after is a ledger position (from 1), or 0 for the first page.");
+        int pageSize = Math.Clamp(limit ?? DefaultVersionsPerRequest, 1, MaxVersionsPerRequest);
+        var page = ledger.VersionsAfter(tpsCode, contestId, cursor, pageSize + 1); // one more says whether a next page exists
+        bool more = page.Count > pageSize;
+        return Microsoft.AspNetCore.Http.Results.Json(new
+        {
+            versions = page.Take(pageSize).Select(VersionJson),
+            next = more ? $"{VersionsUrl(tpsCode, contestId)}?after={page[pageSize - 1].Position}&limit={pageSize}" : null,
+        }, Json);
+    }
+
+    private static string VersionsUrl(TpsCode tps, ContestId contest) => $"/api/v1/results/{contest.Slug()}/{tps}/versions";
+
+    private static object VersionJson(LedgerEntry v) => new
+    {
+        ledger_position = v.Position, hash = v.Hash.ToString(), sequence = v.Sequence, received_at = v.ReceivedAt,
+        log_index = v.LogIndex, correction_reason = SignedSubmission.Decode(v.Wire).Submission.CorrectionReason,
+    };
+
     private static object TpsResult(TpsCode tps, ContestId contest, RecapContext context, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki)
     {
-        var versions = ledger.ForTps(tps).Where(e => e.Contest == contest)
-            .OrderBy(e => e.Sequence).ThenBy(e => e.Position).ToList(); // the same order the recap uses
+        // Only the newest versions are read: a TPS with thousands of corrections costs no more than one with twenty.
+        var versions = ledger.NewestVersions(tps, contest, VersionsOnPage);
         var ballot = context.Ballots.For(contest, tps);
         if (versions.Count == 0 || ballot is null)
         {
@@ -137,12 +177,11 @@ public static class ResultsApi
                 log_index = current.LogIndex,
                 inclusion_proof = $"/api/v1/log/proof/inclusion?hash={current.Hash}",
                 correction_reason = s.CorrectionReason,
-                // Every version ever accepted, oldest first: corrections replace in the recap, never in the record.
-                versions = versions.Select(v => new
-                {
-                    ledger_position = v.Position, hash = v.Hash.ToString(), sequence = v.Sequence, received_at = v.ReceivedAt,
-                    log_index = v.LogIndex, correction_reason = SignedSubmission.Decode(v.Wire).Submission.CorrectionReason,
-                }),
+                // Corrections replace in the recap, never in the record: the newest versions here (oldest of them first),
+                // every version ever accepted at versions_url.
+                versions = versions.Select(VersionJson),
+                versions_total = ledger.VersionCount(tps, contest),
+                versions_url = VersionsUrl(tps, contest),
             },
         };
     }

@@ -1,4 +1,5 @@
 using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Security;
@@ -66,6 +67,9 @@ public interface IResultsLedger : IDisposable
     /// <summary>The accepted submission with these wire bytes' hash, if any.</summary>
     LedgerEntry? FindByHash(Sha256Hash hash);
 
+    /// <summary>The accepted submission at this ledger position, if any.</summary>
+    LedgerEntry? FindByPosition(long position);
+
     long Count { get; }
 
     /// <summary>Number of entries in the transparency log.</summary>
@@ -76,6 +80,18 @@ public interface IResultsLedger : IDisposable
 
     /// <summary>All accepted versions for a TPS (every contest), oldest first.</summary>
     IReadOnlyList<LedgerEntry> ForTps(TpsCode tps);
+
+    /// <summary>How many versions of one TPS's contest form were accepted.</summary>
+    long VersionCount(TpsCode tps, ContestId contest);
+
+    /// <summary>
+    /// The newest <paramref name="count"/> versions of one TPS's contest form in the recap's order (<see cref="FormVersion"/>:
+    /// sequence, then ledger position), so the last is the version the recap counts. Read from an index, not the whole history.
+    /// </summary>
+    IReadOnlyList<LedgerEntry> NewestVersions(TpsCode tps, ContestId contest, int count);
+
+    /// <summary>Up to <paramref name="limit"/> versions of one TPS's contest form following <paramref name="after"/> (from the first when null), in the recap's order.</summary>
+    IReadOnlyList<LedgerEntry> VersionsAfter(TpsCode tps, ContestId contest, FormVersion? after, int limit);
 
     /// <summary>The sequence numbers of a device's accepted forms for one TPS and contest (to tell a correction).</summary>
     IReadOnlyList<ulong> SequencesFor(string deviceId, TpsCode tps, ContestId contest);

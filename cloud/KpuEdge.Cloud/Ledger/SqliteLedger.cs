@@ -1,4 +1,5 @@
 using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Security;
@@ -48,7 +49,9 @@ public sealed class SqliteLedger : IResultsLedger
                 log_index   INTEGER NOT NULL,
                 image_hash  BLOB
             );
-            CREATE INDEX IF NOT EXISTS submissions_tps ON submissions (tps, contest);
+            -- A TPS's versions of a contest in the recap's order (sequence, then position, the rowid every index ends with).
+            DROP INDEX IF EXISTS submissions_tps;
+            CREATE INDEX IF NOT EXISTS submissions_tps_version ON submissions (tps, contest, sequence);
             CREATE INDEX IF NOT EXISTS submissions_device ON submissions (device_id, sequence);
             CREATE TABLE IF NOT EXISTS rejections (
                 id           INTEGER PRIMARY KEY,
@@ -271,6 +274,16 @@ public sealed class SqliteLedger : IResultsLedger
         return reader.Read() ? ReadEntry(reader) : null;
     }
 
+    public LedgerEntry? FindByPosition(long position)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"{SelectEntry} WHERE position = $position";
+        command.Parameters.AddWithValue("$position", position);
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? ReadEntry(reader) : null;
+    }
+
     public IEnumerable<LedgerEntry> ReadAll()
     {
         using var connection = OpenReader();
@@ -286,6 +299,43 @@ public sealed class SqliteLedger : IResultsLedger
         using var command = connection.CreateCommand();
         command.CommandText = $"{SelectEntry} WHERE tps = $tps ORDER BY position";
         command.Parameters.AddWithValue("$tps", tps.Value);
+        using var reader = command.ExecuteReader();
+        var entries = new List<LedgerEntry>();
+        while (reader.Read()) entries.Add(ReadEntry(reader));
+        return entries;
+    }
+
+    public long VersionCount(TpsCode tps, ContestId contest)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM submissions WHERE tps = $tps AND contest = $contest";
+        command.Parameters.AddWithValue("$tps", tps.Value);
+        command.Parameters.AddWithValue("$contest", (int)contest);
+        return (long)command.ExecuteScalar()!;
+    }
+
+    public IReadOnlyList<LedgerEntry> NewestVersions(TpsCode tps, ContestId contest, int count)
+    {
+        var newestFirst = ReadVersions("ORDER BY sequence DESC, position DESC LIMIT $limit", tps, contest, count);
+        newestFirst.Reverse();
+        return newestFirst;
+    }
+
+    public IReadOnlyList<LedgerEntry> VersionsAfter(TpsCode tps, ContestId contest, FormVersion? after, int limit) => after is { } cursor
+        ? ReadVersions("AND (sequence, position) > ($sequence, $position) ORDER BY sequence, position LIMIT $limit", tps, contest, limit,
+            ("$sequence", (long)cursor.Sequence), ("$position", cursor.Position))
+        : ReadVersions("ORDER BY sequence, position LIMIT $limit", tps, contest, limit);
+
+    private List<LedgerEntry> ReadVersions(string rest, TpsCode tps, ContestId contest, int limit, params (string Name, object Value)[] values)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"{SelectEntry} WHERE tps = $tps AND contest = $contest {rest}";
+        command.Parameters.AddWithValue("$tps", tps.Value);
+        command.Parameters.AddWithValue("$contest", (int)contest);
+        command.Parameters.AddWithValue("$limit", limit);
+        foreach (var (name, value) in values) command.Parameters.AddWithValue(name, value);
         using var reader = command.ExecuteReader();
         var entries = new List<LedgerEntry>();
         while (reader.Read()) entries.Add(ReadEntry(reader));
