@@ -31,7 +31,7 @@ public class CloudFixture : IAsyncLifetime
     protected virtual ElectionDefinition CloudElection => Election;
 
     /// <summary>Chain gaps are reported at the first sweep: tests sweep when they want to see them.</summary>
-    private static void Configure(CloudOptions options)
+    protected virtual void Configure(CloudOptions options)
     {
         options.ChainGapGrace = TimeSpan.Zero;
         // Every test client connects from 127.0.0.1: tests that expect each refusal reported see each one.

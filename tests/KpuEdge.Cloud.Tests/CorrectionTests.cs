@@ -11,7 +11,7 @@ namespace KpuEdge.Cloud.Tests;
 /// Corrections through the real ingest: a newer signed version of a TPS's contest, carrying its reason, replaces the
 /// earlier one in the recap, in whatever order they arrive; the history stays visible; a silent second version is refused.
 /// </summary>
-public sealed class CorrectionTests(CloudFixture fixture) : IClassFixture<CloudFixture>
+public sealed class CorrectionTests(ManyVersionsCloudFixture fixture) : IClassFixture<ManyVersionsCloudFixture>
 {
     private static readonly TimeSpan ReceiptTimeout = TimeSpan.FromSeconds(30);
 
@@ -135,5 +135,15 @@ public sealed class CorrectionTests(CloudFixture fixture) : IClassFixture<CloudF
         var result = await TpsResultAsync(device.Tps);
         Assert.Equal(first.Hash.ToString(), result.GetProperty("submission").GetProperty("hash").GetString());
         Assert.Equal(1, result.GetProperty("submission").GetProperty("versions").GetArrayLength());
+    }
+}
+
+/// <summary>A cloud that keeps more versions of a form than a device may make by default, to page through many of them.</summary>
+public sealed class ManyVersionsCloudFixture : CloudFixture
+{
+    protected override void Configure(CloudOptions options)
+    {
+        base.Configure(options);
+        options.MaxVersionsPerForm = 64;
     }
 }

@@ -1,4 +1,5 @@
 using System.Formats.Cbor;
+using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
@@ -284,12 +285,27 @@ public class SubmissionCodecTests
             Suara = tally.Suara.Select(c => new ChoiceVotes(c.Number, 999, 999, Enumerable.Repeat(999, c.CandidateVotes.Length).ToArray())).ToArray(),
             SuaraSah = 999, SuaraTidakSah = 999, SuaraTotal = 999,
         };
-        var submission = Samples.Submission(worst) with { Sequence = ulong.MaxValue, DeviceId = new string('d', 64), ElectionId = new string('e', 64) };
+        var submission = Samples.Submission(worst) with { Sequence = SubmissionCodec.MaxSequence, DeviceId = new string('d', 64), ElectionId = new string('e', 64) };
 
         var signed = SignedSubmission.Sign(submission, Samples.Key);
 
         Assert.InRange(signed.Wire.Length, 1, 1536);
         Assert.Equal(signed.Wire, SignedSubmission.Decode(signed.Wire).Wire);
+    }
+
+    [Theory]
+    [InlineData(1UL << 53)]
+    [InlineData(ulong.MaxValue)]
+    public void A_sequence_number_beyond_2_to_the_53_minus_1_is_neither_encoded_nor_decoded(ulong sequence)
+    {
+        Assert.Throws<ArgumentException>(() => SignedSubmission.Sign(Samples.Submission(Samples.Tally(ContestId.Ppwp)) with { Sequence = sequence }, Samples.Key));
+        // The same bytes with the top sequence patched to the forbidden one: refused as malformed, before any signature check.
+        var top = SignedSubmission.Sign(Samples.Submission(Samples.Tally(ContestId.Ppwp)) with { Sequence = SubmissionCodec.MaxSequence }, Samples.Key);
+        byte[] body = top.Body.ToArray();
+        int at = body.AsSpan().IndexOf((ReadOnlySpan<byte>)[0x1B, 0x00, 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        BitConverter.GetBytes(sequence).Reverse().ToArray().CopyTo(body, at + 1);
+        var error = Assert.Throws<SubmissionFormatException>(() => SignedSubmission.Decode(SubmissionCodec.EncodeWire(body, top.Signature)));
+        Assert.Equal(RejectReasons.Malformed, error.RejectReason);
     }
 
     [Fact]
