@@ -57,6 +57,7 @@ public static class FloodBench
             {
                 using var stop = new CancellationTokenSource();
                 long sent = 0, quota = 0, other = 0;
+                long rejectionsBefore = ledger.RejectionCounts().Values.Sum(), eventsBefore = CountEvents(ledger);
                 var flooding = new List<Task>();
                 var silent = new List<Socket>();
                 if (flood)
@@ -77,7 +78,6 @@ public static class FloodBench
                     // Let the flood reach full speed before measuring.
                     await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
                 }
-                long rejectionsBefore = ledger.RejectionCounts().Values.Sum(), eventsBefore = CountEvents(ledger);
                 var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
                 var watch = Stopwatch.StartNew();
                 await Parallel.ForEachAsync(honest, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
@@ -96,10 +96,12 @@ public static class FloodBench
                         }
                     });
                 var elapsed = watch.Elapsed;
-                long rejections = ledger.RejectionCounts().Values.Sum() - rejectionsBefore, events = CountEvents(ledger) - eventsBefore;
                 await stop.CancelAsync();
                 await Task.WhenAll(flooding);
                 foreach (var socket in silent) socket.Dispose();
+                // The broker's events are written in small batches: let the last ones land before counting.
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+                long rejections = ledger.RejectionCounts().Values.Sum() - rejectionsBefore, events = CountEvents(ledger) - eventsBefore;
                 long mb = Process.GetCurrentProcess().WorkingSet64 / (1024 * 1024);
                 return new Phase(name, latencies.Order().ToArray(), sent, quota, other, elapsed, rejections, events, mb);
             }
@@ -124,15 +126,18 @@ public static class FloodBench
              + $"{settings.SilentConnections} connections are held open without ever starting a TLS handshake. The cloud is the in-process one "
              + "(embedded broker with its default per-device quota — bursts of 400, 40 a second — silo, SQLite ledger).");
         Line("");
-        Line("| round | receipts | receipt p50 | p99 | max | flood publishes (refused for quota) | flood messages that reached the ingest (rejection rows) | security events written | process RSS |");
+        Line("| round | receipts | receipt p50 | p99 | max | flood publishes (refused for quota) | rejection rows written | security events written | process RSS |");
         Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var p in phases)
             Line($"| {p.Name} | {p.LatenciesMs.Length} | {P(p.LatenciesMs, 0.5):F0} ms | {P(p.LatenciesMs, 0.99):F0} ms | {p.LatenciesMs[^1]:F0} ms | "
                  + $"{p.FloodSent:N0} ({p.FloodQuotaRefused:N0}) | {p.RejectionRows:N0} | {p.EventRows:N0} | {p.ProcessMb:N0} MB |");
         Line("");
-        Line("The flooder's forged forms beyond its quota are answered *Quota exceeded* by the broker and never read; the few within it are "
-             + "refused by the ingest (`bad_signature`), each a row; the broker's own refusals of the flood are one security event a minute "
-             + "per kind and client. Client and cloud share the machine's two cores, so the flood's TLS work also competes with the cloud's.");
+        Line("The flooder's forged forms beyond its quota are answered *Quota exceeded* by the broker and never read; those within it are "
+             + "refused by the ingest (`bad_signature`), answered each, but written as rows and events at most 20 a minute per sender and reason; "
+             + "the broker's own refusals of the flood (`rate_limited`) are one event a minute per client, carrying the count held back. "
+             + "Rows and events are counted from the flood's start (2 s before the measured sends) to 2 s after its end; a second flood "
+             + "within the same minute writes none (the first one's window still holds them). Client and cloud share the machine's two "
+             + "cores, so the flood's own TLS and MQTT work competes with the cloud's.");
         BenchmarkFile.WriteSection(settings.Output, "flood", "## A genuine device's receipts while another floods (`kpu-sim bench flood`)\n\n" + md);
         AnsiConsole.MarkupLine($"[green]Recorded in {Markup.Escape(settings.Output)}[/]");
         return 0;
@@ -159,7 +164,8 @@ public static class FloodBench
         var client = new MqttClientFactory().CreateMqttClient();
         try
         {
-            await client.ConnectAsync(target.ConnectionFor(flooder).ClientOptions(flooder.Identity.DeviceId, TimeProvider.System).WithCleanStart().Build(), stop);
+            await client.ConnectAsync(target.ConnectionFor(flooder).ClientOptions(flooder.Identity.DeviceId, TimeProvider.System)
+                .WithCleanStart().WithTimeout(TimeSpan.FromSeconds(60)).Build(), stop);
             var forgery = SignedSubmission.Sign(new Submission
             {
                 ElectionId = "pemilu-2024", DeviceId = flooder.Identity.DeviceId, Sequence = 1, DeviceTime = DateTimeOffset.UtcNow,
@@ -181,6 +187,12 @@ public static class FloodBench
                     }
                     catch (OperationCanceledException) { return; }
                     catch (Exception) when (!client.IsConnected) { return; }
+                    catch (MQTTnet.Exceptions.MqttCommunicationTimedOutException)
+                    {
+                        // The broker answers a flood at its own pace: a PUBACK later than the client waits is no failure of ours.
+                        sent();
+                        other();
+                    }
                 }
             }));
         }
