@@ -63,10 +63,14 @@ public sealed class InProcessCloud : IAsyncDisposable
             options.ImageDirectory = Path.Combine(dataDirectory, "images");
             // Every simulated device connects from this machine's one address: the per-address bounds, meant for one
             // prober among many real devices, would refuse the crowd. The totals still hold.
+            // And they share its two cores with the cloud: a thousand handshakes at once over an emulated satellite link
+            // take longer here than any real device's would, so the handshake and CONNECT get a minute.
             options.BrokerLimits = options.BrokerLimits with
             {
                 MaxPendingHandshakesPerSource = options.BrokerLimits.MaxPendingHandshakes,
                 MaxConnectionsPerSource = options.BrokerLimits.MaxConnections,
+                HandshakeTimeout = TimeSpan.FromMinutes(1),
+                ConnectTimeout = TimeSpan.FromMinutes(1),
             };
             options.OperatorTokenFile = Path.Combine(dataDirectory, "operator-token");
             configure?.Invoke(options);
