@@ -10,15 +10,36 @@ internal static class ReplayCsv
     /// Quotes are unescaped; spaces around a field are trimmed (outside and inside quotes); the field count is checked
     /// per row by the loaders so a short row is refused alone instead of ending the read.
     /// </summary>
-    public static SepReader OpenReader(Stream stream) =>
-        Sep.New(',').Reader(o => o with
+    public static SepReader OpenReader(Stream stream, string file)
+    {
+        try
         {
-            Unescape = true,
-            Trim = SepTrim.All,
-            DisableColCountCheck = true,
-            ColNameComparer = StringComparer.OrdinalIgnoreCase,
-            CultureInfo = CultureInfo.InvariantCulture,
-        }).From(stream, leaveOpen: true);
+            return Sep.New(',').Reader(o => o with
+            {
+                Unescape = true,
+                Trim = SepTrim.All,
+                DisableColCountCheck = true,
+                ColNameComparer = StringComparer.OrdinalIgnoreCase,
+                CultureInfo = CultureInfo.InvariantCulture,
+            }).From(stream, leaveOpen: true);
+        }
+        catch (ArgumentException e) // a column named twice in the header
+        {
+            throw new InvalidDataException($"{file}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>An empty line: skipped, not a row.</summary>
+    public static bool IsBlank(SepReader.Row row) => row.ColCount == 1 && row.Span.IsEmpty;
+
+    /// <summary>Why a row has the wrong number of fields; a row over several lines likely has an unclosed quote.</summary>
+    public static string FieldCountProblem(SepReader.Row row, int expected)
+    {
+        string text = $"{row.ColCount} fields, the header has {expected}.";
+        if (row.LineNumberToExcl - row.LineNumberFrom > 1)
+            text += $" The row runs on past line {row.LineNumberFrom}: an unclosed quote?";
+        return text;
+    }
 
     public static SepWriter OpenWriter(string path) =>
         Sep.New(',').Writer(o => o with

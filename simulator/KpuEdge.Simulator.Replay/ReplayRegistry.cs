@@ -93,7 +93,7 @@ public sealed class ReplayRegistry
     /// <param name="name">The file's name for error messages.</param>
     public static ReplayRegistry Load(Stream utf8Csv, string name = "registry")
     {
-        using var reader = ReplayCsv.OpenReader(utf8Csv);
+        using var reader = ReplayCsv.OpenReader(utf8Csv, name);
         var column = ReplayCsv.RequireColumns(reader, name, Columns);
         int fieldCount = reader.Header.ColNames.Count;
 
@@ -110,13 +110,14 @@ public sealed class ReplayRegistry
 
         foreach (var row in reader)
         {
+            if (ReplayCsv.IsBlank(row)) continue;
             rows++;
             long line = row.LineNumberFrom;
             RefusedRow Refuse(TpsCode? tps, ReplayRefusal refusal, string reason) => new(ReplayFile.Registry, line, tps, null, refusal, reason);
 
             if (row.ColCount != fieldCount)
             {
-                refused.Add(Refuse(null, ReplayRefusal.Malformed, $"{row.ColCount} fields, the header has {fieldCount}."));
+                refused.Add(Refuse(null, ReplayRefusal.Malformed, ReplayCsv.FieldCountProblem(row, fieldCount)));
                 continue;
             }
             string codeText = row[column[0]].ToString();

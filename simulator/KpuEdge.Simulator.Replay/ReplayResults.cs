@@ -26,9 +26,12 @@ public static class ReplayResults
     /// <param name="name">The file's name for error messages.</param>
     public static IEnumerable<ReplayOutcome> Read(Stream utf8Csv, ReplayRegistry registry, ElectionDefinition election, ReplayFileSums? sums = null, string name = "results")
     {
-        using var reader = ReplayCsv.OpenReader(utf8Csv);
+        using var reader = ReplayCsv.OpenReader(utf8Csv, name);
         var state = new RowReader(reader, name, registry, election, sums);
-        while (reader.MoveNext()) yield return state.Read(reader.Current);
+        while (reader.MoveNext())
+        {
+            if (!ReplayCsv.IsBlank(reader.Current)) yield return state.Read(reader.Current);
+        }
     }
 
     /// <summary>The per-file state of a read: column indices, the ballots, and the first line of each (TPS, contest).</summary>
@@ -69,7 +72,7 @@ public static class ReplayResults
         {
             int line = row.LineNumberFrom;
             if (row.ColCount != _fieldCount)
-                return Refuse(line, null, null, ReplayRefusal.Malformed, $"{row.ColCount} fields, the header has {_fieldCount}.");
+                return Refuse(line, null, null, ReplayRefusal.Malformed, ReplayCsv.FieldCountProblem(row, _fieldCount));
 
             var codeText = row[_column[0]].Span;
             if (!_registry.TryFind(codeText, out int index))

@@ -203,6 +203,39 @@ public class ReplayResultsTests : IDisposable
     }
 
     [Fact]
+    public void Skips_blank_lines_and_names_an_unclosed_quote_as_the_likely_cause_of_a_short_row()
+    {
+        _files.Write("registry.csv", [RegistryHeader, "", $"{Bandung1},250,JAWA BARAT,KOTA BANDUNG,SUKASARI,SUKARASA", ""]);
+        _files.Write("results.csv",
+        [
+            ResultsHeader,
+            "",
+            Row(Bandung1, "ppwp", "250", "200", "196", "4", 60, 100, 36),
+            Row(Bandung1, "\"dpd", "250", "196", "192", "4", [.. Enumerable.Repeat(16, 12)]),
+            Row(Bandung1, "dpr", "250", "196", "192", "4", PartyVotes(new int[18])),
+        ]);
+
+        var election = ReplayElection.Load(_files.RegistryPath, _files.ResultsPath);
+
+        Assert.Equal(1, election.Registry.Rows);
+        Assert.Equal(3, Assert.Single(election.Forms).Line);
+        Assert.Equal(2, election.ResultRows);
+        var refused = Assert.Single(election.Refused);
+        Assert.Equal((4L, ReplayRefusal.Malformed), (refused.Line, refused.Refusal));
+        Assert.Contains("an unclosed quote?", refused.Reason);
+    }
+
+    [Fact]
+    public void A_header_naming_a_column_twice_fails_the_whole_file()
+    {
+        _files.Write("registry.csv", [RegistryHeader, $"{Bandung1},250,JAWA BARAT,KOTA BANDUNG,SUKASARI,SUKARASA"]);
+        _files.Write("results.csv", ["tps_code,contest,dpt,pengguna_total,suara_sah,suara_tidak_sah,c1,c2,c2,c3"]);
+        var error = Assert.Throws<InvalidDataException>(() => ReplayElection.Load(_files.RegistryPath, _files.ResultsPath));
+        Assert.Contains("results.csv", error.Message);
+        Assert.Contains("'c2'", error.Message);
+    }
+
+    [Fact]
     public void A_header_without_vote_columns_or_with_an_unknown_column_fails_the_whole_file()
     {
         _files.Write("registry.csv", [RegistryHeader, $"{Bandung1},250,JAWA BARAT,KOTA BANDUNG,SUKASARI,SUKARASA"]);
