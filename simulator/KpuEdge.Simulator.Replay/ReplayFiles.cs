@@ -58,8 +58,8 @@ public static class ReplayFiles
             ? tree.TpsIn(options.Region).ToList()
             : Spread(inRegion, Math.Min(goodCount + options.BrokenRows, inRegion), i => NthTps(tree, options.Region, i));
         var brokenTps = options.BrokenRows == 0 ? [] : Spread(picked.Count, Math.Min(options.BrokenRows, picked.Count / 2), i => picked[i]);
-        var brokenSet = brokenTps.ToHashSet();
         var kinds = BrokenKinds(tree, options.Region, goodCount > 0);
+        var brokenKind = brokenTps.Select((tps, i) => (tps, kinds[i % kinds.Count])).ToDictionary();
 
         int maxChoice = MaxChoiceNumber(election);
         var resultColumns = ReplayResults.Columns.Concat(Enumerable.Range(1, maxChoice).Select(n => $"c{n}")).ToArray();
@@ -75,7 +75,6 @@ public static class ReplayFiles
             registry.Header.Add(ReplayRegistry.Columns.ToArray());
             results.Header.Add(resultColumns);
             var broken = new List<SyntheticBrokenRow>();
-            int brokenIndex = 0;
 
             foreach (var tps in picked)
             {
@@ -83,9 +82,9 @@ public static class ReplayFiles
                 if (tallies.Count == 0) continue;
                 int dpt = tallies[0].Dpt.Total;
                 dptOf[tps] = dpt;
-                var kind = brokenSet.Contains(tps) ? kinds[brokenIndex++ % kinds.Count] : (ReplayRefusal?)null;
-                if (kind != ReplayRefusal.UnknownTps) WriteRegistryRow(registry, registered, tree, tps, dpt);
-                if (kind is not null) continue;
+                bool isBroken = brokenKind.TryGetValue(tps, out var kind);
+                if (!(isBroken && kind == ReplayRefusal.UnknownTps)) WriteRegistryRow(registry, registered, tree, tps, dpt);
+                if (isBroken) continue;
 
                 foreach (var tally in tallies)
                 {
@@ -102,11 +101,10 @@ public static class ReplayFiles
             }
 
             // The broken rows, at the end so their lines are known.
-            brokenIndex = 0;
             foreach (var tps in brokenTps)
             {
-                var kind = kinds[brokenIndex++ % kinds.Count];
-                var (fields, what) = Broken(kind, tps, tree, ballots, election, options.Seed, maxChoice, dptOf, firstGoodRow!, brokenSet,
+                var kind = brokenKind[tps];
+                var (fields, what) = Broken(kind, tps, tree, ballots, election, options.Seed, maxChoice, dptOf, firstGoodRow!, brokenKind,
                     jakarta => WriteRegistryRow(registry, registered, tree, jakarta, dptOf[jakarta]));
                 WriteRow(results, fields);
                 resultRows++;
@@ -138,7 +136,7 @@ public static class ReplayFiles
 
     private static (string[] Fields, string What) Broken(ReplayRefusal kind, TpsCode tps, RegionTree tree, BallotCatalog ballots,
         ElectionDefinition election, int seed, int maxChoice, Dictionary<TpsCode, int> dptOf, string[] firstGoodRow,
-        HashSet<TpsCode> brokenTps, Action<TpsCode> register)
+        Dictionary<TpsCode, ReplayRefusal> brokenTps, Action<TpsCode> register)
     {
         var ppwp = SyntheticTally.ForTps(tps, ballots, election, seed).First(t => t.Contest == ContestId.Ppwp);
         var fields = Fields(ppwp, maxChoice);
@@ -175,7 +173,7 @@ public static class ReplayFiles
                 return (fields, "pengguna_total and suara_tidak_sah both empty");
             case ReplayRefusal.ContestNotHeld:
                 // A Jakarta TPS that is registered (a good one, or registered now), not one kept out for unknown_tps.
-                var jakarta = tree.TpsIn(RegionCode.Parse("31")).First(t => !brokenTps.Contains(t) || t == tps);
+                var jakarta = tree.TpsIn(RegionCode.Parse("31")).First(t => !brokenTps.ContainsKey(t) || t == tps);
                 if (dptOf.TryAdd(jakarta, ppwp.Dpt.Total)) register(jakarta);
                 fields[0] = jakarta.Value;
                 fields[1] = ContestId.DprdKabKota.Slug();
