@@ -20,8 +20,9 @@ public sealed class Region
 }
 
 /// <summary>
-/// The real 2024 region tree: 38 provinsi, 514 kab/kota, 7,277 kecamatan, 83,731 desa and their
-/// 820,161 TPS. Loaded once from the vendored CSVs; read-only and safe to share.
+/// The region tree: provinsi down to desa with their TPS. <see cref="LoadEmbedded"/> gives the real 2024 tree
+/// (38 provinsi, 514 kab/kota, 7,277 kecamatan, 83,731 desa and their 820,161 TPS), loaded once from the
+/// vendored CSVs; <see cref="RegionTreeBuilder"/> builds any other (a replayed election's). Read-only and safe to share.
 /// </summary>
 public sealed class RegionTree
 {
@@ -36,10 +37,7 @@ public sealed class RegionTree
         return Load(wilayah, tps);
     });
 
-    private RegionTree()
-    {
-        _regions[RegionCode.Nasional] = new Region(RegionCode.Nasional, "INDONESIA");
-    }
+    private RegionTree() { }
 
     /// <summary>The vendored 2024 tree, loaded on first use and shared.</summary>
     public static RegionTree LoadEmbedded() => Embedded.Value;
@@ -98,33 +96,44 @@ public sealed class RegionTree
         _ => TryGet(code, out var region) ? region.TpsCount : 0,
     };
 
+    /// <summary>
+    /// Reads the vendored format: <c>wilayah.csv</c> (<c>code,name,level,parent</c>) and <c>tps.csv</c>
+    /// (<c>village_code,tps_numbers,tps_count</c>, numbers as ranges such as <c>1-4;901-902</c>).
+    /// </summary>
     public static RegionTree Load(Stream wilayahCsv, Stream tpsCsv)
     {
-        var tree = new RegionTree();
+        var builder = new RegionTreeBuilder();
         foreach (var fields in ReadCsv(wilayahCsv, "wilayah.csv", 4))
         {
             var code = RegionCode.Parse(fields[0]);
             if ((int)code.Level != int.Parse(fields[2]))
                 throw new InvalidDataException($"wilayah.csv: level of {code} is {fields[2]}.");
-            tree._regions.Add(code, new Region(code, fields[1]));
+            builder.AddRegion(code, fields[1]);
         }
-        foreach (var region in tree._regions.Values)
-        {
-            if (region.Code.IsNasional) continue;
-            if (!tree._regions.TryGetValue(region.Code.Parent, out var parent))
-                throw new InvalidDataException($"wilayah.csv: {region.Code} has no parent {region.Code.Parent}.");
-            parent.ChildList.Add(region.Code);
-        }
-        foreach (var region in tree._regions.Values) region.ChildList.Sort();
-
         foreach (var fields in ReadCsv(tpsCsv, "tps.csv", 3))
         {
             var desa = RegionCode.Parse(fields[0]);
-            if (desa.Level != RegionLevel.Desa || !tree._regions.ContainsKey(desa))
-                throw new InvalidDataException($"tps.csv: unknown desa {fields[0]}.");
             var numbers = ParseRanges(fields[1]);
             if (numbers.Length != int.Parse(fields[2]))
                 throw new InvalidDataException($"tps.csv: {desa} lists {numbers.Length} TPS, says {fields[2]}.");
+            builder.AddTps(desa, numbers);
+        }
+        return builder.Build();
+    }
+
+    /// <summary>Assembles a tree from regions already checked by <see cref="RegionTreeBuilder"/>.</summary>
+    internal static RegionTree Assemble(IReadOnlyDictionary<RegionCode, string> names, IReadOnlyDictionary<RegionCode, int[]> tpsNumbersByDesa)
+    {
+        var tree = new RegionTree();
+        foreach (var (code, name) in names) tree._regions.Add(code, new Region(code, name));
+        foreach (var region in tree._regions.Values)
+        {
+            if (region.Code.IsNasional) continue;
+            tree._regions[region.Code.Parent].ChildList.Add(region.Code);
+        }
+        foreach (var region in tree._regions.Values) region.ChildList.Sort();
+        foreach (var (desa, numbers) in tpsNumbersByDesa)
+        {
             tree._tpsNumbersByDesa[desa] = numbers;
             for (var code = desa; ; code = code.Parent)
             {
