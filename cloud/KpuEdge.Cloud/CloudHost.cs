@@ -29,8 +29,9 @@ public sealed class CloudOverrides
 }
 
 /// <summary>
-/// The cloud in one host: Orleans silo (localhost clustering), embedded MQTT broker, ingest, results ledger
-/// and the public API. <c>kpu-cloud</c> runs it; the simulator and tests start the same host in process.
+/// One node of the cloud: Orleans silo, embedded MQTT broker, ingest, results ledger and the public API. Alone
+/// (localhost clustering, SQLite ledger) it is the whole cloud; with Redis clustering and the PostgreSQL ledger, any
+/// number of nodes form one (cloud/README.md). <c>kpu-cloud</c> runs it; the simulator and tests start the same host in process.
 /// </summary>
 public static class CloudHost
 {
@@ -42,6 +43,8 @@ public static class CloudHost
         builder.Configuration.GetSection(CloudOptions.Section).Bind(options);
         configure?.Invoke(options);
         ResolvePorts(options);
+        if (options.Problems() is { Count: > 0 } problems)
+            throw new InvalidOperationException("The cloud's settings do not hold together:\n  " + string.Join("\n  ", problems));
 
         overrides.Logging?.Invoke(builder.Logging);
         builder.WebHost.UseUrls(options.HttpUrl);
@@ -54,7 +57,16 @@ public static class CloudHost
         });
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: "kpu-edge", clusterId: $"kpu-{options.SiloPort}");
+            if (options.Clustering == ClusteringMode.Redis)
+            {
+                silo.UseRedisClustering(options.RedisConnection!);
+                silo.Configure<Orleans.Configuration.ClusterOptions>(c => (c.ClusterId, c.ServiceId) = (options.ClusterId, "kpu-edge"));
+                silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
+            }
+            else
+            {
+                silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: "kpu-edge", clusterId: $"kpu-{options.SiloPort}");
+            }
         });
 
         var services = builder.Services;
@@ -67,8 +79,20 @@ public static class CloudHost
         services.AddSingleton(sp => sp.GetRequiredService<CloudPki>().LogKey);
         services.AddSingleton(sp => new DeviceRegistryProvider(sp.GetRequiredService<IOptions<CloudOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<CloudPki>(), overrides.Registry));
-        services.AddSingleton<IResultsLedger>(_ => new SqliteLedger(options.LedgerPath));
+        services.AddSingleton<IResultsLedger>(_ => options.Ledger switch
+        {
+            LedgerKind.Postgres => PostgresLedger.Open(options.PostgresConnection!),
+            _ => new SqliteLedger(options.LedgerPath),
+        });
+        // Each part asks for the narrow side of the ledger it uses.
+        services.AddSingleton<ILedgerWriter>(sp => sp.GetRequiredService<IResultsLedger>());
+        services.AddSingleton<IFormReader>(sp => sp.GetRequiredService<IResultsLedger>());
+        services.AddSingleton<IDeviceChains>(sp => sp.GetRequiredService<IResultsLedger>());
+        services.AddSingleton<ILogStore>(sp => sp.GetRequiredService<IResultsLedger>());
+        services.AddSingleton<IAuditTrail>(sp => sp.GetRequiredService<IResultsLedger>());
+        services.AddSingleton<IImageIndex>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<TransparencyLog>();
+        services.AddSingleton<LedgerWriter>();
         services.AddHostedService<CheckpointPublisher>();
         services.AddSingleton<SecurityEventRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<SecurityEventRecorder>());

@@ -58,9 +58,43 @@ public sealed class CloudOptions
     /// <summary>How far a form's device time may lie ahead of the cloud's clock (device_time_out_of_range beyond).</summary>
     public TimeSpan MaxDeviceClockAhead { get; set; } = TimeSpan.FromDays(30);
 
-    /// <summary>Orleans silo and gateway ports for localhost clustering; 0 picks free ports.</summary>
+    /// <summary>Orleans silo and gateway ports; 0 picks free ports.</summary>
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
+
+    // ---- One node or a cluster (cloud/README.md "Cluster") ----
+
+    /// <summary>How silos find each other: <see cref="ClusteringMode.Localhost"/> (one node) or <see cref="ClusteringMode.Redis"/>.</summary>
+    public ClusteringMode Clustering { get; set; } = ClusteringMode.Localhost;
+    /// <summary>Redis for the cluster's membership (StackExchange.Redis form, e.g. "127.0.0.1:6379"); required with Redis clustering.</summary>
+    public string? RedisConnection { get; set; }
+    /// <summary>The cluster's id: nodes with the same id in the same Redis form one cluster.</summary>
+    public string ClusterId { get; set; } = "kpu-edge";
+    /// <summary>The address other silos reach this one at (Redis clustering).</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+    /// <summary>This node's name in logs, the status API and the benchmark; empty for "node-&lt;silo port&gt;".</summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>Where the ledger lives: <see cref="LedgerKind.Sqlite"/> (<see cref="LedgerPath"/>, one node) or <see cref="LedgerKind.Postgres"/>.</summary>
+    public LedgerKind Ledger { get; set; } = LedgerKind.Sqlite;
+    /// <summary>PostgreSQL ledger (Npgsql form: "Host=…;Port=…;Database=…;Username=…"); required with the PostgreSQL ledger.</summary>
+    public string? PostgresConnection { get; set; }
+
+    /// <summary>The settings that must agree, checked at start: a node that would run half-configured does not start.</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (Clustering == ClusteringMode.Redis && string.IsNullOrWhiteSpace(RedisConnection))
+            problems.Add("Cloud:Clustering is Redis but Cloud:RedisConnection is empty.");
+        if (Ledger == LedgerKind.Postgres && string.IsNullOrWhiteSpace(PostgresConnection))
+            problems.Add("Cloud:Ledger is Postgres but Cloud:PostgresConnection is empty.");
+        if (Clustering == ClusteringMode.Redis && Ledger == LedgerKind.Sqlite)
+            problems.Add("A cluster needs a ledger every node shares: set Cloud:Ledger to Postgres (SQLite is one node's file).");
+        if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))
+            problems.Add($"Cloud:AdvertisedAddress '{AdvertisedAddress}' is not an IP address.");
+        if (LedgerBatchSize < 1) problems.Add("Cloud:LedgerBatchSize must be at least 1.");
+        return problems;
+    }
 
     // ---- HTTP limits and operator access (issue 10 §3; cloud/README.md "Limits") ----
 
@@ -77,4 +111,18 @@ public sealed class CloudOptions
     public long? MaxHttpConnections { get; set; } = 10_000;
     /// <summary>The NSOC operator's bearer token (security events); created with a random token, owner-only, when missing.</summary>
     public string OperatorTokenFile { get; set; } = "data/operator-token";
+}
+
+public enum ClusteringMode
+{
+    /// <summary>One silo on this machine (the demo, most tests).</summary>
+    Localhost,
+    /// <summary>Silos find each other through Redis (Microsoft.Orleans.Clustering.Redis).</summary>
+    Redis,
+}
+
+public enum LedgerKind
+{
+    Sqlite,
+    Postgres,
 }

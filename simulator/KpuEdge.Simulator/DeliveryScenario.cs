@@ -624,7 +624,7 @@ public static class DeliveryScenario
         {
             foreach (var image in run.Images.Values)
             {
-                var stored = ledger.ImagePages(image.ImageHash);
+                var stored = await ledger.ImagePagesAsync(image.ImageHash);
                 var pages = options.Pages(run.Device, image.Tally);
                 for (int page = 0; page < image.Pages; page++)
                 {

@@ -62,7 +62,7 @@ public static class Demo
 
         // Bad input after the honest run: each must be refused (or be a duplicate) and count nothing.
         var ledger = cloud.Services.GetRequiredService<IResultsLedger>();
-        var firstAccepted = SignedSubmission.Decode(ledger.ReadAll().First().Wire);
+        var firstAccepted = SignedSubmission.Decode((await ledger.ReadAllAsync(cancellationToken).FirstAsync(cancellationToken)).Wire);
         var owner = devices.First(d => d.Identity.DeviceId == firstAccepted.Submission.DeviceId);
         var rogue = new List<RogueDevices.Attempt> { await RogueDevices.ReplayAsync(firstAccepted, target.ConnectionFor(owner), owner.Identity.DeviceId, cancellationToken) };
         rogue.AddRange(await RogueDevices.RunAsync(devices, election, target, pki.Pki, settings.Seed, cancellationToken));
@@ -75,7 +75,7 @@ public static class Demo
         await PrintNationalAsync(console, http, election, cancellationToken);
         bool ok = PrintCheck(console, problems, rogue, report);
         ok &= await WitnessCheck.RunAsync(console, http, cloud, devices, ledger, cancellationToken);
-        console.MarkupLine($"Ledger: {ledger.Count:N0} accepted submissions in {cloud.Options.LedgerPath}.");
+        console.MarkupLine($"Ledger: {await ledger.CountAsync(cancellationToken):N0} accepted submissions in {cloud.Options.LedgerPath}.");
         if (settings.SatelliteTps > 0)
             ok &= await SatelliteStep.RunAsync(console, settings.SatelliteTps, Path.Combine(settings.DataDirectory, "satellite"), tree, election, settings.Seed, cancellationToken);
         console.MarkupLine($"Total time {stopwatch.Elapsed.TotalSeconds:F1} s.");

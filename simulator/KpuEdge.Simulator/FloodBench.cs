@@ -57,7 +57,7 @@ public static class FloodBench
             {
                 using var stop = new CancellationTokenSource();
                 long sent = 0, quota = 0, other = 0;
-                long rejectionsBefore = ledger.RejectionCounts().Values.Sum(), eventsBefore = CountEvents(ledger);
+                long rejectionsBefore = (await ledger.RejectionCountsAsync()).Values.Sum(), eventsBefore = await CountEventsAsync(ledger);
                 var flooding = new List<Task>();
                 var silent = new List<Socket>();
                 if (flood)
@@ -101,7 +101,7 @@ public static class FloodBench
                 foreach (var socket in silent) socket.Dispose();
                 // The broker's events are written in small batches: let the last ones land before counting.
                 await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
-                long rejections = ledger.RejectionCounts().Values.Sum() - rejectionsBefore, events = CountEvents(ledger) - eventsBefore;
+                long rejections = (await ledger.RejectionCountsAsync()).Values.Sum() - rejectionsBefore, events = await CountEventsAsync(ledger) - eventsBefore;
                 long mb = Process.GetCurrentProcess().WorkingSet64 / (1024 * 1024);
                 return new Phase(name, latencies.Order().ToArray(), sent, quota, other, elapsed, rejections, events, mb);
             }
@@ -145,12 +145,12 @@ public static class FloodBench
 
     private static double P(double[] sorted, double q) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * q))];
 
-    private static long CountEvents(IResultsLedger ledger)
+    private static async Task<long> CountEventsAsync(IResultsLedger ledger)
     {
         long count = 0;
         for (long after = 0; ;)
         {
-            var page = ledger.SecurityEvents(after, 1000);
+            var page = await ledger.SecurityEventsAsync(after, 1000);
             if (page.Count == 0) return count;
             count += page.Count;
             after = page[^1].Id!.Value;

@@ -37,6 +37,10 @@ public sealed class SimulationPki
     /// <summary>What devices verify receipts with (in reality it reaches them in their configuration bundle).</summary>
     public NoteVerifierKey LogKey { get; }
 
+    /// <summary>The cloud's PKI for one node of a cluster: the same CA, broker certificate and log key; its own ingest identity.</summary>
+    public CloudPki CloudForNode(string node) =>
+        Cloud.WithIngestCertificate(Pki.IssueService($"kpu-cloud-ingest-{node}", CertificatePurpose.TlsClient).Item1);
+
     public static SimulationPki Create(ElectionDefinition election, int seed = 1) =>
         new(new Seed(seed, DateTimeOffset.UtcNow, election.ElectionId), CloudHost.LogOrigin(new CloudOptions(), election));
 

@@ -23,7 +23,7 @@ public static class WitnessCheck
         int witnessed = 0, witnessedOk = 0;
         var failures = new List<string>();
         // A witness at every 500th TPS photographs the QR its device shows for the PPWP form.
-        foreach (var entry in ledger.ReadAll().Where((_, i) => i % 500 == 0).Take(10))
+        await foreach (var entry in ledger.ReadAllAsync(cancellationToken).Where((_, i) => i % 500 == 0).Take(10))
         {
             var signed = SignedSubmission.Decode(entry.Wire);
             var report = await verifier.VerifyQrPhotoAsync(cloud.ApiBase, cloud.Pki.LogKey, WitnessQrCommand.RenderPng(signed), anchors, cancellationToken);
@@ -34,7 +34,7 @@ public static class WitnessCheck
         }
         var audit = await verifier.AuditAsync(cloud.ApiBase, cloud.Pki.LogKey, cancellationToken: cancellationToken);
         var checkpoint = audit.Facts.GetValueOrDefault("tree_size") ?? cloud.Log.Size.ToString("N0");
-        var events = ledger.SecurityEvents(0, 10_000);
+        var events = await ledger.SecurityEventsAsync(0, 10_000, cancellationToken);
         var byKind = events.GroupBy(e => e.Kind).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}");
         bool ok = witnessedOk == witnessed && audit.Ok;
         console.MarkupLine(witnessedOk == witnessed

@@ -148,7 +148,7 @@ public sealed class BrokerSecurityTests(CloudFixture fixture) : IClassFixture<Cl
     {
         var device = fixture.NewDevice(TpsCode.Parse("3273011001009"));
         var ledger = fixture.Cloud.Services.GetRequiredService<Ledger.IResultsLedger>();
-        long rejectionsBefore = ledger.RejectionCounts().Values.Sum();
+        long rejectionsBefore = (await ledger.RejectionCountsAsync()).Values.Sum();
         using (var tcp = new System.Net.Sockets.TcpClient())
         {
             await tcp.ConnectAsync(fixture.Cloud.BrokerHost, fixture.Cloud.BrokerPort);
@@ -171,7 +171,7 @@ public sealed class BrokerSecurityTests(CloudFixture fixture) : IClassFixture<Cl
             await Assert.ThrowsAnyAsync<Exception>(() => client.SendAsync(Topics.Submission(device.Tps, ContestId.Ppwp, device.DeviceId), huge, new byte[32], ReceiptTimeout));
         }
         await RecordedAsync(KpuEdge.Broker.BrokerRefusalKinds.PacketTooLarge, e => e.Detail.Contains("PUBLISH", StringComparison.Ordinal));
-        Assert.Equal(rejectionsBefore, ledger.RejectionCounts().Values.Sum()); // refused at the broker: the ingest never saw it
+        Assert.Equal(rejectionsBefore, (await ledger.RejectionCountsAsync()).Values.Sum()); // refused at the broker: the ingest never saw it
         // And the device's own form still goes through on a new connection.
         await using var again = await device.ConnectAsync();
         Assert.Equal(ReceiptStatus.Accepted, (await again.SubmitAsync(device.Next(), ReceiptTimeout)).Status);

@@ -128,7 +128,7 @@ public sealed class DeviceKillTests : IAsyncLifetime
         using var outbox = new Outbox(Path.Combine(_deviceDir, Outbox.FileName));
         var ledgerForDiagnosis = _cloud.Services.GetRequiredService<IResultsLedger>();
         string diagnosis = string.Join("\n", outbox.All().Select(e => $"#{e.Sequence} {e.Contest} {e.State} x{e.Attempts} {e.Reason}"))
-            + "\nrejections: " + string.Join(", ", ledgerForDiagnosis.RejectionCounts().Select(p => $"{p.Key} {p.Value}"))
+            + "\nrejections: " + string.Join(", ", (await ledgerForDiagnosis.RejectionCountsAsync()).Select(p => $"{p.Key} {p.Value}"))
             + "\noutput tail:\n" + string.Join("\n", _output.TakeLast(15));
         Assert.True(outbox.Status().AllSettled && outbox.Status().Rejected == 0, diagnosis);
         Assert.Equal("ok", outbox.IntegrityCheck());
@@ -141,7 +141,7 @@ public sealed class DeviceKillTests : IAsyncLifetime
 
         // The cloud holds exactly these forms, each once, and refused nothing of this device's chain.
         var ledger = _cloud.Services.GetRequiredService<IResultsLedger>();
-        var recorded = ledger.ReadAll().Where(e => e.Tps == Tps).Select(e => e.Hash).ToList();
+        var recorded = (await ledger.ReadAllAsync().ToListAsync()).Where(e => e.Tps == Tps).Select(e => e.Hash).ToList();
         Assert.Equal(entries.Select(e => e.Hash.ToString()).Order(), recorded.Select(h => h.ToString()).Order());
         // Every photo the outbox holds was stored by the cloud, byte for byte, under the hash its form signed.
         var pages = outbox.Pages();
@@ -150,10 +150,10 @@ public sealed class DeviceKillTests : IAsyncLifetime
         var images = _cloud.Services.GetRequiredService<KpuEdge.Cloud.Images.ImageReceiver>();
         foreach (var p in pages)
         {
-            var stored = Assert.Single(ledger.ImagePages(p.ImageHash), s => s.Page == p.Page);
+            var stored = Assert.Single((await ledger.ImagePagesAsync(p.ImageHash)), s => s.Page == p.Page);
             Assert.Equal(p.ImageHash, Sha256Hash.Of(File.ReadAllBytes(images.PathOf(stored)!)));
         }
-        var refusals = ledger.RejectionCounts();
+        var refusals = (await ledger.RejectionCountsAsync());
         Assert.False(refusals.ContainsKey(RejectReasons.ChainFork));
         Assert.False(refusals.ContainsKey(RejectReasons.ChainRewind));
     }

@@ -73,16 +73,16 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         return doc.RootElement.Clone();
     }
 
-    private long RejectionsRecorded(string reason) =>
-        fixture.Cloud.Services.GetRequiredService<IResultsLedger>().RejectionCounts().GetValueOrDefault(reason);
+    private async Task<long> RejectionsRecorded(string reason) =>
+        (await fixture.Cloud.Services.GetRequiredService<IResultsLedger>().RejectionCountsAsync()).GetValueOrDefault(reason);
 
     /// <summary>Sends bad input, checks the receipt, the audit log and that nothing was counted for the TPS.</summary>
     private async Task AssertRejectedAsync(string reason, Func<Task<Receipt>> send, TpsCode? watched = null)
     {
         var tps = watched ?? Tps;
         var before = await TpsResultAsync(tps);
-        long recorded = RejectionsRecorded(reason);
-        long ledgerSize = fixture.Cloud.Services.GetRequiredService<IResultsLedger>().Count;
+        long recorded = await RejectionsRecorded(reason);
+        long ledgerSize = (await fixture.Cloud.Services.GetRequiredService<IResultsLedger>().CountAsync());
 
         var receipt = await send();
 
@@ -90,8 +90,8 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         Assert.Equal(reason, receipt.Reason);
         Assert.False(string.IsNullOrWhiteSpace(receipt.Detail));
         Assert.Null(receipt.LedgerPosition);
-        Assert.Equal(recorded + 1, RejectionsRecorded(reason));
-        Assert.Equal(ledgerSize, fixture.Cloud.Services.GetRequiredService<IResultsLedger>().Count);
+        Assert.Equal(recorded + 1, await RejectionsRecorded(reason));
+        Assert.Equal(ledgerSize, (await fixture.Cloud.Services.GetRequiredService<IResultsLedger>().CountAsync()));
         Assert.Equal(before.GetProperty("chart").ToString(), (await TpsResultAsync(tps)).GetProperty("chart").ToString());
 
         // The cloud keeps serving: an honest form from another device is still accepted (and its proof verifies).
@@ -219,7 +219,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         foreach (var form in forms.Reverse())
             Assert.Equal(ReceiptStatus.Accepted, (await verifying.SubmitAsync(form, ReceiptTimeout, 1)).Status);
         // Arriving newest first opened a hole (1..n-1), which the older forms then filled: nothing is missing.
-        Assert.DoesNotContain(fixture.Cloud.Services.GetRequiredService<IResultsLedger>().DevicesWithHoles(), h => h.DeviceId == _device.DeviceId);
+        Assert.DoesNotContain((await fixture.Cloud.Services.GetRequiredService<IResultsLedger>().DevicesWithHolesAsync()), h => h.DeviceId == _device.DeviceId);
     }
 
     [Fact]
@@ -234,13 +234,13 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         var monitor = fixture.Cloud.Services.GetRequiredService<ChainGapMonitor>();
         var recorder = fixture.Cloud.Services.GetRequiredService<SecurityEventRecorder>();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        monitor.Sweep();
+        await monitor.SweepAsync();
         var gap = await recorder.RecordedAsync(e => e.Kind == SecurityEventKinds.ChainGap && e.DeviceId == _device.DeviceId, timeout.Token);
         Assert.Equal(SecuritySeverity.Info, gap.Severity);
         Assert.Equal("2", gap.Evidence!["missing"]);
 
         Assert.Equal(ReceiptStatus.Accepted, (await Send(second)).Status);
-        monitor.Sweep();
+        await monitor.SweepAsync();
         await recorder.RecordedAsync(e => e.Kind == SecurityEventKinds.ChainGapClosed && e.DeviceId == _device.DeviceId, timeout.Token);
     }
 

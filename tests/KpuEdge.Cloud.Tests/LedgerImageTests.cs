@@ -22,11 +22,11 @@ public sealed class LedgerImageTests : IDisposable
     }
 
     [Fact]
-    public void A_format_2_ledger_is_upgraded_and_learns_the_image_hash_of_every_form_it_holds()
+    public async Task A_format_2_ledger_is_upgraded_and_learns_the_image_hash_of_every_form_it_holds()
     {
         var image = Sha256Hash.Of("page"u8);
-        using (var ledger = new SqliteLedger(_path))
-            ledger.Append(new LedgerBatch { Accepted = [(Signed(image), DateTimeOffset.UnixEpoch)] });
+        await using (var ledger = new SqliteLedger(_path))
+            await ledger.AppendAsync(new LedgerBatch { Accepted = [(Signed(image), DateTimeOffset.UnixEpoch)] });
         using (var connection = new SqliteConnection($"Data Source={_path};Pooling=false"))
         {
             connection.Open();
@@ -35,12 +35,12 @@ public sealed class LedgerImageTests : IDisposable
             downgrade.ExecuteNonQuery();
         }
 
-        using var upgraded = new SqliteLedger(_path);
+        await using var upgraded = new SqliteLedger(_path);
 
-        Assert.NotEmpty(upgraded.ImageSigners(Tps, ContestId.Ppwp, image));
-        Assert.Empty(upgraded.ImageSigners(Tps, ContestId.Dpr, image));
-        Assert.Empty(upgraded.ImageSigners(Tps, ContestId.Ppwp, Sha256Hash.Of("other"u8)));
-        Assert.Empty(upgraded.ImagesForTps(Tps));
+        Assert.NotEmpty((await upgraded.ImageSignersAsync(Tps, ContestId.Ppwp, image)));
+        Assert.Empty((await upgraded.ImageSignersAsync(Tps, ContestId.Dpr, image)));
+        Assert.Empty((await upgraded.ImageSignersAsync(Tps, ContestId.Ppwp, Sha256Hash.Of("other"u8))));
+        Assert.Empty((await upgraded.ImagesForTpsAsync(Tps)));
     }
 
     public void Dispose()

@@ -116,7 +116,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
     /// <summary>The cloud holds each form once, as the TPS device signed it, and serves every page byte for byte.</summary>
     private async Task AssertCloudHoldsAsync(TestDevice device, IReadOnlyList<(SignedSubmission Signed, byte[][] Pages)> forms)
     {
-        var entries = Ledger.ForTps(device.Tps);
+        var entries = (await Ledger.ForTpsAsync(device.Tps));
         Assert.Equal(forms.Count, entries.Count);
         foreach (var (signed, pages) in forms)
         {
@@ -128,7 +128,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
             for (int page = 0; page < pages.Length; page++)
                 Assert.Equal(pages[page], await fixture.Http.GetByteArrayAsync($"api/v1/images/{device.Tps}/{contest}/{signed.Submission.ImageHash}/{page + 1}"));
         }
-        Assert.Equal(forms.Sum(f => f.Pages.Length), Ledger.ImagesForTps(device.Tps).Count);
+        Assert.Equal(forms.Sum(f => f.Pages.Length), (await Ledger.ImagesForTpsAsync(device.Tps)).Count);
     }
 
     private static bool Settled(Outbox outbox, int forms, int pages) =>
@@ -190,7 +190,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         await UntilAsync(() => station.Outbox.All().Count == 5 && outbox.Status().Sent == 5, station, loop);
         Assert.Equal(0, station.CloudConnects);
         Assert.Equal(0, outbox.Status().Receipted);
-        Assert.Empty(Ledger.ForTps(device.Tps));
+        Assert.Empty((await Ledger.ForTpsAsync(device.Tps)));
 
         // The link comes back.
         await using (var link = new LinkProxy(LinkProfile.Transparent("ppk-uplink"), new IPEndPoint(IPAddress.Loopback, fixture.Cloud.BrokerPort),
@@ -242,7 +242,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
             Assert.True(loop.PageAnswersRefused >= pages, $"{loop.PageAnswersRefused} unsigned answers for {pages} pages"); // each: the station's "held here"
         }
         Assert.Equal(0, outbox.Status().Images.Stored);
-        Assert.Empty(Ledger.ImagesForTps(device.Tps));
+        Assert.Empty((await Ledger.ImagesForTpsAsync(device.Tps)));
 
         // The device has gone home. The station, started anew with its uplink back, delivers the pages; the cloud's
         // answers find no device to pass to.
@@ -252,7 +252,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
             await station.StartAsync();
             await UntilAsync(() => Settled(station.Outbox, 5, pages), station);
         }
-        Assert.Equal(pages, Ledger.ImagesForTps(device.Tps).Count);
+        Assert.Equal(pages, (await Ledger.ImagesForTpsAsync(device.Tps)).Count);
 
         // Started anew once more (nothing of the old broker sessions survives), the station still holds the cloud's
         // signed word about every page: the device, back, is given it as it connects and settles on that word alone.
@@ -348,11 +348,11 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         var accepted = await checking.SubmitAsync(good, ReceiptTimeout);
         Assert.Equal(ReceiptStatus.Accepted, accepted.Status);
         Assert.Equal(good.Hash, Assert.Single(station.Outbox.All()).Hash);
-        var entry = Assert.Single(Ledger.ForTps(device.Tps));
+        var entry = Assert.Single((await Ledger.ForTpsAsync(device.Tps)));
         Assert.Equal((good.Hash, device.DeviceId), (entry.Hash, entry.DeviceId));
         // Sent again (its receipt lost, say): answered from what the station kept, the cloud counting it once.
         Assert.Equal(accepted.LogIndex, (await checking.SubmitAsync(good, ReceiptTimeout)).LogIndex);
-        Assert.Single(Ledger.ForTps(device.Tps));
+        Assert.Single((await Ledger.ForTpsAsync(device.Tps)));
     }
 
     /// <summary>A raw MQTT 5 connect with a device's TLS certificate: whether it got in, and the CONNACK code if one came.</summary>

@@ -79,7 +79,7 @@ public sealed class ReplayByAnotherDeviceTests(CloudFixture fixture) : IClassFix
         var ledger = fixture.Cloud.Services.GetRequiredService<Ledger.IResultsLedger>();
         for (long after = 0; ;)
         {
-            var page = ledger.SecurityEvents(after, 1000);
+            var page = (await ledger.SecurityEventsAsync(after, 1000));
             if (page.Count == 0) break;
             if (page.FirstOrDefault(match) is { } found) return found;
             after = page[^1].Id!.Value;

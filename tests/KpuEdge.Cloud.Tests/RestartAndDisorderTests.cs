@@ -78,7 +78,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         Assert.All(devices, d => Assert.True(d.Loop.Connects >= 2, $"{d.Device.DeviceId} connected {d.Loop.Connects} time(s)"));
         await AssertEachFormCountedOnceAsync(devices.SelectMany(d => d.Signed).ToList());
         Assert.Equal(forms, _fixture.Cloud.Stats.Accepted);
-        AssertEveryPageStoredOnce(devices);
+        await AssertEveryPageStoredOnceAsync(devices);
         Assert.True(_link!.Counters.Connections > 200, $"{_link.Counters.Connections} connections through the link");
     }
 
@@ -97,7 +97,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
         Assert.All(devices, d => Assert.True(d.Loop.Connects >= 2, $"{d.Device.DeviceId} connected {d.Loop.Connects} time(s)"));
         // The restarted host's counters start at zero; the ledger is the record.
         await AssertEachFormCountedOnceAsync(devices.SelectMany(d => d.Signed).ToList());
-        AssertEveryPageStoredOnce(devices);
+        await AssertEveryPageStoredOnceAsync(devices);
         Assert.True(_link!.Counters.Connections > 200, $"{_link.Counters.Connections} connections through the link");
     }
 
@@ -215,7 +215,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
     }
 
     /// <summary>Every page of every form is in the ledger once, and its file holds exactly the bytes whose hash was signed.</summary>
-    private void AssertEveryPageStoredOnce(IReadOnlyList<FieldDevice> devices)
+    private async Task AssertEveryPageStoredOnceAsync(IReadOnlyList<FieldDevice> devices)
     {
         var ledger = _fixture.Cloud.Services.GetRequiredService<IResultsLedger>();
         var images = _fixture.Cloud.Services.GetRequiredService<KpuEdge.Cloud.Images.ImageReceiver>();
@@ -224,7 +224,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
             Assert.Equal(d.Signed.Count, d.Outbox.Status().Images.Stored);
             foreach (var form in d.Signed)
             {
-                var page = Assert.Single(ledger.ImagePages(form.Submission.ImageHash));
+                var page = Assert.Single((await ledger.ImagePagesAsync(form.Submission.ImageHash)));
                 Assert.Equal(form.Submission.ImageHash, Sha256Hash.Of(File.ReadAllBytes(images.PathOf(page)!)));
             }
         }
@@ -383,7 +383,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
     private async Task AssertEachFormCountedOnceAsync(IReadOnlyList<SignedSubmission> signed)
     {
         var ledger = _fixture.Cloud.Services.GetRequiredService<IResultsLedger>();
-        var entries = ledger.ReadAll().Select(e => e.Hash.ToString()).ToList();
+        var entries = (await ledger.ReadAllAsync().ToListAsync()).Select(e => e.Hash.ToString()).ToList();
         Assert.Equal(signed.Count, entries.Count);
         Assert.Equal(signed.Select(s => s.Hash.ToString()).ToHashSet(), entries.ToHashSet());
 

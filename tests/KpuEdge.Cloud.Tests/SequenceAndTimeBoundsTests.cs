@@ -81,7 +81,7 @@ public sealed class SequenceAndTimeBoundsTests(WindowedCloudFixture fixture) : I
         Assert.NotNull(jumped.Rejection); // a verdict on the form and its device's history: final
         Assert.Null(await CountedHashAsync(device.Tps, ContestId.Dpd));
         var ledger = fixture.Cloud.Services.GetRequiredService<IResultsLedger>();
-        Assert.Contains(ledger.SecurityEvents(0, 1000), e => e.Kind == SecurityEventKinds.ChainJump && e.DeviceId == device.DeviceId
+        Assert.Contains((await ledger.SecurityEventsAsync(0, 1000)), e => e.Kind == SecurityEventKinds.ChainJump && e.DeviceId == device.DeviceId
             && e.Severity == SecuritySeverity.Critical && e.Evidence!["sequence"] == "1000000");
 
         // The device's genuine next form is accepted (the probe saw it refused as a rewind behind the forged number).
@@ -94,7 +94,7 @@ public sealed class SequenceAndTimeBoundsTests(WindowedCloudFixture fixture) : I
         Assert.Equal(RejectReasons.ChainJump, (await SendAsync(device, jump)).Reason);
         Assert.Equal(ReceiptStatus.Duplicate, (await SendAsync(device, second)).Status);
         Assert.Equal(second.Hash.ToString(), await CountedHashAsync(device.Tps, ContestId.Dpd));
-        Assert.Equal(2UL, fixture.Cloud.Services.GetRequiredService<IResultsLedger>().DeviceHeads()[device.DeviceId].Sequence);
+        Assert.Equal(2UL, (await fixture.Cloud.Services.GetRequiredService<IResultsLedger>().DeviceLinksAsync(device.DeviceId))[^1].Link.Sequence);
     }
 
     [Fact]

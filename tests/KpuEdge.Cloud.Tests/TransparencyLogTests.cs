@@ -142,7 +142,7 @@ public sealed class TransparencyLogTests(CloudFixture fixture) : IClassFixture<C
                     var tally = SyntheticTally.ForTps(Tps, CloudFixture.Ballots, CloudFixture.Election, 5).Single(t => t.Contest == contest);
                     Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitAsync(signer.Sign(tally), ReceiptTimeout)).Status);
                 }
-                cloud.Log.Publish();
+                await cloud.Log.PublishFreshAsync();
             }
 
             // Someone with access to the database rewrites the second form (a different, validly signed one would do too).
@@ -157,8 +157,8 @@ public sealed class TransparencyLogTests(CloudFixture fixture) : IClassFixture<C
             var refused = await Assert.ThrowsAnyAsync<Exception>(() =>
                 InProcessCloud.StartAsync(data, CloudFixture.Tree, CloudFixture.Election, pki: pki));
             Assert.IsType<LogTamperedException>(refused is AggregateException a ? a.InnerException : refused);
-            using var ledger = new SqliteLedger(Path.Combine(data, "ledger.db"));
-            Assert.Contains(ledger.SecurityEvents(0, 100), e => e.Kind == SecurityEventKinds.LogTampered && e.Severity == SecuritySeverity.Critical);
+            await using var ledger = new SqliteLedger(Path.Combine(data, "ledger.db"));
+            Assert.Contains((await ledger.SecurityEventsAsync(0, 100)), e => e.Kind == SecurityEventKinds.LogTampered && e.Severity == SecuritySeverity.Critical);
         }
         finally
         {

@@ -166,7 +166,7 @@ public sealed class ImageVerificationTests(ImageCloudFixture fixture) : IClassFi
         var receiver = (ImageReceiver)fixture.Cloud.Services.GetService(typeof(ImageReceiver))!;
         var pageHashes = pages.Select(p => Sha256Hash.Of(p)).ToArray();
         foreach (var chunk in ImageChunk.Split(imageHash, pageHashes, 0, pages[0], 4096))
-            Assert.NotEqual(ImageAckStatus.Rejected, receiver.Receive(Topics.Image(tps, ContestId.Dpd, signed.Submission.DeviceId), chunk.Encode()).Status);
+            Assert.NotEqual(ImageAckStatus.Rejected, (await receiver.ReceiveAsync(Topics.Image(tps, ContestId.Dpd, signed.Submission.DeviceId), chunk.Encode())).Status);
 
         var partial = await Verify(tps, ContestId.Dpd);
         Assert.Equal(1, partial.ExitCode);

@@ -20,10 +20,10 @@ public static class ImageApi
 
     public static void MapImageApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/images/{tps}", (string tps, IResultsLedger ledger) =>
+        app.MapGet("/api/v1/images/{tps}", async (string tps, IImageIndex ledger) =>
         {
             if (!TpsCode.TryParse(tps, out var code)) return Error(400, $"'{tps}' is not a 13-digit TPS code.");
-            var forms = ledger.ImagesForTps(code)
+            var forms = (await ledger.ImagesForTpsAsync(code))
                 .GroupBy(p => (p.Contest, p.ImageHash))
                 .Select(g => new
                 {
@@ -43,12 +43,12 @@ public static class ImageApi
                 });
             return Results.Json(new { tps = code.Value, images = forms }, Json);
         });
-        app.MapGet("/api/v1/images/{tps}/{contest}/{hash}/{page:int}", (string tps, string contest, string hash, int page, IResultsLedger ledger, ImageReceiver images) =>
+        app.MapGet("/api/v1/images/{tps}/{contest}/{hash}/{page:int}", async (string tps, string contest, string hash, int page, IImageIndex ledger, ImageReceiver images) =>
         {
             if (!TpsCode.TryParse(tps, out var code)) return Error(400, $"'{tps}' is not a 13-digit TPS code.");
             if (!Contests.TryParseSlug(contest, out var contestId)) return Error(400, $"'{contest}' is not a contest.");
             if (!Sha256Hash.TryParseHex(hash, out var imageHash)) return Error(400, $"'{hash}' is not a SHA-256 hash (64 hex digits).");
-            var stored = ledger.ImagePages(imageHash).FirstOrDefault(p => p.Page == page - 1 && p.Tps == code && p.Contest == contestId);
+            var stored = (await ledger.ImagePagesAsync(imageHash)).FirstOrDefault(p => p.Page == page - 1 && p.Tps == code && p.Contest == contestId);
             if (stored is null || images.PathOf(stored) is not { } path)
                 return Error(404, $"Page {page} of image {imageHash} of {contest} TPS {code} has not arrived.");
             return Results.File(path, "image/jpeg", enableRangeProcessing: true);

@@ -24,8 +24,8 @@ public static class LogApi
 
     public static void MapLogApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/log/checkpoint", (TransparencyLog log, bool? fresh) =>
-            Results.Text((fresh == true ? log.Publish() : log.Latest).Note, "text/plain; charset=utf-8"));
+        app.MapGet("/api/v1/log/checkpoint", async (TransparencyLog log, bool? fresh) =>
+            Results.Text((fresh == true ? await log.PublishFreshAsync() : log.Latest).Note, "text/plain; charset=utf-8"));
         app.MapGet("/api/v1/log/key", (TransparencyLog log) => Results.Text(log.VerifierKey + "\n", "text/plain; charset=utf-8"));
         app.MapGet("/api/v1/log/proof/inclusion", Inclusion);
         app.MapGet("/api/v1/log/proof/consistency", (TransparencyLog log, long? from, long? to) =>
@@ -36,24 +36,25 @@ public static class LogApi
             var proof = log.ProveConsistency(from.Value, to.Value);
             return Results.Json(new { from, to, proof = proof.Select(Convert.ToBase64String) }, Json);
         });
-        app.MapGet("/api/v1/log/entries", (IResultsLedger ledger, TransparencyLog log, long? start, long? end) =>
+        app.MapGet("/api/v1/log/entries", async (ILogStore ledger, TransparencyLog log, long? start, long? end) =>
         {
             long size = log.Size;
             if (start is null || start < 0 || start > size) return Error(400, $"Give start in [0, {size}].");
             long last = Math.Min(end ?? size, Math.Min(size, start.Value + MaxEntriesPerRequest));
             if (last < start) return Error(400, "end must not be before start.");
-            var entries = ledger.ReadLog(start.Value, last).Select(Convert.ToBase64String).ToArray();
+            var entries = new List<string>();
+            await foreach (var entry in ledger.ReadLogAsync(start.Value, last)) entries.Add(Convert.ToBase64String(entry));
             return Results.Json(new { start, entries }, Json);
         });
     }
 
-    private static IResult Inclusion(IResultsLedger ledger, TransparencyLog log, string? hash, string? tps, string? contest, long? size)
+    private static async Task<IResult> Inclusion(IResultsLedger ledger, TransparencyLog log, string? hash, string? tps, string? contest, long? size)
     {
         LedgerEntry? entry;
         if (hash is not null)
         {
             if (!Sha256Hash.TryParseHex(hash, out var h) || h.IsEmpty) return Error(400, $"'{hash}' is not a SHA-256 hash (64 hex digits).");
-            entry = ledger.FindByHash(h);
+            entry = await ledger.FindByHashAsync(h);
             if (entry is null) return Error(404, $"No accepted submission has hash {hash}.");
         }
         else if (tps is not null && contest is not null)
@@ -61,7 +62,7 @@ public static class LogApi
             if (!TpsCode.TryParse(tps, out var code)) return Error(400, $"'{tps}' is not a TPS code (13 digits).");
             if (!Contests.TryParseSlug(contest, out var c)) return Error(400, $"Unknown contest '{contest}'.");
             // The version the recap counts: the highest device sequence, as in the results API.
-            entry = ledger.ForTps(code).Where(e => e.Contest == c).OrderBy(e => e.Sequence).ThenBy(e => e.Position).LastOrDefault();
+            entry = (await ledger.ForTpsAsync(code)).Where(e => e.Contest == c).OrderBy(e => e.Sequence).ThenBy(e => e.Position).LastOrDefault();
             if (entry is null) return Error(404, $"TPS {tps} has no accepted {contest} submission.");
         }
         else
@@ -69,7 +70,9 @@ public static class LogApi
             return Error(400, "Give hash, or tps and contest.");
         }
 
-        var entryBytes = ledger.ReadLog(entry.LogIndex, entry.LogIndex + 1).Single();
+        var entryBytes = await ledger.ReadLogAsync(entry.LogIndex, entry.LogIndex + 1).SingleAsync();
+        // Another node may have written it since this node's tree last looked.
+        await log.CatchUpAsync(entry.LogIndex + 1);
         if (size is { } treeSize)
         {
             if (treeSize <= entry.LogIndex || treeSize > log.Size)
@@ -81,7 +84,7 @@ public static class LogApi
                 entry = Convert.ToBase64String(entryBytes), submission_hash = entry.Hash.ToString(),
             }, Json);
         }
-        var answer = log.ProveInclusion(entry.LogIndex);
+        var answer = log.ProveInclusion(entry.LogIndex, await log.CheckpointCoveringAsync(entry.LogIndex));
         return Results.Json(new
         {
             leaf_index = answer.LeafIndex, tree_size = answer.TreeSize, proof = answer.Proof.Select(Convert.ToBase64String),

@@ -33,9 +33,9 @@ public static class ResultsApi
         app.MapGet("/api/v1/results/{contest}/{region}", (string contest, string region, RecapService recap, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki) =>
             Results(contest, region, recap, ledger, devices, pki));
         app.MapGet("/api/v1/results/{contest}/{tps}/versions", Versions);
-        app.MapGet("/api/v1/status", (IResultsLedger ledger, IngestStats stats) => Microsoft.AspNetCore.Http.Results.Json(new
+        app.MapGet("/api/v1/status", async (IResultsLedger ledger, IngestStats stats) => Microsoft.AspNetCore.Http.Results.Json(new
         {
-            ledger_entries = ledger.Count,
+            ledger_entries = await ledger.CountAsync(),
             ingest = new
             {
                 received = stats.Received,
@@ -43,7 +43,7 @@ public static class ResultsApi
                 duplicates = stats.Duplicates,
                 rejected = stats.Rejected,
             },
-            rejections_recorded = ledger.RejectionCounts(),
+            rejections_recorded = await ledger.RejectionCountsAsync(),
         }, Json));
     }
 
@@ -58,7 +58,7 @@ public static class ResultsApi
         {
             var tps = TpsCode.Parse(region.Value);
             if (!context.Tree.Contains(tps)) return Error(404, $"No TPS {region}.");
-            return Microsoft.AspNetCore.Http.Results.Json(TpsResult(tps, contest, context, ledger, devices, pki), Json);
+            return Microsoft.AspNetCore.Http.Results.Json(await TpsResultAsync(tps, contest, context, ledger, devices, pki), Json);
         }
         if (!context.Tree.TryGet(region, out var node)) return Error(404, $"No region {region}.");
 
@@ -95,7 +95,7 @@ public static class ResultsApi
     }
 
     /// <summary>Every accepted version of a TPS's contest form, a page at a time, in the recap's order (sequence, then ledger position).</summary>
-    private static IResult Versions(string contest, string tps, long? after, int? limit, RecapService recap, IResultsLedger ledger)
+    private static async Task<IResult> Versions(string contest, string tps, long? after, int? limit, RecapService recap, IResultsLedger ledger)
     {
         if (!Contests.TryParseSlug(contest, out var contestId))
             return Error(400, $"Unknown contest '{contest}'; one of {string.Join(", ", Contests.All.Select(c => c.Slug()))}.");
@@ -104,13 +104,13 @@ public static class ResultsApi
         FormVersion? cursor = null;
         if (after is > 0)
         {
-            if (ledger.FindByPosition(after.Value) is not { } from || from.Tps != tpsCode || from.Contest != contestId)
+            if (await ledger.FindByPositionAsync(after.Value) is not { } from || from.Tps != tpsCode || from.Contest != contestId)
                 return Error(400, $"after={after} is not the ledger position of a version of TPS {tps}'s {contestId.Slug()} form.");
             cursor = new FormVersion(from.Sequence, from.Position);
         }
         else if (after < 0) return Error(400, "after is a ledger position (from 1), or 0 for the first page.");
         int pageSize = Math.Clamp(limit ?? DefaultVersionsPerRequest, 1, MaxVersionsPerRequest);
-        var page = ledger.VersionsAfter(tpsCode, contestId, cursor, pageSize + 1); // one more says whether a next page exists
+        var page = await ledger.VersionsAfterAsync(tpsCode, contestId, cursor, pageSize + 1); // one more says whether a next page exists
         bool more = page.Count > pageSize;
         return Microsoft.AspNetCore.Http.Results.Json(new
         {
@@ -127,10 +127,10 @@ public static class ResultsApi
         log_index = v.LogIndex, correction_reason = SignedSubmission.Decode(v.Wire).Submission.CorrectionReason,
     };
 
-    private static object TpsResult(TpsCode tps, ContestId contest, RecapContext context, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki)
+    private static async Task<object> TpsResultAsync(TpsCode tps, ContestId contest, RecapContext context, IResultsLedger ledger, DeviceRegistryProvider devices, CloudPki pki)
     {
         // Only the newest versions are read: a TPS with thousands of corrections costs no more than one with twenty.
-        var versions = ledger.NewestVersions(tps, contest, VersionsOnPage);
+        var versions = await ledger.NewestVersionsAsync(tps, contest, VersionsOnPage);
         var ballot = context.Ballots.For(contest, tps);
         if (versions.Count == 0 || ballot is null)
         {
@@ -157,7 +157,7 @@ public static class ResultsApi
             kode = tps.Value,
             contest = contest.Slug(),
             chart = totals.Chart,
-            images = ImageUrls(tps, contest, s.ImageHash, ledger),
+            images = await ImageUrlsAsync(tps, contest, s.ImageHash, ledger),
             administrasi = Administrasi(totals),
             psu = (string?)null,
             ts = Ts(current.ReceivedAt),
@@ -180,17 +180,17 @@ public static class ResultsApi
                 // Corrections replace in the recap, never in the record: the newest versions here (oldest of them first),
                 // every version ever accepted at versions_url.
                 versions = versions.Select(VersionJson),
-                versions_total = ledger.VersionCount(tps, contest),
+                versions_total = await ledger.VersionCountAsync(tps, contest),
                 versions_url = VersionsUrl(tps, contest),
             },
         };
     }
 
     /// <summary>Like Sirekap's: a URL per page of the counted form's image, null for a page that has not arrived yet.</summary>
-    private static string?[] ImageUrls(TpsCode tps, ContestId contest, Sha256Hash imageHash, IResultsLedger ledger)
+    private static async Task<string?[]> ImageUrlsAsync(TpsCode tps, ContestId contest, Sha256Hash imageHash, IResultsLedger ledger)
     {
         if (imageHash.IsEmpty) return [];
-        var stored = ledger.ImagePages(imageHash);
+        var stored = await ledger.ImagePagesAsync(imageHash);
         if (stored.Count == 0) return [];
         return Enumerable.Range(0, stored[0].Pages)
             .Select(page => stored.Any(p => p.Page == page) ? $"/api/v1/images/{tps}/{contest.Slug()}/{imageHash}/{page + 1}" : null)

@@ -51,7 +51,7 @@ public static class TrustApi
             }
             try
             {
-                var outcome = revocations.Install(buffer.ToArray());
+                var outcome = await revocations.InstallAsync(buffer.ToArray());
                 return Results.Json(new
                 {
                     added = outcome.Added.Select(a => new { serial = a.SerialHex, revoked_at = a.RevokedAt, reason = a.Reason.ToLogText() }),
@@ -68,11 +68,11 @@ public static class TrustApi
                 ? Results.Text(certificate.ToPem(), "application/x-pem-file")
                 : Error(404, $"No device '{id}' with a signing certificate."));
         // Events name devices, certificate serials and topics: for the NSOC's operators, not the public.
-        app.MapGet("/api/v1/security/events", (IResultsLedger ledger, long? after, int? limit) =>
-            Results.Json(new { events = ledger.SecurityEvents(after ?? 0, Math.Clamp(limit ?? 100, 1, 1000)) }, Json))
+        app.MapGet("/api/v1/security/events", async (IAuditTrail ledger, long? after, int? limit) =>
+            Results.Json(new { events = await ledger.SecurityEventsAsync(after ?? 0, Math.Clamp(limit ?? 100, 1, 1000)) }, Json))
             .RequireOperator();
-        app.MapGet("/api/v1/log/revocations", (IResultsLedger ledger) =>
-            Results.Json(new { revocations = ledger.Revocations().Select(r => new
+        app.MapGet("/api/v1/log/revocations", async (IAuditTrail ledger) =>
+            Results.Json(new { revocations = (await ledger.RevocationsAsync()).Select(r => new
             {
                 device_id = r.DeviceId, serial = r.SerialHex, revoked_at = r.RevokedAt, reason = r.Reason, log_index = r.LogIndex,
             }) }, Json));

@@ -24,7 +24,7 @@ public sealed class ImageIngest(ImageReceiver receiver, ILogger<ImageIngest> log
         {
             try
             {
-                var ack = receiver.Receive(chunk.Topic, chunk.Payload);
+                var ack = await receiver.ReceiveAsync(chunk.Topic, chunk.Payload);
                 // The answer goes to the sender the topic names, which the broker ties to the client's certificate.
                 if (Topics.TryParseImage(chunk.Topic, out var address)) await answer(Topics.ImageAck(address.Sender), ack.ToUtf8(), chunk.Correlation);
                 else logger.LogWarning("Not answering an image chunk on '{Topic}': it names no sender", chunk.Topic);

@@ -24,7 +24,7 @@ namespace KpuEdge.Cloud.Images;
 /// </summary>
 public sealed class ImageReceiver
 {
-    private readonly IResultsLedger _ledger;
+    private readonly IImageIndex _ledger;
     private readonly Ingest.DeviceRegistryProvider _devices;
     private readonly TransparencyLog _log;
     private readonly SecurityEventRecorder _events;
@@ -33,7 +33,7 @@ public sealed class ImageReceiver
     private readonly PageAssembler _assembler;
     private long _chunks, _bytes, _pagesStored, _refused;
 
-    public ImageReceiver(IOptions<CloudOptions> options, IResultsLedger ledger, Ingest.DeviceRegistryProvider devices, TransparencyLog log,
+    public ImageReceiver(IOptions<CloudOptions> options, IImageIndex ledger, Ingest.DeviceRegistryProvider devices, TransparencyLog log,
         SecurityEventRecorder events, TimeProvider time, ILogger<ImageReceiver> logger)
     {
         _ledger = ledger;
@@ -55,7 +55,7 @@ public sealed class ImageReceiver
     /// Takes one chunk from <paramref name="topic"/> (<c>kpu/v1/tps/{tps}/img/{contest}/{sender}</c>); the answer is
     /// durable before it is returned, and is for the sender the topic names.
     /// </summary>
-    public ImageAck Receive(string topic, ReadOnlyMemory<byte> payload)
+    public async Task<ImageAck> ReceiveAsync(string topic, ReadOnlyMemory<byte> payload)
     {
         Interlocked.Increment(ref _chunks);
         if (!Topics.TryParseImage(topic, out var address))
@@ -73,7 +73,7 @@ public sealed class ImageReceiver
         }
         // Only for a form accepted for that TPS and contest, and only from its signer (or a station relaying for it): a
         // device cannot feed, restart or spoil the pages of another device's form.
-        var signers = _ledger.ImageSigners(tps, contest, chunk.ImageHash);
+        var signers = await _ledger.ImageSignersAsync(tps, contest, chunk.ImageHash);
         if (signers.Count == 0)
             return Suspicious(Refuse(chunk, ImageRefusals.UnknownImage,
                 $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first."), address, topic, chunk, payload.Length);
@@ -81,7 +81,7 @@ public sealed class ImageReceiver
             return Suspicious(Refuse(chunk, ImageRefusals.UnknownImage,
                 $"Image {chunk.ImageHash} belongs to a form of device {string.Join(", ", signers)}, not of '{sender}'."), address, topic, chunk, payload.Length);
 
-        var stored = _ledger.ImagePages(chunk.ImageHash);
+        var stored = await _ledger.ImagePagesAsync(chunk.ImageHash);
         if (stored.FirstOrDefault(p => p.Page == chunk.Page) is { } held) return Stored(chunk, held.StoredAt, stored.Count);
 
         string relative = RelativePath(tps, contest, chunk.ImageHash, chunk.Page);
@@ -91,10 +91,10 @@ public sealed class ImageReceiver
         if (!result.Stored) return Ack(chunk, ImageAckStatus.Partial, result.Received, stored.Count);
 
         var storedAt = _time.GetUtcNow();
-        _ledger.RecordImagePage(new StoredImagePage(chunk.ImageHash, chunk.Page, chunk.PageHashes.Count, chunk.PageHash, tps, contest,
+        await _ledger.RecordImagePageAsync(new StoredImagePage(chunk.ImageHash, chunk.Page, chunk.PageHashes.Count, chunk.PageHash, tps, contest,
             chunk.PageSize, relative, storedAt));
         Interlocked.Increment(ref _pagesStored);
-        int pagesStored = _ledger.ImagePages(chunk.ImageHash).Count;
+        int pagesStored = (await _ledger.ImagePagesAsync(chunk.ImageHash)).Count;
         if (pagesStored == chunk.PageHashes.Count)
             _logger.LogInformation("Image {Hash} of {Contest} TPS {Tps} complete ({Pages} pages)", chunk.ImageHash, contest.Slug(), tps, pagesStored);
         return Stored(chunk, storedAt, pagesStored);

@@ -12,11 +12,11 @@ namespace KpuEdge.Cloud.Ingest;
 /// contests in flight, resends over thin links), so a gap is only news when it lasts: then a signed form is missing —
 /// lost, held back, or suppressed. A reported gap that later fills is reported closed.
 /// </summary>
-public sealed class ChainGapMonitor(IResultsLedger ledger, SecurityEventRecorder events, IOptions<CloudOptions> options, TimeProvider time,
+public sealed class ChainGapMonitor(IDeviceChains ledger, SecurityEventRecorder events, IOptions<CloudOptions> options, TimeProvider time,
     ILogger<ChainGapMonitor> logger) : BackgroundService
 {
     private readonly Dictionary<string, string> _reported = new(StringComparer.Ordinal);
-    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _lock = new(1, 1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -26,7 +26,7 @@ public sealed class ChainGapMonitor(IResultsLedger ledger, SecurityEventRecorder
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                try { Sweep(); }
+                try { await SweepAsync(); }
                 catch (Exception e) { logger.LogError(e, "Sweeping device chains for gaps failed; the next tick tries again"); }
             }
         }
@@ -34,13 +34,14 @@ public sealed class ChainGapMonitor(IResultsLedger ledger, SecurityEventRecorder
     }
 
     /// <summary>One pass: reports gaps older than the grace period, and gaps reported earlier that have since filled.</summary>
-    public void Sweep()
+    public async Task SweepAsync()
     {
-        lock (_lock)
+        await _lock.WaitAsync();
+        try
         {
             var now = time.GetUtcNow();
             var open = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var holes in ledger.DevicesWithHoles())
+            foreach (var holes in await ledger.DevicesWithHolesAsync())
             {
                 open.Add(holes.DeviceId);
                 if (now - holes.LastReceivedAt < options.Value.ChainGapGrace) continue;
@@ -71,6 +72,7 @@ public sealed class ChainGapMonitor(IResultsLedger ledger, SecurityEventRecorder
                 _reported.Remove(device);
             }
         }
+        finally { _lock.Release(); }
     }
 
     /// <summary>"2", "2-4", "2-4,7": compact for the wall.</summary>

@@ -5,6 +5,7 @@ namespace KpuEdge.Cloud.Ingest;
 /// <summary>One accepted (or candidate) link of a device's chain: what it signed about its own history.</summary>
 public sealed record ChainLink(ulong Sequence, Sha256Hash Hash, Sha256Hash PreviousHash, DateTimeOffset DeviceTime);
 
+[GenerateSerializer]
 public enum ChainVerdictKind
 {
     /// <summary>Links to what came before (or is the first); nothing to report.</summary>

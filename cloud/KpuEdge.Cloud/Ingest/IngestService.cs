@@ -24,16 +24,19 @@ namespace KpuEdge.Cloud.Ingest;
 /// Takes submissions off the broker and turns them into ledger entries, recap updates and receipts:
 /// <code>
 ///  MQTT (QoS 1, manual ack) ─► check workers (decode, verify, validate; partitioned by topic so a TPS keeps its order)
-///     ─► sequencer (duplicates, device chains: forks, rewinds; group commit to the ledger)
-///     ─► completion (TPS grain, receipt to the device, MQTT ack)
+///     ─► the device's grain, wherever it lives (duplicates, chain: forks, rewinds, jumps; corrections)
+///        ─► the node's group commit to the ledger ─► the node's log tree
+///     ─► TPS grain, receipt with inclusion proof to the device, MQTT ack
 /// </code>
-/// Nothing is acknowledged before the ledger transaction holding it has committed.
+/// Nothing is acknowledged before the ledger transaction holding it has committed. Every node runs one; what must
+/// hold cluster-wide is decided by grains and the ledger, never by a node's memory.
 /// </summary>
 public sealed class IngestService(
     IOptions<CloudOptions> options,
     BrokerEndpoint broker,
     SubmissionChecker checker,
-    IResultsLedger ledger,
+    LedgerWriter writer,
+    IGrainFactory grains,
     TransparencyLog log,
     CloudPki pki,
     RevocationService revocations,
@@ -45,7 +48,8 @@ public sealed class IngestService(
     ILogger<IngestService> logger) : BackgroundService
 {
     private const int CheckWorkers = 2;
-    private const int CompletionWorkers = 2;
+    /// <summary>Forms between check and answer at once on this node.</summary>
+    private const int MaxInFlight = 4096;
 
     /// <param name="Sender">Who published it, from the topic the broker let it publish to (null: not a form topic, nobody to answer).</param>
     private sealed record Inbound(string Topic, string? Sender, byte[] Payload, byte[]? Correlation, DateTimeOffset ReceivedAt, Func<Task> Ack);
@@ -53,14 +57,9 @@ public sealed class IngestService(
     /// <summary>Correlation data longer than this is not echoed (a device's is the 32-byte submission hash).</summary>
     private const int MaxCorrelationBytes = 64;
 
-    private sealed record Checked(Inbound Message, CheckOutcome Outcome);
-
-    private sealed record Completion(Inbound Message, CheckOutcome Outcome, Refused? Refusal, Receipt Receipt, long? AcceptedPosition, LogCheckpoint Checkpoint);
-
     private readonly Channel<Inbound>[] _inbound = Enumerable.Range(0, CheckWorkers)
         .Select(_ => Channel.CreateBounded<Inbound>(new BoundedChannelOptions(4096) { SingleReader = true })).ToArray();
-    private readonly Channel<Checked> _checked = Channel.CreateBounded<Checked>(new BoundedChannelOptions(8192) { SingleReader = true });
-    private readonly Channel<IReadOnlyList<Completion>> _completions = Channel.CreateBounded<IReadOnlyList<Completion>>(64);
+    private readonly SemaphoreSlim _inFlight = new(MaxInFlight, MaxInFlight);
     private IMqttClient? _client;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private static readonly TimeSpan ReconnectBackoffBase = TimeSpan.FromMilliseconds(100);
@@ -85,15 +84,13 @@ public sealed class IngestService(
         {
             await WaitForStartAsync(stoppingToken);
             // The log first: an altered ledger must stop the start before anything is served from it.
-            log.Load();
-            revocations.LoadSaved();
+            await log.LoadAsync(stoppingToken);
+            log.Signer = new GrainCheckpointSigner(grains);
+            await revocations.LoadSavedAsync();
             await recap.RebuildFromLedgerAsync(stoppingToken);
-            var heads = new Dictionary<string, ChainLink>(ledger.DeviceHeads(), StringComparer.Ordinal);
 
             var workers = new List<Task>();
             workers.AddRange(_inbound.Select(channel => Task.Run(() => CheckLoopAsync(channel.Reader, stoppingToken), stoppingToken)));
-            workers.Add(Task.Run(() => SequenceLoopAsync(heads, stoppingToken), stoppingToken));
-            workers.AddRange(Enumerable.Range(0, CompletionWorkers).Select(_ => Task.Run(() => CompleteLoopAsync(stoppingToken), stoppingToken)));
             workers.Add(Task.Run(() => images.RunAsync(AnswerImageAsync, stoppingToken), stoppingToken));
 
             await ConnectAsync(stoppingToken);
@@ -264,198 +261,148 @@ public sealed class IngestService(
                 logger.LogError(e, "Checking a message on {Topic} failed", message.Topic);
                 outcome = new Refused(Sha256Hash.Of(message.Payload), RejectReasons.Malformed, "The message could not be checked.");
             }
-            await _checked.Writer.WriteAsync(new Checked(message, outcome), cancellationToken);
+            // Many forms are in flight at once (each waits for its device grain and a group commit); a device's own forms
+            // reach its grain in the order they came, and the grain takes them one at a time.
+            await _inFlight.WaitAsync(cancellationToken);
+            _ = ProcessAsync(message, outcome).ContinueWith(_ => _inFlight.Release(), TaskScheduler.Default);
         }
     }
-
-    private async Task SequenceLoopAsync(Dictionary<string, ChainLink> heads, CancellationToken cancellationToken)
-    {
-        var reader = _checked.Reader;
-        int maxBatch = options.Value.LedgerBatchSize;
-        var batch = new List<Checked>(maxBatch);
-        while (await reader.WaitToReadAsync(cancellationToken))
-        {
-            batch.Clear();
-            while (batch.Count < maxBatch && reader.TryRead(out var item)) batch.Add(item);
-            var completions = Sequence(batch, heads);
-            if (completions is not null) await _completions.Writer.WriteAsync(completions, cancellationToken);
-        }
-    }
-
-    private sealed record Decision(int AcceptedIndex, LedgerEntry? DuplicateOf, Refused? Refusal);
 
     /// <summary>
-    /// Decides duplicates and the device chains (gaps, forks, rewinds), then commits the batch — accepted forms, their
-    /// log entries, refusals and security events in one transaction. Returns null if the commit failed.
+    /// One form from check to answer: a refusal is recorded; a checked form goes to its device's grain, which sequences
+    /// it and writes it; then the recap, the receipt (with its inclusion proof) and the MQTT acknowledgement — never
+    /// before the ledger holds what the receipt says.
     /// </summary>
-    private IReadOnlyList<Completion>? Sequence(List<Checked> batch, Dictionary<string, ChainLink> heads)
+    private async Task ProcessAsync(Inbound message, CheckOutcome outcome)
     {
-        var accepted = new List<(SignedSubmission, DateTimeOffset)>();
-        var rejections = new List<Rejection>();
-        var events = new List<SecurityEvent>();
-        var decisions = new Decision[batch.Count];
-        var pendingByHash = new Dictionary<Sha256Hash, int>();
-        var pendingLinks = new Dictionary<(string, ulong), ChainLink>();
-        var pendingForms = new Dictionary<(string, TpsCode, ContestId), List<ulong>>();
-        for (int i = 0; i < batch.Count; i++)
-        {
-            var (message, outcome) = batch[i];
-            // A refusal is answered always, but written (a rejection row, a security event) only a few times a minute
-            // per sender and reason: a flooding device costs a handful of rows, and the next row says how many more.
-            void Refuse(Refused refusal, SecurityEvent? securityEvent)
-            {
-                decisions[i] = new Decision(-1, null, refusal);
-                if (!_refusals.ShouldReport(refusal.Reason, message.Sender ?? message.Topic, out long more)) return;
-                rejections.Add(ToRejection(message, refusal, more));
-                if (securityEvent is not null)
-                    events.Add(more == 0 ? securityEvent : securityEvent with
-                    {
-                        Evidence = new Dictionary<string, string>(securityEvent.Evidence ?? new Dictionary<string, string>(), StringComparer.Ordinal)
-                        {
-                            ["repeats_since_last_report"] = more.ToString(CultureInfo.InvariantCulture),
-                        },
-                    });
-            }
-            if (outcome is Refused refused)
-            {
-                Refuse(refused, SecurityEventFor(message, refused));
-                continue;
-            }
-            var verified = (Verified)outcome;
-            var s = verified.Signed.Submission;
-            if (pendingByHash.TryGetValue(verified.Hash, out int pending))
-            {
-                decisions[i] = new Decision(pending, null, null); // same bytes twice in one batch: one entry, two receipts
-                continue;
-            }
-            var link = new ChainLink(s.Sequence, verified.Hash, s.PreviousHash, s.DeviceTime);
-            heads.TryGetValue(s.DeviceId, out var head);
-            ChainLink? predecessor = null, sameSequence = null, successor = null;
-            if (head is not null && head.Sequence + 1 == s.Sequence)
-            {
-                predecessor = head; // in order: the common case needs no lookup
-            }
-            else if (head is not null)
-            {
-                foreach (var known in LinksAround(s.DeviceId, s.Sequence, pendingLinks))
-                {
-                    if (known.Sequence + 1 == s.Sequence) predecessor = known;
-                    else if (known.Sequence == s.Sequence) sameSequence = known;
-                    else if (known.Sequence == s.Sequence + 1) successor = known;
-                }
-            }
-            if (sameSequence is not null && sameSequence.Hash == verified.Hash && ledger.FindByHash(verified.Hash) is { } earlier)
-            {
-                decisions[i] = new Decision(-1, earlier, null);
-                continue;
-            }
-            var verdict = DeviceChain.Judge(link, head, predecessor, sameSequence, successor, options.Value.MaxSequenceJump);
-            if (verdict.Refused)
-            {
-                var (reason, kind) = verdict.Kind switch
-                {
-                    ChainVerdictKind.Fork => (RejectReasons.ChainFork, SecurityEventKinds.ChainFork),
-                    ChainVerdictKind.Rewind => (RejectReasons.ChainRewind, SecurityEventKinds.ChainRewind),
-                    _ => (RejectReasons.ChainJump, SecurityEventKinds.ChainJump),
-                };
-                var refusal = new Refused(verified.Hash, reason, $"Device '{s.DeviceId}': {verdict.Detail}.", s) { Genuine = true };
-                Refuse(refusal, ChainEvent(message, s, verdict, kind, SecuritySeverity.Critical, verified.Hash, sameSequence?.Hash));
-                continue;
-            }
-            // A gap is not news yet: the missing forms are usually in flight. ChainGapMonitor reports those that last.
-            // A second form of the device for this TPS and contest must say why it replaces the first; an older one
-            // arriving after its correction is history and needs no reason.
-            // A device with nothing accepted yet (no head) has no earlier version: no lookup on that path.
-            if (head is not null)
-            {
-                var versions = ledger.SequencesFor(s.DeviceId, s.Tps, s.Contest)
-                    .Concat(pendingForms.TryGetValue((s.DeviceId, s.Tps, s.Contest), out var inBatch) ? inBatch : []).ToList();
-                var replaced = versions.Where(n => n < s.Sequence).ToList();
-                Refused? refusal = null;
-                if (s.CorrectionReason is null && replaced.Count > 0)
-                    refusal = new Refused(verified.Hash, RejectReasons.CorrectionWithoutReason,
-                        $"Device '{s.DeviceId}' already sent {s.Contest.Slug()} of TPS {s.Tps} (sequence {replaced.Max()}); a newer version must carry a correction reason.", s) { Genuine = true };
-                // Corrections are a handful at most; a device signing thousands is flooding the log and the TPS's page.
-                else if (versions.Count >= options.Value.MaxVersionsPerForm)
-                    refusal = new Refused(verified.Hash, RejectReasons.TooManyVersions,
-                        $"Device '{s.DeviceId}' already has {versions.Count} versions of {s.Contest.Slug()} of TPS {s.Tps}; at most {options.Value.MaxVersionsPerForm} are kept.", s) { Genuine = true };
-                if (refusal is not null)
-                {
-                    Refuse(refusal, SecurityEventFor(message, refusal));
-                    continue;
-                }
-            }
-            if (head is null || s.Sequence > head.Sequence) heads[s.DeviceId] = link;
-            pendingByHash[verified.Hash] = accepted.Count;
-            pendingLinks[(s.DeviceId, s.Sequence)] = link;
-            if (!pendingForms.TryGetValue((s.DeviceId, s.Tps, s.Contest), out var forms)) pendingForms[(s.DeviceId, s.Tps, s.Contest)] = forms = [];
-            forms.Add(s.Sequence);
-            decisions[i] = new Decision(accepted.Count, null, null);
-            accepted.Add((verified.Signed, message.ReceivedAt));
-        }
-
-        LedgerCommit commit;
-        LogCheckpoint checkpoint;
         try
         {
-            (commit, checkpoint) = log.Commit(new LedgerBatch { Accepted = accepted, Rejections = rejections, Events = events });
+            Receipt receipt;
+            if (outcome is Refused refused)
+            {
+                receipt = await RefuseAsync(message, refused, SecurityEventFor(message, refused));
+            }
+            else
+            {
+                var verified = (Verified)outcome;
+                var s = verified.Signed.Submission;
+                var answer = await grains.GetGrain<IDeviceGrain>(s.DeviceId).Submit(verified.Signed.Wire, message.ReceivedAt);
+                receipt = answer.Kind switch
+                {
+                    DeviceAnswerKind.Refused => await RefuseAsync(message, ChainRefusal(verified, answer), ChainRefusalEvent(message, verified, answer)),
+                    _ => await AcceptedAsync(message, verified, answer),
+                };
+            }
+            await SendReceiptAsync(message, receipt);
+            await message.Ack();
+        }
+        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException || _client is { IsConnected: false })
+        {
+            // The broker went away mid-answer (a restart): recorded already; the device resends and gets a duplicate receipt.
+            logger.LogInformation("No receipt for {Hash}: the broker connection dropped", outcome.Hash);
         }
         catch (Exception e)
         {
-            // Not durable, so not acknowledged: devices resend and the broker redelivers. Rewind the chain heads.
-            logger.LogError(e, "Ledger commit of {Count} submissions failed; nothing in the batch is acknowledged", batch.Count);
-            heads.Clear();
-            foreach (var (key, value) in ledger.DeviceHeads()) heads[key] = value;
-            return null;
+            // Not acknowledged: the device sends again. What was committed stays; its resend gets a duplicate receipt.
+            logger.LogError(e, "Processing {Hash} on {Topic} failed; not acknowledged, the device will send it again", outcome.Hash, message.Topic);
         }
-
-        var completions = new Completion[batch.Count];
-        var now = time.GetUtcNow();
-        var firstUse = new HashSet<int>();
-        for (int i = 0; i < batch.Count; i++)
-        {
-            var (message, outcome) = batch[i];
-            var (acceptedIndex, duplicateOf, refusal) = decisions[i];
-            var submission = (outcome as Verified)?.Signed.Submission ?? refusal?.Submission;
-            var status = refusal is not null ? ReceiptStatus.Rejected
-                : duplicateOf is not null || !firstUse.Add(acceptedIndex) ? ReceiptStatus.Duplicate
-                : ReceiptStatus.Accepted;
-            long? position = refusal is not null ? null : duplicateOf?.Position ?? commit.Positions[acceptedIndex];
-            long? logIndex = refusal is not null ? null : duplicateOf?.LogIndex ?? commit.SubmissionLogIndexes[acceptedIndex];
-            var receipt = new Receipt
-            {
-                Status = status,
-                SubmissionHash = outcome.Hash.ToString(),
-                LedgerPosition = position,
-                LogIndex = logIndex,
-                Reason = refusal?.Reason,
-                // Only a verdict on the form's own bytes is signed: a refusal for who sent it or where must never
-                // become a final word a device could be shown about its form.
-                Rejection = refusal is not null && RejectReasons.IsFinal(refusal.Reason) ? log.SignRejection(outcome.Hash, refusal.Reason, now) : null,
-                Detail = refusal?.Detail,
-                Violations = refusal?.Violations,
-                Tps = submission?.Tps.Value,
-                Contest = submission?.Contest.Slug(),
-                Sequence = submission?.Sequence,
-                Ts = now,
-            };
-            completions[i] = new Completion(message, outcome, refusal, receipt, status == ReceiptStatus.Accepted ? position : null, checkpoint);
-        }
-        return completions;
     }
 
-    /// <summary>A device's links at n−1, n and n+1: those committed in the ledger and those pending in this batch.</summary>
-    private IEnumerable<ChainLink> LinksAround(string deviceId, ulong sequence, Dictionary<(string, ulong), ChainLink> pendingLinks)
+    private async Task<Receipt> AcceptedAsync(Inbound message, Verified verified, DeviceAnswer answer)
     {
-        ulong from = sequence > 0 ? sequence - 1 : 0, to = sequence + 1;
-        var found = new Dictionary<ulong, ChainLink>();
-        foreach (var link in ledger.ChainLinks(deviceId, from, to)) found[link.Sequence] = link;
-        for (ulong n = from; n <= to; n++)
-            if (pendingLinks.TryGetValue((deviceId, n), out var link)) found[n] = link;
-        return found.Values;
+        var s = verified.Signed.Submission;
+        if (answer.Kind == DeviceAnswerKind.Accepted)
+        {
+            await recap.AcceptAsync(s.Tps, s.Contest, answer.Position, s.Sequence, verified.Totals);
+            stats.OnAccepted();
+        }
+        else
+        {
+            stats.OnDuplicate();
+            logger.LogInformation("Duplicate of ledger entry {Position} on {Topic}: counted once", answer.Position, message.Topic);
+        }
+        var checkpoint = await log.CheckpointCoveringAsync(answer.LogIndex);
+        var proof = log.ProveInclusion(answer.LogIndex, checkpoint);
+        return new Receipt
+        {
+            Status = answer.Kind == DeviceAnswerKind.Accepted ? ReceiptStatus.Accepted : ReceiptStatus.Duplicate,
+            SubmissionHash = verified.Hash.ToString(),
+            LedgerPosition = answer.Position,
+            LogIndex = answer.LogIndex,
+            Tps = s.Tps.Value,
+            Contest = s.Contest.Slug(),
+            Sequence = s.Sequence,
+            Ts = time.GetUtcNow(),
+            Checkpoint = checkpoint.Note,
+            InclusionProof = proof.Proof.Select(Convert.ToBase64String).ToArray(),
+        };
     }
 
-    private SecurityEvent ChainEvent(Inbound message, Submission s, ChainVerdict verdict, string kind, SecuritySeverity severity, Sha256Hash hash, Sha256Hash? other)
+    /// <summary>
+    /// Records a refusal (a rejection row and maybe a security event, at most a few a minute per sender and reason: a
+    /// flooding device costs a handful of rows, and the next row says how many more) and makes its receipt.
+    /// </summary>
+    private async Task<Receipt> RefuseAsync(Inbound message, Refused refusal, SecurityEvent? securityEvent)
+    {
+        if (_refusals.ShouldReport(refusal.Reason, message.Sender ?? message.Topic, out long more))
+        {
+            var events = securityEvent is null ? [] : new[]
+            {
+                more == 0 ? securityEvent : securityEvent with
+                {
+                    Evidence = new Dictionary<string, string>(securityEvent.Evidence ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+                    {
+                        ["repeats_since_last_report"] = more.ToString(CultureInfo.InvariantCulture),
+                    },
+                },
+            };
+            await writer.AppendAsync(new LedgerBatch { Rejections = [ToRejection(message, refusal, more)], Events = events });
+        }
+        stats.OnRejected(refusal.Reason);
+        if (RejectReasons.IsSecurityRelevant(refusal.Reason))
+            logger.LogWarning("Security: rejected {Reason} on {Topic} from device {Device}: {Detail}",
+                refusal.Reason, message.Topic, refusal.Submission?.DeviceId ?? "?", refusal.Detail);
+        else
+            logger.LogWarning("Rejected {Reason} on {Topic}: {Detail}", refusal.Reason, message.Topic, refusal.Detail);
+        var now = time.GetUtcNow();
+        var submission = refusal.Submission;
+        return new Receipt
+        {
+            Status = ReceiptStatus.Rejected,
+            SubmissionHash = refusal.Hash.ToString(),
+            Reason = refusal.Reason,
+            // Only a verdict on the form's own bytes is signed: a refusal for who sent it or where must never
+            // become a final word a device could be shown about its form.
+            Rejection = RejectReasons.IsFinal(refusal.Reason) ? log.SignRejection(refusal.Hash, refusal.Reason, now) : null,
+            Detail = refusal.Detail,
+            Violations = refusal.Violations,
+            Tps = submission?.Tps.Value,
+            Contest = submission?.Contest.Slug(),
+            Sequence = submission?.Sequence,
+            Ts = now,
+        };
+    }
+
+    private static Refused ChainRefusal(Verified verified, DeviceAnswer answer) =>
+        new(verified.Hash, answer.Reason!, answer.Detail!, verified.Signed.Submission) { Genuine = true };
+
+    /// <summary>A refusal for the chain is critical news; one for corrections is an ordinary refusal's event.</summary>
+    private static SecurityEvent? ChainRefusalEvent(Inbound message, Verified verified, DeviceAnswer answer)
+    {
+        if (answer.Verdict is not { } kind || !new ChainVerdict(kind, "").Refused) return SecurityEventFor(message, ChainRefusal(verified, answer));
+        string eventKind = kind switch
+        {
+            ChainVerdictKind.Fork => SecurityEventKinds.ChainFork,
+            ChainVerdictKind.Rewind => SecurityEventKinds.ChainRewind,
+            _ => SecurityEventKinds.ChainJump,
+        };
+        var other = answer.ConflictingHash is { } bytes ? Sha256Hash.FromBytes(bytes) : (Sha256Hash?)null;
+        return ChainEvent(message, verified.Signed.Submission, new ChainVerdict(kind, answer.VerdictDetail ?? ""), eventKind,
+            SecuritySeverity.Critical, verified.Hash, other);
+    }
+
+
+    private static SecurityEvent ChainEvent(Inbound message, Submission s, ChainVerdict verdict, string kind, SecuritySeverity severity, Sha256Hash hash, Sha256Hash? other)
     {
         var evidence = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -513,65 +460,6 @@ public sealed class IngestService(
             Tps = Topics.TryParseSubmission(message.Topic, out var address) ? address.Tps.Value : null,
             Detail = refused.Detail,
             Evidence = evidence,
-        };
-    }
-
-    private async Task CompleteLoopAsync(CancellationToken cancellationToken)
-    {
-        await foreach (var batch in _completions.Reader.ReadAllAsync(cancellationToken))
-            await Task.WhenAll(batch.Select(CompleteAsync));
-    }
-
-    private async Task CompleteAsync(Completion c)
-    {
-        try
-        {
-            switch (c.Receipt.Status)
-            {
-                case ReceiptStatus.Accepted:
-                    var verified = (Verified)c.Outcome;
-                    var s = verified.Signed.Submission;
-                    await recap.AcceptAsync(s.Tps, s.Contest, c.AcceptedPosition!.Value, s.Sequence, verified.Totals);
-                    stats.OnAccepted();
-                    break;
-                case ReceiptStatus.Duplicate:
-                    stats.OnDuplicate();
-                    logger.LogInformation("Duplicate of ledger entry {Position} on {Topic}: counted once", c.Receipt.LedgerPosition, c.Message.Topic);
-                    break;
-                default:
-                    stats.OnRejected(c.Receipt.Reason!);
-                    if (RejectReasons.IsSecurityRelevant(c.Receipt.Reason!))
-                        logger.LogWarning("Security: rejected {Reason} on {Topic} from device {Device}: {Detail}",
-                            c.Receipt.Reason, c.Message.Topic, c.Refusal?.Submission?.DeviceId ?? "?", c.Receipt.Detail);
-                    else
-                        logger.LogWarning("Rejected {Reason} on {Topic}: {Detail}", c.Receipt.Reason, c.Message.Topic, c.Receipt.Detail);
-                    break;
-            }
-            await SendReceiptAsync(c.Message, WithInclusionProof(c));
-            await c.Message.Ack();
-        }
-        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException || _client is { IsConnected: false })
-        {
-            // The broker went away mid-answer (a restart): recorded already; the device resends and gets a duplicate receipt.
-            logger.LogInformation("No receipt for {Hash}: the broker connection dropped after it was recorded", c.Receipt.SubmissionHash);
-        }
-        catch (Exception e)
-        {
-            // Recorded in the ledger already; the recap rebuilds from it and the device will ask again.
-            logger.LogError(e, "Completing {Hash} failed after it was recorded", c.Receipt.SubmissionHash);
-        }
-    }
-
-    /// <summary>Accepted and duplicate receipts carry the entry's inclusion proof in a signed checkpoint, for the device to verify.</summary>
-    private Receipt WithInclusionProof(Completion c)
-    {
-        if (c.Receipt.LogIndex is not { } index) return c.Receipt;
-        var checkpoint = index < c.Checkpoint.Size ? c.Checkpoint : log.Latest;
-        var answer = log.ProveInclusion(index, checkpoint);
-        return c.Receipt with
-        {
-            Checkpoint = answer.Checkpoint.Note,
-            InclusionProof = answer.Proof.Select(Convert.ToBase64String).ToArray(),
         };
     }
 

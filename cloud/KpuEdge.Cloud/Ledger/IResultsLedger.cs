@@ -46,93 +46,133 @@ public sealed record LedgerBatch
 /// <summary>
 /// What a commit gave out: ledger positions and log indexes of the accepted submissions and revocations, and the
 /// log entries it appended in log order (submissions, then revocations), starting at <see cref="FirstLogIndex"/>.
+/// A submission the ledger already holds — the same bytes, or the same device and sequence number, written by another
+/// node meanwhile — is not written again: its position and log index are -1 and its index is in <see cref="Conflicts"/>,
+/// so whoever decided it can look again.
 /// </summary>
 public sealed record LedgerCommit(
     IReadOnlyList<long> Positions, IReadOnlyList<long> SubmissionLogIndexes, IReadOnlyList<long> RevocationLogIndexes,
-    long FirstLogIndex, IReadOnlyList<byte[]> LogEntries);
+    long FirstLogIndex, IReadOnlyList<byte[]> LogEntries)
+{
+    public IReadOnlySet<int> Conflicts { get; init; } = new HashSet<int>();
+
+    /// <summary>The log size this commit left behind (its last entry's index + 1).</summary>
+    public long LogEnd => FirstLogIndex + LogEntries.Count;
+}
 
 /// <summary>
-/// The results ledger: the durable, append-only source of truth for accepted forms, the transparency log's entries,
-/// revocations and security events. Everything else (grains, Merkle tree, API) is a projection of it.
-/// SQLite by default; PostgreSQL in production (a later step).
+/// An accepted link of a device's chain as the ledger holds it: what the device signed about its history, the form it
+/// belongs to, and where it sits. Its device's grain decides duplicates, forks, rewinds and corrections from these.
 /// </summary>
-public interface IResultsLedger : IDisposable
+public sealed record DeviceLink(ChainLink Link, TpsCode Tps, ContestId Contest, long Position, long LogIndex);
+
+/// <summary>
+/// The write side of the ledger: one batch, one durable transaction. Several nodes may append at once; the ledger
+/// allocates positions and log indexes inside the transaction, gapless and in commit order.
+/// </summary>
+public interface ILedgerWriter
 {
     /// <summary>Appends a batch in one durable transaction; accepted submissions and revocations also become log entries.</summary>
-    LedgerCommit Append(LedgerBatch batch);
+    Task<LedgerCommit> AppendAsync(LedgerBatch batch, CancellationToken cancellationToken = default);
 
     /// <summary>Records security events on their own (the broker's); returns them with their ids.</summary>
-    IReadOnlyList<SecurityEvent> AppendEvents(IReadOnlyList<SecurityEvent> events);
+    Task<IReadOnlyList<SecurityEvent>> AppendEventsAsync(IReadOnlyList<SecurityEvent> events, CancellationToken cancellationToken = default);
+}
 
+/// <summary>Accepted forms, as the recap and the public API read them.</summary>
+public interface IFormReader
+{
     /// <summary>The accepted submission with these wire bytes' hash, if any.</summary>
-    LedgerEntry? FindByHash(Sha256Hash hash);
+    Task<LedgerEntry?> FindByHashAsync(Sha256Hash hash, CancellationToken cancellationToken = default);
 
     /// <summary>The accepted submission at this ledger position, if any.</summary>
-    LedgerEntry? FindByPosition(long position);
+    Task<LedgerEntry?> FindByPositionAsync(long position, CancellationToken cancellationToken = default);
 
-    long Count { get; }
-
-    /// <summary>Number of entries in the transparency log.</summary>
-    long LogCount { get; }
+    /// <summary>Accepted submissions in the ledger.</summary>
+    Task<long> CountAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Every accepted submission in ledger order.</summary>
-    IEnumerable<LedgerEntry> ReadAll();
+    IAsyncEnumerable<LedgerEntry> ReadAllAsync(CancellationToken cancellationToken = default);
 
     /// <summary>All accepted versions for a TPS (every contest), oldest first.</summary>
-    IReadOnlyList<LedgerEntry> ForTps(TpsCode tps);
+    Task<IReadOnlyList<LedgerEntry>> ForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default);
 
     /// <summary>How many versions of one TPS's contest form were accepted.</summary>
-    long VersionCount(TpsCode tps, ContestId contest);
+    Task<long> VersionCountAsync(TpsCode tps, ContestId contest, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// The newest <paramref name="count"/> versions of one TPS's contest form in the recap's order (<see cref="FormVersion"/>:
     /// sequence, then ledger position), so the last is the version the recap counts. Read from an index, not the whole history.
     /// </summary>
-    IReadOnlyList<LedgerEntry> NewestVersions(TpsCode tps, ContestId contest, int count);
+    Task<IReadOnlyList<LedgerEntry>> NewestVersionsAsync(TpsCode tps, ContestId contest, int count, CancellationToken cancellationToken = default);
 
     /// <summary>Up to <paramref name="limit"/> versions of one TPS's contest form following <paramref name="after"/> (from the first when null), in the recap's order.</summary>
-    IReadOnlyList<LedgerEntry> VersionsAfter(TpsCode tps, ContestId contest, FormVersion? after, int limit);
-
-    /// <summary>The sequence numbers of a device's accepted forms for one TPS and contest (to tell a correction).</summary>
-    IReadOnlyList<ulong> SequencesFor(string deviceId, TpsCode tps, ContestId contest);
-
-    /// <summary>The newest accepted link of every device's chain.</summary>
-    IReadOnlyDictionary<string, ChainLink> DeviceHeads();
-
-    /// <summary>A device's accepted links with sequence numbers in [from, to].</summary>
-    IReadOnlyList<ChainLink> ChainLinks(string deviceId, ulong from, ulong to);
-
-    /// <summary>Devices whose accepted sequence numbers have holes below their newest: where a signed form is missing.</summary>
-    IReadOnlyList<ChainHoles> DevicesWithHoles();
-
-    /// <summary>Transparency-log entries [start, end) in log order (the exact bytes that were hashed).</summary>
-    IEnumerable<byte[]> ReadLog(long start, long end);
-
-    void SaveCheckpoint(StoredCheckpoint checkpoint);
-
-    StoredCheckpoint? LatestCheckpoint();
-
-    IReadOnlyList<RevocationRecord> Revocations();
-
-    IReadOnlyList<SecurityEvent> SecurityEvents(long afterId, int limit);
-
-    IReadOnlyDictionary<string, long> RejectionCounts();
+    Task<IReadOnlyList<LedgerEntry>> VersionsAfterAsync(TpsCode tps, ContestId contest, FormVersion? after, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>Every TPS with at least one accepted submission.</summary>
-    IReadOnlyList<TpsCode> ReportingTps();
+    Task<IReadOnlyList<TpsCode>> ReportingTpsAsync(CancellationToken cancellationToken = default);
+}
 
+/// <summary>Device chains: what one device's grain loads, and where chains have holes.</summary>
+public interface IDeviceChains
+{
+    /// <summary>Every accepted link of one device's chain, by sequence.</summary>
+    Task<IReadOnlyList<DeviceLink>> DeviceLinksAsync(string deviceId, CancellationToken cancellationToken = default);
+
+    /// <summary>Devices whose accepted sequence numbers have holes below their newest: where a signed form is missing.</summary>
+    Task<IReadOnlyList<ChainHoles>> DevicesWithHolesAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>The transparency log's entries and its published checkpoints.</summary>
+public interface ILogStore
+{
+    /// <summary>Number of entries in the transparency log (what every node has committed, not what one node has seen).</summary>
+    Task<long> LogCountAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Transparency-log entries [start, end) in log order (the exact bytes that were hashed).</summary>
+    IAsyncEnumerable<byte[]> ReadLogAsync(long start, long end, CancellationToken cancellationToken = default);
+
+    /// <summary>Records a published checkpoint (idempotent for the same size).</summary>
+    Task SaveCheckpointAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken = default);
+
+    Task<StoredCheckpoint?> LatestCheckpointAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>What the cloud refused and noticed: revocations, security events, refusals by reason.</summary>
+public interface IAuditTrail
+{
+    Task<IReadOnlyList<RevocationRecord>> RevocationsAsync(CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<SecurityEvent>> SecurityEventsAsync(long afterId, int limit, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyDictionary<string, long>> RejectionCountsAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>Form page images: which forms name them, and the pages stored.</summary>
+public interface IImageIndex
+{
     /// <summary>
     /// The devices whose accepted submissions of this TPS and contest name this image hash: only such images are taken,
     /// and only from those devices (or a station relaying for them). Empty when no accepted form names it.
     /// </summary>
-    IReadOnlyList<string> ImageSigners(TpsCode tps, ContestId contest, Sha256Hash imageHash);
+    Task<IReadOnlyList<string>> ImageSignersAsync(TpsCode tps, ContestId contest, Sha256Hash imageHash, CancellationToken cancellationToken = default);
 
     /// <summary>Records a stored page (idempotent).</summary>
-    void RecordImagePage(StoredImagePage page);
+    Task RecordImagePageAsync(StoredImagePage page, CancellationToken cancellationToken = default);
 
     /// <summary>The stored pages of a form image, in page order.</summary>
-    IReadOnlyList<StoredImagePage> ImagePages(Sha256Hash imageHash);
+    Task<IReadOnlyList<StoredImagePage>> ImagePagesAsync(Sha256Hash imageHash, CancellationToken cancellationToken = default);
 
     /// <summary>Every stored page of a TPS's forms.</summary>
-    IReadOnlyList<StoredImagePage> ImagesForTps(TpsCode tps);
+    Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// The results ledger: the durable, append-only source of truth for accepted forms, the transparency log's entries,
+/// revocations and security events. Everything else (grains, Merkle tree, API) is a projection of it. Two
+/// implementations: <see cref="SqliteLedger"/> (one node: the demo, most tests) and <see cref="PostgresLedger"/>
+/// (a cluster: every node writes to it). Each part of the cloud asks for the narrow interface it needs.
+/// </summary>
+public interface IResultsLedger : ILedgerWriter, IFormReader, IDeviceChains, ILogStore, IAuditTrail, IImageIndex, IAsyncDisposable
+{
 }

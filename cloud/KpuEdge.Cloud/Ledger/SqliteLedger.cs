@@ -12,7 +12,9 @@ namespace KpuEdge.Cloud.Ledger;
 /// <summary>
 /// The ledger in one SQLite file, WAL mode with synchronous=FULL: a transaction that returned is on disk,
 /// so acknowledging after <see cref="Append"/> never acknowledges something a power cut could lose.
-/// One writer at a time (the ingest sequencer, revocations, broker events); readers open their own pooled connections.
+/// One writer at a time (the node's group commit, revocations, broker events); readers open their own pooled connections.
+/// Positions and log indexes are allocated inside the write transaction from what the file holds, so they are gapless
+/// and in commit order. SQLite does the work synchronously: the async methods complete before they return.
 /// The transparency log's entries live here too, written in the same transaction as what they record, so the log
 /// can never disagree with the ledger about order or content.
 /// </summary>
@@ -21,8 +23,6 @@ public sealed class SqliteLedger : IResultsLedger
     private readonly string _connectionString;
     private readonly SqliteConnection _writer;
     private readonly Lock _writeLock = new();
-    private long _lastPosition;
-    private long _logCount;
 
     public SqliteLedger(string path)
     {
@@ -52,7 +52,9 @@ public sealed class SqliteLedger : IResultsLedger
             -- A TPS's versions of a contest in the recap's order (sequence, then position, the rowid every index ends with).
             DROP INDEX IF EXISTS submissions_tps;
             CREATE INDEX IF NOT EXISTS submissions_tps_version ON submissions (tps, contest, sequence);
-            CREATE INDEX IF NOT EXISTS submissions_device ON submissions (device_id, sequence);
+            -- One form per device and sequence number: a fork can never be written, whoever decided it.
+            DROP INDEX IF EXISTS submissions_device;
+            CREATE UNIQUE INDEX IF NOT EXISTS submissions_device_sequence ON submissions (device_id, sequence);
             CREATE TABLE IF NOT EXISTS rejections (
                 id           INTEGER PRIMARY KEY,
                 received_at  INTEGER NOT NULL,
@@ -107,15 +109,21 @@ public sealed class SqliteLedger : IResultsLedger
             CREATE INDEX IF NOT EXISTS images_tps ON images (tps, contest);
             """);
         Upgrade();
-        _lastPosition = Scalar("SELECT COALESCE(MAX(position), 0) FROM submissions");
-        _logCount = Scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM log_entries");
     }
 
-    public long Count => Interlocked.Read(ref _lastPosition);
+    public Task<long> CountAsync(CancellationToken cancellationToken = default)
+    {
+        using var connection = OpenReader();
+        return Task.FromResult(Scalar(connection, "SELECT COALESCE(MAX(position), 0) FROM submissions"));
+    }
 
-    public long LogCount => Interlocked.Read(ref _logCount);
+    public Task<long> LogCountAsync(CancellationToken cancellationToken = default)
+    {
+        using var connection = OpenReader();
+        return Task.FromResult(Scalar(connection, "SELECT COALESCE(MAX(log_index) + 1, 0) FROM log_entries"));
+    }
 
-    public LedgerCommit Append(LedgerBatch batch)
+    public Task<LedgerCommit> AppendAsync(LedgerBatch batch, CancellationToken cancellationToken = default)
     {
         lock (_writeLock)
         {
@@ -124,11 +132,12 @@ public sealed class SqliteLedger : IResultsLedger
             var submissionLog = new long[accepted.Count];
             var revocationLog = new long[batch.Revocations.Count];
             var entries = new List<byte[]>(accepted.Count + batch.Revocations.Count);
-            long firstLogIndex = _logCount;
-            long nextLog = _logCount;
-            long next = _lastPosition;
             using var transaction = _writer.BeginTransaction();
-            if (accepted.Count > 0)
+            long next = Scalar(_writer, "SELECT COALESCE(MAX(position), 0) FROM submissions", transaction);
+            long firstLogIndex = Scalar(_writer, "SELECT COALESCE(MAX(log_index) + 1, 0) FROM log_entries", transaction);
+            long nextLog = firstLogIndex;
+            var conflicts = FindConflicts(accepted, transaction);
+            if (accepted.Count > conflicts.Count)
             {
                 using var insert = _writer.CreateCommand();
                 insert.Transaction = transaction;
@@ -152,6 +161,11 @@ public sealed class SqliteLedger : IResultsLedger
                 insert.Parameters.AddWithValue("$type", (int)LogEntryType.Submission);
                 for (int i = 0; i < accepted.Count; i++)
                 {
+                    if (conflicts.Contains(i))
+                    {
+                        positions[i] = submissionLog[i] = -1;
+                        continue;
+                    }
                     var (s, receivedAt) = accepted[i];
                     positions[i] = ++next;
                     submissionLog[i] = nextLog++;
@@ -216,21 +230,44 @@ public sealed class SqliteLedger : IResultsLedger
             }
             InsertEvents(transaction, batch.Events);
             transaction.Commit();
-            Interlocked.Exchange(ref _lastPosition, next);
-            Interlocked.Exchange(ref _logCount, nextLog);
-            return new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries);
+            return Task.FromResult(new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries) { Conflicts = conflicts });
         }
     }
 
-    public IReadOnlyList<SecurityEvent> AppendEvents(IReadOnlyList<SecurityEvent> events)
+    /// <summary>Accepted forms the ledger already holds (same hash, or same device and sequence), or that repeat one earlier in the batch.</summary>
+    private HashSet<int> FindConflicts(IReadOnlyList<(SignedSubmission Submission, DateTimeOffset ReceivedAt)> accepted, SqliteTransaction transaction)
     {
-        if (events.Count == 0) return events;
+        var conflicts = new HashSet<int>();
+        if (accepted.Count == 0) return conflicts;
+        using var command = _writer.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT EXISTS (SELECT 1 FROM submissions WHERE hash = $hash OR (device_id = $device AND sequence = $sequence))";
+        var pHash = command.Parameters.Add("$hash", SqliteType.Blob);
+        var pDevice = command.Parameters.Add("$device", SqliteType.Text);
+        var pSequence = command.Parameters.Add("$sequence", SqliteType.Integer);
+        var seen = new HashSet<(string, ulong)>();
+        var seenHashes = new HashSet<Sha256Hash>();
+        for (int i = 0; i < accepted.Count; i++)
+        {
+            var s = accepted[i].Submission;
+            pHash.Value = s.Hash.ToArray();
+            pDevice.Value = s.Submission.DeviceId;
+            pSequence.Value = (long)s.Submission.Sequence;
+            if (!seen.Add((s.Submission.DeviceId, s.Submission.Sequence)) | !seenHashes.Add(s.Hash) || (long)command.ExecuteScalar()! != 0)
+                conflicts.Add(i);
+        }
+        return conflicts;
+    }
+
+    public Task<IReadOnlyList<SecurityEvent>> AppendEventsAsync(IReadOnlyList<SecurityEvent> events, CancellationToken cancellationToken = default)
+    {
+        if (events.Count == 0) return Task.FromResult(events);
         lock (_writeLock)
         {
             using var transaction = _writer.BeginTransaction();
-            var recorded = InsertEvents(transaction, events);
+            IReadOnlyList<SecurityEvent> recorded = InsertEvents(transaction, events);
             transaction.Commit();
-            return recorded;
+            return Task.FromResult(recorded);
         }
     }
 
@@ -264,27 +301,28 @@ public sealed class SqliteLedger : IResultsLedger
         return recorded;
     }
 
-    public LedgerEntry? FindByHash(Sha256Hash hash)
+    public Task<LedgerEntry?> FindByHashAsync(Sha256Hash hash, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
         command.CommandText = $"{SelectEntry} WHERE hash = $hash";
         command.Parameters.AddWithValue("$hash", hash.ToArray());
         using var reader = command.ExecuteReader();
-        return reader.Read() ? ReadEntry(reader) : null;
+        return Task.FromResult(reader.Read() ? ReadEntry(reader) : null);
     }
 
-    public LedgerEntry? FindByPosition(long position)
+    public Task<LedgerEntry?> FindByPositionAsync(long position, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
         command.CommandText = $"{SelectEntry} WHERE position = $position";
         command.Parameters.AddWithValue("$position", position);
         using var reader = command.ExecuteReader();
-        return reader.Read() ? ReadEntry(reader) : null;
+        return Task.FromResult(reader.Read() ? ReadEntry(reader) : null);
     }
 
-    public IEnumerable<LedgerEntry> ReadAll()
+#pragma warning disable CS1998 // SQLite reads synchronously; the interface is async for PostgreSQL.
+    public async IAsyncEnumerable<LedgerEntry> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -293,7 +331,9 @@ public sealed class SqliteLedger : IResultsLedger
         while (reader.Read()) yield return ReadEntry(reader);
     }
 
-    public IReadOnlyList<LedgerEntry> ForTps(TpsCode tps)
+#pragma warning restore CS1998
+
+    public Task<IReadOnlyList<LedgerEntry>> ForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -302,30 +342,31 @@ public sealed class SqliteLedger : IResultsLedger
         using var reader = command.ExecuteReader();
         var entries = new List<LedgerEntry>();
         while (reader.Read()) entries.Add(ReadEntry(reader));
-        return entries;
+        return Task.FromResult<IReadOnlyList<LedgerEntry>>(entries);
     }
 
-    public long VersionCount(TpsCode tps, ContestId contest)
+    public Task<long> VersionCountAsync(TpsCode tps, ContestId contest, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT COUNT(*) FROM submissions WHERE tps = $tps AND contest = $contest";
         command.Parameters.AddWithValue("$tps", tps.Value);
         command.Parameters.AddWithValue("$contest", (int)contest);
-        return (long)command.ExecuteScalar()!;
+        return Task.FromResult((long)command.ExecuteScalar()!);
     }
 
-    public IReadOnlyList<LedgerEntry> NewestVersions(TpsCode tps, ContestId contest, int count)
+    public Task<IReadOnlyList<LedgerEntry>> NewestVersionsAsync(TpsCode tps, ContestId contest, int count, CancellationToken cancellationToken = default)
     {
         var newestFirst = ReadVersions("ORDER BY sequence DESC, position DESC LIMIT $limit", tps, contest, count);
         newestFirst.Reverse();
-        return newestFirst;
+        return Task.FromResult<IReadOnlyList<LedgerEntry>>(newestFirst);
     }
 
-    public IReadOnlyList<LedgerEntry> VersionsAfter(TpsCode tps, ContestId contest, FormVersion? after, int limit) => after is { } cursor
+    public Task<IReadOnlyList<LedgerEntry>> VersionsAfterAsync(TpsCode tps, ContestId contest, FormVersion? after, int limit, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<LedgerEntry>>(after is { } cursor
         ? ReadVersions("AND (sequence, position) > ($sequence, $position) ORDER BY sequence, position LIMIT $limit", tps, contest, limit,
             ("$sequence", (long)cursor.Sequence), ("$position", cursor.Position))
-        : ReadVersions("ORDER BY sequence, position LIMIT $limit", tps, contest, limit);
+        : ReadVersions("ORDER BY sequence, position LIMIT $limit", tps, contest, limit));
 
     private List<LedgerEntry> ReadVersions(string rest, TpsCode tps, ContestId contest, int limit, params (string Name, object Value)[] values)
     {
@@ -342,50 +383,23 @@ public sealed class SqliteLedger : IResultsLedger
         return entries;
     }
 
-    public IReadOnlyList<ulong> SequencesFor(string deviceId, TpsCode tps, ContestId contest)
-    {
-        using var connection = OpenReader();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT sequence FROM submissions WHERE tps = $tps AND contest = $contest AND device_id = $device";
-        command.Parameters.AddWithValue("$tps", tps.Value);
-        command.Parameters.AddWithValue("$contest", (int)contest);
-        command.Parameters.AddWithValue("$device", deviceId);
-        using var reader = command.ExecuteReader();
-        var sequences = new List<ulong>();
-        while (reader.Read()) sequences.Add((ulong)reader.GetInt64(0));
-        return sequences;
-    }
-
-    public IReadOnlyDictionary<string, ChainLink> DeviceHeads()
-    {
-        using var connection = OpenReader();
-        using var command = connection.CreateCommand();
-        // SQLite returns the row holding the MAX() for the bare columns (documented behaviour).
-        command.CommandText = "SELECT device_id, MAX(sequence), hash, prev_hash, device_time FROM submissions GROUP BY device_id";
-        using var reader = command.ExecuteReader();
-        var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
-        while (reader.Read()) heads[reader.GetString(0)] = ReadLink(reader, 1);
-        return heads;
-    }
-
-    public IReadOnlyList<ChainLink> ChainLinks(string deviceId, ulong from, ulong to)
+    public Task<IReadOnlyList<DeviceLink>> DeviceLinksAsync(string deviceId, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT sequence, hash, prev_hash, device_time FROM submissions
-            WHERE device_id = $device AND sequence BETWEEN $from AND $to ORDER BY sequence
+            SELECT sequence, hash, prev_hash, device_time, tps, contest, position, log_index FROM submissions
+            WHERE device_id = $device ORDER BY sequence
             """;
         command.Parameters.AddWithValue("$device", deviceId);
-        command.Parameters.AddWithValue("$from", (long)from);
-        command.Parameters.AddWithValue("$to", (long)Math.Min(to, long.MaxValue));
         using var reader = command.ExecuteReader();
-        var links = new List<ChainLink>();
-        while (reader.Read()) links.Add(ReadLink(reader, 0));
-        return links;
+        var links = new List<DeviceLink>();
+        while (reader.Read())
+            links.Add(new DeviceLink(ReadLink(reader, 0), TpsCode.Parse(reader.GetString(4)), (ContestId)reader.GetInt32(5), reader.GetInt64(6), reader.GetInt64(7)));
+        return Task.FromResult<IReadOnlyList<DeviceLink>>(links);
     }
 
-    public IReadOnlyList<ChainHoles> DevicesWithHoles()
+    public async Task<IReadOnlyList<ChainHoles>> DevicesWithHolesAsync(CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -400,7 +414,7 @@ public sealed class SqliteLedger : IResultsLedger
         var result = new List<ChainHoles>(gapped.Count);
         foreach (var (device, tps, head, last) in gapped)
         {
-            var present = ChainLinks(device, 1, head).Select(l => l.Sequence).ToHashSet();
+            var present = (await DeviceLinksAsync(device, cancellationToken)).Select(l => l.Link.Sequence).ToHashSet();
             var missing = new List<ulong>();
             for (ulong n = 1; n < head && missing.Count < 1000; n++)
                 if (!present.Contains(n)) missing.Add(n);
@@ -409,7 +423,8 @@ public sealed class SqliteLedger : IResultsLedger
         return result;
     }
 
-    public IEnumerable<byte[]> ReadLog(long start, long end)
+#pragma warning disable CS1998
+    public async IAsyncEnumerable<byte[]> ReadLogAsync(long start, long end, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -433,7 +448,9 @@ public sealed class SqliteLedger : IResultsLedger
         }
     }
 
-    public void SaveCheckpoint(StoredCheckpoint checkpoint)
+#pragma warning restore CS1998
+
+    public Task SaveCheckpointAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken = default)
     {
         lock (_writeLock)
         {
@@ -445,20 +462,21 @@ public sealed class SqliteLedger : IResultsLedger
             command.Parameters.AddWithValue("$at", checkpoint.SignedAt.ToUnixTimeMilliseconds());
             command.ExecuteNonQuery();
         }
+        return Task.CompletedTask;
     }
 
-    public StoredCheckpoint? LatestCheckpoint()
+    public Task<StoredCheckpoint?> LatestCheckpointAsync(CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT size, root, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1";
         using var reader = command.ExecuteReader();
-        return reader.Read()
+        return Task.FromResult(reader.Read()
             ? new StoredCheckpoint(reader.GetInt64(0), (byte[])reader[1], reader.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)))
-            : null;
+            : null);
     }
 
-    public IReadOnlyList<RevocationRecord> Revocations()
+    public Task<IReadOnlyList<RevocationRecord>> RevocationsAsync(CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -468,10 +486,10 @@ public sealed class SqliteLedger : IResultsLedger
         while (reader.Read())
             records.Add(new RevocationRecord(reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
                 reader.GetString(3), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4))) { LogIndex = reader.GetInt64(5) });
-        return records;
+        return Task.FromResult<IReadOnlyList<RevocationRecord>>(records);
     }
 
-    public IReadOnlyList<SecurityEvent> SecurityEvents(long afterId, int limit)
+    public Task<IReadOnlyList<SecurityEvent>> SecurityEventsAsync(long afterId, int limit, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -481,10 +499,10 @@ public sealed class SqliteLedger : IResultsLedger
         using var reader = command.ExecuteReader();
         var events = new List<SecurityEvent>();
         while (reader.Read()) events.Add(SecurityEvent.FromJson(reader.GetString(0)));
-        return events;
+        return Task.FromResult<IReadOnlyList<SecurityEvent>>(events);
     }
 
-    public IReadOnlyDictionary<string, long> RejectionCounts()
+    public Task<IReadOnlyDictionary<string, long>> RejectionCountsAsync(CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -492,10 +510,10 @@ public sealed class SqliteLedger : IResultsLedger
         using var reader = command.ExecuteReader();
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         while (reader.Read()) counts[reader.GetString(0)] = reader.GetInt64(1);
-        return counts;
+        return Task.FromResult<IReadOnlyDictionary<string, long>>(counts);
     }
 
-    public IReadOnlyList<TpsCode> ReportingTps()
+    public Task<IReadOnlyList<TpsCode>> ReportingTpsAsync(CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -503,10 +521,10 @@ public sealed class SqliteLedger : IResultsLedger
         using var reader = command.ExecuteReader();
         var codes = new List<TpsCode>();
         while (reader.Read()) codes.Add(TpsCode.Parse(reader.GetString(0)));
-        return codes;
+        return Task.FromResult<IReadOnlyList<TpsCode>>(codes);
     }
 
-    public IReadOnlyList<string> ImageSigners(TpsCode tps, ContestId contest, Sha256Hash imageHash)
+    public Task<IReadOnlyList<string>> ImageSignersAsync(TpsCode tps, ContestId contest, Sha256Hash imageHash, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -517,10 +535,10 @@ public sealed class SqliteLedger : IResultsLedger
         using var reader = command.ExecuteReader();
         var devices = new List<string>();
         while (reader.Read()) devices.Add(reader.GetString(0));
-        return devices;
+        return Task.FromResult<IReadOnlyList<string>>(devices);
     }
 
-    public void RecordImagePage(StoredImagePage page)
+    public Task RecordImagePageAsync(StoredImagePage page, CancellationToken cancellationToken = default)
     {
         lock (_writeLock)
         {
@@ -540,15 +558,16 @@ public sealed class SqliteLedger : IResultsLedger
             command.Parameters.AddWithValue("$stored_at", page.StoredAt.ToUnixTimeMilliseconds());
             command.ExecuteNonQuery();
         }
+        return Task.CompletedTask;
     }
 
-    public IReadOnlyList<StoredImagePage> ImagePages(Sha256Hash imageHash) =>
-        ReadImages("WHERE image_hash = $image ORDER BY page", ("$image", imageHash.ToArray()));
+    public Task<IReadOnlyList<StoredImagePage>> ImagePagesAsync(Sha256Hash imageHash, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReadImages("WHERE image_hash = $image ORDER BY page", ("$image", imageHash.ToArray())));
 
-    public IReadOnlyList<StoredImagePage> ImagesForTps(TpsCode tps) =>
-        ReadImages("WHERE tps = $tps ORDER BY contest, stored_at, image_hash, page", ("$tps", tps.Value));
+    public Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReadImages("WHERE tps = $tps ORDER BY contest, stored_at, image_hash, page", ("$tps", tps.Value)));
 
-    private List<StoredImagePage> ReadImages(string where, params (string Name, object Value)[] values)
+    private IReadOnlyList<StoredImagePage> ReadImages(string where, params (string Name, object Value)[] values)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
@@ -562,10 +581,11 @@ public sealed class SqliteLedger : IResultsLedger
         return pages;
     }
 
-    public void Dispose()
+    public ValueTask DisposeAsync()
     {
         _writer.Dispose();
         SqliteConnection.ClearAllPools();
+        return ValueTask.CompletedTask;
     }
 
     private const string SelectEntry = "SELECT position, hash, device_id, sequence, tps, contest, received_at, wire, log_index FROM submissions";
@@ -635,9 +655,12 @@ public sealed class SqliteLedger : IResultsLedger
         transaction.Commit();
     }
 
-    private long Scalar(string sql)
+    private long Scalar(string sql) => Scalar(_writer, sql);
+
+    private static long Scalar(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
     {
-        using var command = _writer.CreateCommand();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = sql;
         return (long)command.ExecuteScalar()!;
     }

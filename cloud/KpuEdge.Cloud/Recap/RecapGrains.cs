@@ -46,22 +46,21 @@ public interface IRegionGrain : IGrainWithStringKey
 }
 
 /// <summary>The TPS grain loads its forms from the ledger when it activates, so it may be collected when idle.</summary>
-public sealed class TpsGrain(IResultsLedger ledger, RecapContext context) : Grain, ITpsGrain
+public sealed class TpsGrain(IFormReader ledger, RecapContext context) : Grain, ITpsGrain
 {
     private readonly Dictionary<ContestId, (FormVersion Version, ContestTotals Totals)> _forms = new();
     private long _maxPosition;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var tps = TpsCode.Parse(this.GetPrimaryKeyString());
-        foreach (var entry in ledger.ForTps(tps))
+        foreach (var entry in await ledger.ForTpsAsync(tps, cancellationToken))
         {
             var ballot = context.Ballots.For(entry.Contest, tps);
             if (ballot is null) continue;
             var tally = SignedSubmission.Decode(entry.Wire).Submission.Tally;
             Merge(entry.Contest, new FormVersion(entry.Sequence, entry.Position), ContestTotals.FromTally(tally, ballot));
         }
-        return Task.CompletedTask;
     }
 
     public Task Accept(ContestId contest, FormVersion version, ContestTotals totals)

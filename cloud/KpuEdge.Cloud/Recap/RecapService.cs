@@ -6,7 +6,7 @@ using KpuEdge.Core.Regions;
 namespace KpuEdge.Cloud.Recap;
 
 /// <summary>Entry point to the recap grains for the API, the ingest and restarts.</summary>
-public sealed class RecapService(IGrainFactory grains, RecapContext context, IResultsLedger ledger, ILogger<RecapService> logger)
+public sealed class RecapService(IGrainFactory grains, RecapContext context, IFormReader ledger, ILogger<RecapService> logger)
 {
     private readonly ConcurrentDictionary<RegionCode, byte> _touchedDesa = new();
 
@@ -41,7 +41,7 @@ public sealed class RecapService(IGrainFactory grains, RecapContext context, IRe
     /// <summary>Rebuilds the recap after a restart: every TPS in the ledger loads its forms and pushes them up.</summary>
     public async Task RebuildFromLedgerAsync(CancellationToken cancellationToken)
     {
-        var reporting = ledger.ReportingTps();
+        var reporting = await ledger.ReportingTpsAsync(cancellationToken);
         if (reporting.Count == 0) return;
         logger.LogInformation("Rebuilding the recap from {Count} TPS in the ledger", reporting.Count);
         await Parallel.ForEachAsync(reporting, new ParallelOptions { MaxDegreeOfParallelism = 64, CancellationToken = cancellationToken },

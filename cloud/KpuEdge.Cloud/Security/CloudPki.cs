@@ -77,6 +77,9 @@ public sealed class CloudPki
         return new CloudPki(trust, broker, ingest, new LogSigningKey(logKey, origin));
     }
 
+    /// <summary>The same PKI with another ingest certificate: each node's ingest has its own identity at its broker.</summary>
+    public CloudPki WithIngestCertificate(X509Certificate2 ingestCertificate) => new(Trust, BrokerCertificate, ingestCertificate, LogKey);
+
     /// <summary>A complete in-memory PKI for the in-process demo, the simulator and tests.</summary>
     public static CloudPki FromEphemeral(EphemeralPki pki, string origin)
     {

@@ -21,52 +21,56 @@ public sealed record RevocationOutcome(IReadOnlyList<RevokedCertificate> Added, 
 /// was revoked are disconnected. Forms accepted before stay in the ledger and the log, marked in the API, never deleted.
 /// </summary>
 public sealed class RevocationService(
-    CloudPki pki, TransparencyLog log, DeviceRegistryProvider devices, IServiceProvider services,
+    CloudPki pki, LedgerWriter writer, DeviceRegistryProvider devices, IServiceProvider services,
     IOptions<CloudOptions> options, TimeProvider time, ILogger<RevocationService> logger)
 {
-    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _lock = new(1, 1);
 
     /// <summary>
     /// At start: installs the CRL saved by an earlier run, then logs any revocation the trust store holds that the log
     /// does not (a crl.der placed in the PKI directory, or a crash between install and log), so none stays hidden.
     /// </summary>
-    public void LoadSaved()
+    public async Task LoadSavedAsync()
     {
         string path = options.Value.CrlPath;
         if (File.Exists(path))
         {
-            try { Install(File.ReadAllBytes(path), save: false); }
+            try { await InstallAsync(await File.ReadAllBytesAsync(path), save: false); }
             catch (CrlRefusedException e) { logger.LogWarning("Saved revocation list {Path} not installed: {Reason}", path, e.Message); }
         }
-        lock (_lock)
+        await _lock.WaitAsync();
+        try
         {
             var all = pki.Trust.Crls.SelectMany(c => c.Entries).ToList();
-            if (all.Count > 0) LogNew(all);
+            if (all.Count > 0) await LogNewAsync(all);
         }
+        finally { _lock.Release(); }
     }
 
-    public RevocationOutcome Install(byte[] der) => Install(der, save: true);
+    public Task<RevocationOutcome> InstallAsync(byte[] der) => InstallAsync(der, save: true);
 
-    private RevocationOutcome Install(byte[] der, bool save)
+    private async Task<RevocationOutcome> InstallAsync(byte[] der, bool save)
     {
-        lock (_lock)
+        await _lock.WaitAsync();
+        try
         {
             var added = pki.InstallCrl(der);
             if (save) Save(der);
-            var loggedRecords = LogNew(added);
+            var loggedRecords = await LogNewAsync(added);
             logger.LogWarning("Revocation list installed: {Added} new revocations, {Logged} logged", added.Count, loggedRecords.Count);
             var broker = services.GetService<EmbeddedBroker>();
             if (broker is not null && added.Count > 0)
                 _ = broker.DisconnectRevokedAsync(added.Select(a => a.SerialHex).ToHashSet(StringComparer.Ordinal));
             return new RevocationOutcome(added, loggedRecords);
         }
+        finally { _lock.Release(); }
     }
 
     /// <summary>Appends to the log the revocations of known devices' signing certificates that it does not hold yet.</summary>
-    private List<RevocationRecord> LogNew(IReadOnlyList<RevokedCertificate> added)
+    private async Task<List<RevocationRecord>> LogNewAsync(IReadOnlyList<RevokedCertificate> added)
     {
         {
-            var alreadyLogged = LoggedSerials();
+            var alreadyLogged = await LoggedSerialsAsync();
             var now = time.GetUtcNow();
             // One pass over the registry, not one per revoked serial: a CRL may list thousands against 820k devices.
             var bySerial = new Dictionary<string, DeviceRecord>(StringComparer.Ordinal);
@@ -96,13 +100,13 @@ public sealed class RevocationService(
                 });
             }
             if (records.Count == 0) return records;
-            var (commit, _) = log.Commit(new LedgerBatch { Revocations = records, Events = revokedEvents });
+            var commit = await writer.AppendAsync(new LedgerBatch { Revocations = records, Events = revokedEvents });
             return records.Select((r, i) => r with { LogIndex = commit.RevocationLogIndexes[i] }).ToList();
         }
     }
 
-    private HashSet<string> LoggedSerials() =>
-        services.GetRequiredService<IResultsLedger>().Revocations().Select(r => r.SerialHex).ToHashSet(StringComparer.Ordinal);
+    private async Task<HashSet<string>> LoggedSerialsAsync() =>
+        (await services.GetRequiredService<IAuditTrail>().RevocationsAsync()).Select(r => r.SerialHex).ToHashSet(StringComparer.Ordinal);
 
     private void Save(byte[] der)
     {

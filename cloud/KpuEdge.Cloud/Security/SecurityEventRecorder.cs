@@ -8,7 +8,7 @@ namespace KpuEdge.Cloud.Security;
 /// Records security events seen outside the ingest's own transactions (the broker's TLS, client-id and ACL refusals;
 /// revocations): logged at once, written to the ledger in small batches off the broker's threads.
 /// </summary>
-public sealed class SecurityEventRecorder(IResultsLedger ledger, ILogger<SecurityEventRecorder> logger) : BackgroundService
+public sealed class SecurityEventRecorder(ILedgerWriter ledger, ILogger<SecurityEventRecorder> logger) : BackgroundService
 {
     private readonly Channel<SecurityEvent> _pending = Channel.CreateBounded<SecurityEvent>(
         new BoundedChannelOptions(100_000) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
@@ -37,21 +37,21 @@ public sealed class SecurityEventRecorder(IResultsLedger ledger, ILogger<Securit
             {
                 batch.Clear();
                 while (batch.Count < 512 && _pending.Reader.TryRead(out var e)) batch.Add(e);
-                Flush(batch);
+                await FlushAsync(batch);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             batch.Clear();
             while (_pending.Reader.TryRead(out var e)) batch.Add(e);
-            Flush(batch);
+            await FlushAsync(batch);
         }
     }
 
-    private void Flush(List<SecurityEvent> batch)
+    private async Task FlushAsync(List<SecurityEvent> batch)
     {
         IReadOnlyList<SecurityEvent> recorded;
-        try { recorded = ledger.AppendEvents(batch); }
+        try { recorded = await ledger.AppendEventsAsync(batch); }
         catch (Exception ex)
         {
             logger.LogError(ex, "Recording {Count} security events failed", batch.Count);

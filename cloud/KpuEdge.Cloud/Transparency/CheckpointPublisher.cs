@@ -1,10 +1,11 @@
-using Microsoft.Extensions.Options;
-
 namespace KpuEdge.Cloud.Transparency;
 
-/// <summary>Publishes (persists and serves) the log's newest signed checkpoint every few seconds when it grew.</summary>
-public sealed class CheckpointPublisher(TransparencyLog log, IOptions<CloudOptions> options, TimeProvider time, ILogger<CheckpointPublisher> logger)
-    : BackgroundService
+/// <summary>
+/// Has the cluster's signer publish (sign and persist) the newest checkpoint every few seconds when the log grew. Every
+/// node asks; the signer publishes each size once, so publishing goes on whichever node is lost.
+/// </summary>
+public sealed class CheckpointPublisher(TransparencyLog log, Microsoft.Extensions.Options.IOptions<CloudOptions> options, TimeProvider time,
+    ILogger<CheckpointPublisher> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -13,16 +14,20 @@ public sealed class CheckpointPublisher(TransparencyLog log, IOptions<CloudOptio
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                try { log.Publish(); }
-                catch (Exception e) { logger.LogError(e, "Publishing a checkpoint failed; the next tick tries again"); }
+                if (log.Signer is null) continue; // the ingest has not loaded the log yet
+                try { await log.PublishFreshAsync(stoppingToken); }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested) { logger.LogError(e, "Publishing a checkpoint failed; the next tick tries again"); }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
-        finally
-        {
-            // The last word before a clean stop: whatever was appended is covered by a published checkpoint.
-            try { log.Publish(); }
-            catch (Exception e) { logger.LogWarning(e, "Publishing the final checkpoint failed"); }
-        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        // The last word before a clean stop: whatever was appended is covered by a published checkpoint.
+        if (log.Signer is null) return;
+        try { await log.PublishFreshAsync(cancellationToken); }
+        catch (Exception e) { logger.LogWarning(e, "Publishing the final checkpoint failed"); }
     }
 }

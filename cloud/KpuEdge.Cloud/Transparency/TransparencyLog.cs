@@ -6,7 +6,8 @@ using KpuEdge.Crypto.Transparency;
 namespace KpuEdge.Cloud.Transparency;
 
 /// <summary>A checkpoint the log signed: the note text as published and what it says.</summary>
-public sealed record LogCheckpoint(long Size, byte[] Root, string Note);
+[GenerateSerializer, Immutable, Alias("kpu.LogCheckpoint")]
+public sealed record LogCheckpoint([property: Id(0)] long Size, [property: Id(1)] byte[] Root, [property: Id(2)] string Note);
 
 /// <summary>An inclusion proof of one entry against a signed checkpoint.</summary>
 public sealed record InclusionAnswer(long LeafIndex, long TreeSize, IReadOnlyList<byte[]> Proof, LogCheckpoint Checkpoint);
@@ -14,27 +15,42 @@ public sealed record InclusionAnswer(long LeafIndex, long TreeSize, IReadOnlyLis
 /// <summary>Thrown at start when the stored log no longer matches a checkpoint the log signed: the record was altered.</summary>
 public sealed class LogTamperedException(string message) : Exception(message);
 
+/// <summary>Signs checkpoints of the log: one signer at a time for the whole cluster (<see cref="LogSignerGrain"/>).</summary>
+public interface ICheckpointSigner
+{
+    /// <summary>Signs the checkpoint of the log's first <paramref name="size"/> entries, whose root the caller computed.</summary>
+    Task<LogCheckpoint> SignAsync(long size, byte[] root);
+
+    /// <summary>Signs the whole log as the ledger holds it now, if it grew, and persists that checkpoint (publishes it).</summary>
+    Task<LogCheckpoint> PublishAsync();
+}
+
 /// <summary>
 /// The public, append-only transparency log of accepted submissions and revocations (RFC 9162 Merkle tree over the
-/// ledger's log entries, C2SP signed checkpoints). Its entries are written by the ledger in the same transaction as
-/// what they record, and appended to the tree in the same order under one lock, so the tree never disagrees with
-/// the ledger. On start it is rebuilt from the ledger and checked against the last published checkpoint.
+/// ledger's log entries, C2SP signed checkpoints). The ledger allocates log indexes and stores the entries in the
+/// same transaction as what they record; each node's tree follows the ledger — its own commits directly, other
+/// nodes' by reading the entries in between — so every node's tree of size n is the same tree. Checkpoints are
+/// signed by one signer for the cluster, which checks the root against its own copy: two checkpoints of the same
+/// size can never differ. On start the tree is rebuilt from the ledger and checked against the last published checkpoint.
 /// </summary>
 public sealed class TransparencyLog
 {
-    private readonly IResultsLedger _ledger;
+    private readonly ILogStore _store;
+    private readonly ILedgerWriter _writer;
     private readonly CheckpointSigner _signer;
     private readonly TimeProvider _time;
     private readonly ILogger<TransparencyLog> _logger;
     private readonly MerkleTree _tree = new();
-    private readonly Lock _appendLock = new();
+    private readonly SemaphoreSlim _appendLock = new(1, 1);
     private readonly ReaderWriterLockSlim _treeLock = new();
+    private readonly Lock _signingLock = new();
+    private Task<LogCheckpoint>? _signing;
     private LogCheckpoint _latest;
-    private long _publishedSize = -1;
 
-    public TransparencyLog(IResultsLedger ledger, LogSigningKey key, TimeProvider time, ILogger<TransparencyLog> logger)
+    public TransparencyLog(ILogStore store, ILedgerWriter writer, LogSigningKey key, TimeProvider time, ILogger<TransparencyLog> logger)
     {
-        _ledger = ledger;
+        _store = store;
+        _writer = writer;
         _signer = new CheckpointSigner(key.Key, key.Origin);
         Origin = key.Origin;
         VerifierKey = key.VerifierKey;
@@ -48,6 +64,10 @@ public sealed class TransparencyLog
     /// <summary>The C2SP verifier key text anyone checks checkpoints with.</summary>
     public string VerifierKey { get; }
 
+    /// <summary>Who signs checkpoints (set when the silo is up; until then nothing is signed beyond the empty log).</summary>
+    public ICheckpointSigner? Signer { get; set; }
+
+    /// <summary>Entries in this node's tree (it may lag the ledger by what other nodes committed since it last looked).</summary>
     public long Size
     {
         get
@@ -58,39 +78,35 @@ public sealed class TransparencyLog
         }
     }
 
+    /// <summary>The newest signed checkpoint this node holds.</summary>
     public LogCheckpoint Latest => Volatile.Read(ref _latest);
 
     /// <summary>Rebuilds the tree from the ledger and checks it against the newest published checkpoint.</summary>
-    public void Load()
+    public async Task LoadAsync(CancellationToken cancellationToken = default)
     {
-        lock (_appendLock)
+        await _appendLock.WaitAsync(cancellationToken);
+        try
         {
-            long count = _ledger.LogCount;
-            _treeLock.EnterWriteLock();
-            try
-            {
-                foreach (var entry in _ledger.ReadLog(0, count)) _tree.Append(entry);
-            }
-            finally { _treeLock.ExitWriteLock(); }
-            var published = _ledger.LatestCheckpoint();
+            long count = await _store.LogCountAsync(cancellationToken);
+            await AppendFromStoreAsync(Size, count, cancellationToken);
+            var published = await _store.LatestCheckpointAsync(cancellationToken);
             if (published is not null)
             {
-                if (published.Size > _tree.Size)
-                    throw Tampered($"the log holds {_tree.Size} entries but checkpoint {published.Size} was published; entries were removed");
-                var root = _tree.Root(published.Size);
-                if (!root.AsSpan().SequenceEqual(published.Root))
-                    throw Tampered($"the first {published.Size} entries no longer hash to the published root: an entry was altered");
-                _publishedSize = published.Size;
+                if (published.Size > Size)
+                    throw await TamperedAsync($"the log holds {Size} entries but checkpoint {published.Size} was published; entries were removed");
+                if (!RootAt(published.Size).AsSpan().SequenceEqual(published.Root))
+                    throw await TamperedAsync($"the first {published.Size} entries no longer hash to the published root: an entry was altered");
+                Offer(new LogCheckpoint(published.Size, published.Root, published.Note));
             }
-            Volatile.Write(ref _latest, Sign(_tree.Size, _tree.Root()));
             _logger.LogInformation("Transparency log {Origin}: {Size} entries, checked against checkpoint {Published}",
-                Origin, _tree.Size, published?.Size ?? 0);
+                Origin, Size, published?.Size ?? 0);
         }
+        finally { _appendLock.Release(); }
     }
 
-    private LogTamperedException Tampered(string what)
+    private async Task<LogTamperedException> TamperedAsync(string what)
     {
-        _ledger.AppendEvents([new SecurityEvent
+        await _writer.AppendEventsAsync([new SecurityEvent
         {
             Ts = _time.GetUtcNow(), Kind = SecurityEventKinds.LogTampered, Severity = SecuritySeverity.Critical,
             Source = SecurityEventSources.Log, Detail = what,
@@ -98,34 +114,150 @@ public sealed class TransparencyLog
         return new LogTamperedException($"The transparency log does not match what it published: {what}. The cloud will not sign over it.");
     }
 
-    /// <summary>Commits a batch to the ledger and appends its log entries to the tree, then signs a checkpoint covering them.</summary>
-    public (LedgerCommit Commit, LogCheckpoint Checkpoint) Commit(LedgerBatch batch)
+    /// <summary>
+    /// Takes in what a commit of this node appended: entries other nodes committed before it are read from the ledger
+    /// first, so the tree stays the ledger's log in order.
+    /// </summary>
+    public async Task FollowAsync(LedgerCommit commit, CancellationToken cancellationToken = default)
     {
-        lock (_appendLock)
+        if (commit.LogEntries.Count == 0) return;
+        await _appendLock.WaitAsync(cancellationToken);
+        try
         {
-            var commit = _ledger.Append(batch);
-            if (commit.LogEntries.Count == 0) return (commit, Latest);
+            await AppendFromStoreAsync(Size, commit.FirstLogIndex, cancellationToken);
+            long skip = Size - commit.FirstLogIndex; // already read from the ledger by a catch-up
+            if (skip >= commit.LogEntries.Count) return;
             _treeLock.EnterWriteLock();
             try
             {
-                if (_tree.Size != commit.FirstLogIndex)
-                    throw new InvalidOperationException($"Log index {commit.FirstLogIndex} given by the ledger, but the tree has {_tree.Size} entries.");
-                foreach (var entry in commit.LogEntries) _tree.Append(entry);
+                for (int i = (int)skip; i < commit.LogEntries.Count; i++) _tree.Append(commit.LogEntries[i]);
             }
             finally { _treeLock.ExitWriteLock(); }
-            var checkpoint = SignLatest();
-            return (commit, checkpoint);
+        }
+        finally { _appendLock.Release(); }
+    }
+
+    /// <summary>Reads what the ledger holds beyond this node's tree, up to <paramref name="size"/> entries (all when null).</summary>
+    public async Task CatchUpAsync(long? size = null, CancellationToken cancellationToken = default)
+    {
+        if (size is { } wanted && wanted <= Size) return;
+        await _appendLock.WaitAsync(cancellationToken);
+        try
+        {
+            long end = size ?? await _store.LogCountAsync(cancellationToken);
+            await AppendFromStoreAsync(Size, end, cancellationToken);
+        }
+        finally { _appendLock.Release(); }
+    }
+
+    private async Task AppendFromStoreAsync(long start, long end, CancellationToken cancellationToken)
+    {
+        if (end <= start) return;
+        var entries = new List<byte[]>();
+        await foreach (var entry in _store.ReadLogAsync(start, end, cancellationToken)) entries.Add(entry);
+        if (entries.Count != end - start)
+            throw new InvalidDataException($"The ledger's log holds {start + entries.Count} entries, not the {end} it reported.");
+        _treeLock.EnterWriteLock();
+        try
+        {
+            if (_tree.Size != start) throw new InvalidOperationException($"The tree has {_tree.Size} entries; entries from {start} were read.");
+            foreach (var entry in entries) _tree.Append(entry);
+        }
+        finally { _treeLock.ExitWriteLock(); }
+    }
+
+    /// <summary>
+    /// A signed checkpoint that covers entry <paramref name="index"/>: the newest held if it does, else one signed for
+    /// this node's whole tree (requests arriving meanwhile share the signing under way when it covers them).
+    /// </summary>
+    public async Task<LogCheckpoint> CheckpointCoveringAsync(long index, CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            var latest = Latest;
+            if (latest.Size > index) return latest;
+            await CatchUpAsync(index + 1, cancellationToken);
+            Task<LogCheckpoint> signing;
+            lock (_signingLock)
+            {
+                if (_signing is null || _signing.IsCompleted) _signing = SignTreeAsync();
+                signing = _signing;
+            }
+            var signed = await signing.WaitAsync(cancellationToken);
+            if (signed.Size > index) return signed;
         }
     }
 
-    private LogCheckpoint SignLatest()
+    /// <summary>Has the cluster's signer publish a checkpoint of the whole log now, and follows the ledger to it (the API's "fresh").</summary>
+    public async Task<LogCheckpoint> PublishFreshAsync(CancellationToken cancellationToken = default)
+    {
+        var signer = Signer ?? throw new InvalidOperationException("No checkpoint signer yet: the silo is not up.");
+        var checkpoint = await signer.PublishAsync();
+        await CatchUpAsync(checkpoint.Size, cancellationToken);
+        Offer(checkpoint);
+        return Latest;
+    }
+
+    private async Task<LogCheckpoint> SignTreeAsync()
+    {
+        long size;
+        byte[] root;
+        _treeLock.EnterReadLock();
+        try { (size, root) = (_tree.Size, _tree.Root()); }
+        finally { _treeLock.ExitReadLock(); }
+        if (size <= Latest.Size) return Latest;
+        var signer = Signer ?? throw new InvalidOperationException("No checkpoint signer yet: the silo is not up.");
+        var checkpoint = await signer.SignAsync(size, root);
+        Offer(checkpoint);
+        return checkpoint;
+    }
+
+    /// <summary>Keeps a signed checkpoint as this node's newest if it is newer.</summary>
+    private void Offer(LogCheckpoint checkpoint)
+    {
+        while (true)
+        {
+            var current = Latest;
+            if (checkpoint.Size <= current.Size) return;
+            if (Interlocked.CompareExchange(ref _latest, checkpoint, current) == current) return;
+        }
+    }
+
+    /// <summary>
+    /// The signer's side: signs the first <paramref name="size"/> entries only if their root, on this node's own copy
+    /// read from the ledger, is <paramref name="root"/>. Called by <see cref="LogSignerGrain"/> only.
+    /// </summary>
+    internal async Task<LogCheckpoint> SignAsSignerAsync(long size, byte[] root)
+    {
+        await CatchUpAsync(size);
+        var ours = RootAt(size);
+        if (!ours.AsSpan().SequenceEqual(root))
+            throw new InvalidOperationException($"Refusing to sign a checkpoint of size {size}: its root is not the ledger's.");
+        var checkpoint = Sign(size, ours);
+        Offer(checkpoint);
+        return checkpoint;
+    }
+
+    /// <summary>The signer's side of publishing: the whole log as the ledger holds it, signed if it grew beyond the newest held.</summary>
+    internal async Task<LogCheckpoint> SignAllAsSignerAsync()
+    {
+        await CatchUpAsync();
+        long size;
+        byte[] root;
+        _treeLock.EnterReadLock();
+        try { (size, root) = (_tree.Size, _tree.Root()); }
+        finally { _treeLock.ExitReadLock(); }
+        if (size <= Latest.Size) return Latest;
+        var checkpoint = Sign(size, root);
+        Offer(checkpoint);
+        return checkpoint;
+    }
+
+    private byte[] RootAt(long size)
     {
         _treeLock.EnterReadLock();
-        LogCheckpoint checkpoint;
-        try { checkpoint = Sign(_tree.Size, _tree.Root()); }
+        try { return _tree.Root(size); }
         finally { _treeLock.ExitReadLock(); }
-        Volatile.Write(ref _latest, checkpoint);
-        return checkpoint;
     }
 
     /// <summary>The cloud's signed refusal of a submission, by the log key (verified by devices before they give a form up).</summary>
@@ -136,20 +268,9 @@ public sealed class TransparencyLog
 
     private LogCheckpoint Sign(long size, byte[] root) => new(size, root, _signer.Sign(size, root));
 
-    /// <summary>Persists the latest checkpoint if the log grew since the last one: what "published" means here.</summary>
-    public LogCheckpoint Publish()
-    {
-        lock (_appendLock)
-        {
-            var latest = Latest;
-            if (latest.Size > _publishedSize)
-            {
-                _ledger.SaveCheckpoint(new StoredCheckpoint(latest.Size, latest.Root, latest.Note, _time.GetUtcNow()));
-                _publishedSize = latest.Size;
-            }
-            return latest;
-        }
-    }
+    /// <summary>Persists a checkpoint the signer signed: what "published" means here (the signer's node only).</summary>
+    internal Task PublishAsync(LogCheckpoint checkpoint) =>
+        _store.SaveCheckpointAsync(new StoredCheckpoint(checkpoint.Size, checkpoint.Root, checkpoint.Note, _time.GetUtcNow()));
 
     /// <summary>Proves entry <paramref name="index"/> in <paramref name="checkpoint"/> (the latest when null).</summary>
     public InclusionAnswer ProveInclusion(long index, LogCheckpoint? checkpoint = null)

@@ -1,0 +1,531 @@
+using System.Runtime.CompilerServices;
+using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Recap;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Regions;
+using KpuEdge.Core.Security;
+using KpuEdge.Crypto;
+using KpuEdge.Crypto.Transparency;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace KpuEdge.Cloud.Ledger;
+
+/// <summary>
+/// The ledger in PostgreSQL, shared by every node of a cluster. An append locks the one row of <c>ledger_head</c> (the
+/// next position and log index) for its transaction, so appends from all nodes are serialized there: positions and
+/// log indexes are gapless and in commit order, and a node's tree can follow the log by reading what lies between its
+/// commits. A batch is a handful of statements whatever its size (arrays unnested server-side), so the lock is held
+/// for one round trip and one commit. <c>UNIQUE (device_id, sequence)</c> and <c>UNIQUE (hash)</c> make a fork or a
+/// second copy impossible to write whoever decided it; such a form is reported as a conflict, not written.
+/// Commits are durable (synchronous_commit on): nothing is acknowledged that a crash could lose.
+/// </summary>
+public sealed class PostgresLedger : IResultsLedger
+{
+    private readonly NpgsqlDataSource _data;
+
+    private PostgresLedger(NpgsqlDataSource data) => _data = data;
+
+    /// <summary>Connects and creates the schema if missing (nodes starting together take turns on an advisory lock).</summary>
+    public static PostgresLedger Open(string connectionString)
+    {
+        var data = NpgsqlDataSource.Create(connectionString);
+        try
+        {
+            using var connection = data.OpenConnection();
+            using var transaction = connection.BeginTransaction();
+            foreach (var sql in new[] { "SELECT pg_advisory_xact_lock(7315420240214)", Schema })
+            {
+                using var command = new NpgsqlCommand(sql, connection, transaction);
+                command.ExecuteNonQuery();
+            }
+            transaction.Commit();
+            return new PostgresLedger(data);
+        }
+        catch
+        {
+            data.Dispose();
+            throw;
+        }
+    }
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS ledger_head (
+            id        integer PRIMARY KEY CHECK (id = 1),
+            positions bigint  NOT NULL,
+            log_size  bigint  NOT NULL
+        );
+        INSERT INTO ledger_head (id, positions, log_size) VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING;
+        CREATE TABLE IF NOT EXISTS submissions (
+            position    bigint  PRIMARY KEY,
+            hash        bytea   NOT NULL UNIQUE,
+            device_id   text    NOT NULL,
+            sequence    bigint  NOT NULL,
+            tps         text    NOT NULL,
+            contest     integer NOT NULL,
+            received_at bigint  NOT NULL,
+            wire        bytea   NOT NULL,
+            prev_hash   bytea   NOT NULL,
+            device_time bigint  NOT NULL,
+            log_index   bigint  NOT NULL,
+            image_hash  bytea,
+            UNIQUE (device_id, sequence)
+        );
+        CREATE INDEX IF NOT EXISTS submissions_tps_version ON submissions (tps, contest, sequence, position);
+        CREATE INDEX IF NOT EXISTS submissions_image ON submissions (image_hash) WHERE image_hash IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS rejections (
+            id           bigserial PRIMARY KEY,
+            received_at  bigint  NOT NULL,
+            topic        text    NOT NULL,
+            device_id    text,
+            reason       text    NOT NULL,
+            detail       text    NOT NULL,
+            payload_hash bytea   NOT NULL,
+            size         integer NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS rejections_reason ON rejections (reason);
+        CREATE TABLE IF NOT EXISTS log_entries (
+            log_index bigint  PRIMARY KEY,
+            type      integer NOT NULL,
+            position  bigint,
+            content   bytea
+        );
+        CREATE TABLE IF NOT EXISTS checkpoints (
+            size      bigint PRIMARY KEY,
+            root      bytea  NOT NULL,
+            note      text   NOT NULL,
+            signed_at bigint NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS revocations (
+            serial      text   PRIMARY KEY,
+            device_id   text   NOT NULL,
+            revoked_at  bigint NOT NULL,
+            reason      text   NOT NULL,
+            recorded_at bigint NOT NULL,
+            log_index   bigint NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS security_events (
+            id        bigserial PRIMARY KEY,
+            ts        bigint NOT NULL,
+            kind      text   NOT NULL,
+            device_id text,
+            json      text   NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS images (
+            image_hash bytea   NOT NULL,
+            page       integer NOT NULL,
+            pages      integer NOT NULL,
+            page_hash  bytea   NOT NULL,
+            tps        text    NOT NULL,
+            contest    integer NOT NULL,
+            size       integer NOT NULL,
+            path       text    NOT NULL,
+            stored_at  bigint  NOT NULL,
+            PRIMARY KEY (image_hash, page)
+        );
+        CREATE INDEX IF NOT EXISTS images_tps ON images (tps, contest);
+        """;
+
+    public async Task<LedgerCommit> AppendAsync(LedgerBatch batch, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Every node's appends queue here, for this transaction's length: the order of the log is the order of commits.
+        long lastPosition, firstLogIndex;
+        await using (var head = new NpgsqlCommand("SELECT positions, log_size FROM ledger_head WHERE id = 1 FOR UPDATE", connection, transaction))
+        await using (var reader = await head.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await reader.ReadAsync(cancellationToken)) throw new InvalidDataException("The ledger has no head row.");
+            (lastPosition, firstLogIndex) = (reader.GetInt64(0), reader.GetInt64(1));
+        }
+
+        var accepted = batch.Accepted;
+        var conflicts = await FindConflictsAsync(connection, transaction, accepted, cancellationToken);
+        var positions = new long[accepted.Count];
+        var submissionLog = new long[accepted.Count];
+        var revocationLog = new long[batch.Revocations.Count];
+        var entries = new List<byte[]>(accepted.Count + batch.Revocations.Count);
+        long next = lastPosition, nextLog = firstLogIndex;
+
+        var rows = new List<int>(accepted.Count);
+        for (int i = 0; i < accepted.Count; i++)
+        {
+            if (conflicts.Contains(i))
+            {
+                positions[i] = submissionLog[i] = -1;
+                continue;
+            }
+            positions[i] = ++next;
+            submissionLog[i] = nextLog++;
+            entries.Add(LogEntry.EncodeSubmission(accepted[i].Submission.Wire));
+            rows.Add(i);
+        }
+        if (rows.Count > 0)
+        {
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO submissions (position, hash, device_id, sequence, tps, contest, received_at, wire, prev_hash, device_time, log_index, image_hash)
+                SELECT * FROM unnest(@position, @hash, @device, @sequence, @tps, @contest, @received, @wire, @prev, @device_time, @log_index, @image_hash);
+                INSERT INTO log_entries (log_index, type, position, content)
+                SELECT log_index, @type, position, NULL FROM unnest(@log_index, @position) AS t(log_index, position);
+                """, connection, transaction);
+            var forms = rows.Select(i => accepted[i]).ToList();
+            insert.Parameters.AddWithValue("position", rows.Select(i => positions[i]).ToArray());
+            insert.Parameters.AddWithValue("hash", forms.Select(f => f.Submission.Hash.ToArray()).ToArray());
+            insert.Parameters.AddWithValue("device", forms.Select(f => f.Submission.Submission.DeviceId).ToArray());
+            insert.Parameters.AddWithValue("sequence", forms.Select(f => (long)f.Submission.Submission.Sequence).ToArray());
+            insert.Parameters.AddWithValue("tps", forms.Select(f => f.Submission.Submission.Tps.Value).ToArray());
+            insert.Parameters.AddWithValue("contest", forms.Select(f => (int)f.Submission.Submission.Contest).ToArray());
+            insert.Parameters.AddWithValue("received", forms.Select(f => f.ReceivedAt.ToUnixTimeMilliseconds()).ToArray());
+            insert.Parameters.AddWithValue("wire", forms.Select(f => f.Submission.Wire).ToArray());
+            insert.Parameters.AddWithValue("prev", forms.Select(f => f.Submission.Submission.PreviousHash.ToArray()).ToArray());
+            insert.Parameters.AddWithValue("device_time", forms.Select(f => f.Submission.Submission.DeviceTime.ToUnixTimeMilliseconds()).ToArray());
+            insert.Parameters.AddWithValue("log_index", rows.Select(i => submissionLog[i]).ToArray());
+            insert.Parameters.Add(new NpgsqlParameter("image_hash", NpgsqlDbType.Array | NpgsqlDbType.Bytea)
+            {
+                Value = forms.Select(f => f.Submission.Submission.ImageHash.IsEmpty ? null : f.Submission.Submission.ImageHash.ToArray()).ToArray(),
+            });
+            insert.Parameters.AddWithValue("type", (int)LogEntryType.Submission);
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        if (batch.Revocations.Count > 0)
+        {
+            for (int i = 0; i < batch.Revocations.Count; i++)
+            {
+                revocationLog[i] = nextLog++;
+                entries.Add(batch.Revocations[i].LogEntry);
+            }
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO revocations (serial, device_id, revoked_at, reason, recorded_at, log_index)
+                SELECT * FROM unnest(@serial, @device, @revoked, @reason, @recorded, @log_index);
+                INSERT INTO log_entries (log_index, type, position, content)
+                SELECT log_index, @type, NULL, content FROM unnest(@log_index, @content) AS t(log_index, content);
+                """, connection, transaction);
+            var r = batch.Revocations;
+            insert.Parameters.AddWithValue("serial", r.Select(x => x.SerialHex).ToArray());
+            insert.Parameters.AddWithValue("device", r.Select(x => x.DeviceId).ToArray());
+            insert.Parameters.AddWithValue("revoked", r.Select(x => x.RevokedAt.ToUnixTimeMilliseconds()).ToArray());
+            insert.Parameters.AddWithValue("reason", r.Select(x => x.Reason).ToArray());
+            insert.Parameters.AddWithValue("recorded", r.Select(x => x.RecordedAt.ToUnixTimeMilliseconds()).ToArray());
+            insert.Parameters.AddWithValue("log_index", revocationLog);
+            insert.Parameters.AddWithValue("content", r.Select(x => x.LogEntry).ToArray());
+            insert.Parameters.AddWithValue("type", (int)LogEntryType.Revocation);
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        if (batch.Rejections.Count > 0)
+        {
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO rejections (received_at, topic, device_id, reason, detail, payload_hash, size)
+                SELECT * FROM unnest(@received, @topic, @device, @reason, @detail, @hash, @size)
+                """, connection, transaction);
+            var r = batch.Rejections;
+            insert.Parameters.AddWithValue("received", r.Select(x => x.ReceivedAt.ToUnixTimeMilliseconds()).ToArray());
+            insert.Parameters.AddWithValue("topic", r.Select(x => x.Topic).ToArray());
+            insert.Parameters.Add(new NpgsqlParameter("device", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = r.Select(x => x.DeviceId).ToArray() });
+            insert.Parameters.AddWithValue("reason", r.Select(x => x.Reason).ToArray());
+            insert.Parameters.AddWithValue("detail", r.Select(x => x.Detail).ToArray());
+            insert.Parameters.AddWithValue("hash", r.Select(x => x.PayloadHash.ToArray()).ToArray());
+            insert.Parameters.AddWithValue("size", r.Select(x => x.Size).ToArray());
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await InsertEventsAsync(connection, transaction, batch.Events, cancellationToken);
+
+        await using (var update = new NpgsqlCommand("UPDATE ledger_head SET positions = @positions, log_size = @log_size WHERE id = 1", connection, transaction))
+        {
+            update.Parameters.AddWithValue("positions", next);
+            update.Parameters.AddWithValue("log_size", nextLog);
+            await update.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries) { Conflicts = conflicts };
+    }
+
+    /// <summary>Accepted forms the ledger already holds (same hash, or same device and sequence), or that repeat one earlier in the batch.</summary>
+    private static async Task<HashSet<int>> FindConflictsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        IReadOnlyList<(SignedSubmission Submission, DateTimeOffset ReceivedAt)> accepted, CancellationToken cancellationToken)
+    {
+        var conflicts = new HashSet<int>();
+        if (accepted.Count == 0) return conflicts;
+        var seen = new HashSet<(string, ulong)>();
+        var seenHashes = new HashSet<Sha256Hash>();
+        for (int i = 0; i < accepted.Count; i++)
+        {
+            var s = accepted[i].Submission;
+            if (!seen.Add((s.Submission.DeviceId, s.Submission.Sequence)) | !seenHashes.Add(s.Hash)) conflicts.Add(i);
+        }
+        await using var command = new NpgsqlCommand("""
+            SELECT t.i FROM unnest(@hash, @device, @sequence) WITH ORDINALITY AS t(hash, device, sequence, i)
+            WHERE EXISTS (SELECT 1 FROM submissions s WHERE s.hash = t.hash)
+               OR EXISTS (SELECT 1 FROM submissions s WHERE s.device_id = t.device AND s.sequence = t.sequence)
+            """, connection, transaction);
+        command.Parameters.AddWithValue("hash", accepted.Select(a => a.Submission.Hash.ToArray()).ToArray());
+        command.Parameters.AddWithValue("device", accepted.Select(a => a.Submission.Submission.DeviceId).ToArray());
+        command.Parameters.AddWithValue("sequence", accepted.Select(a => (long)a.Submission.Submission.Sequence).ToArray());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) conflicts.Add((int)reader.GetInt64(0) - 1);
+        return conflicts;
+    }
+
+    public async Task<IReadOnlyList<SecurityEvent>> AppendEventsAsync(IReadOnlyList<SecurityEvent> events, CancellationToken cancellationToken = default)
+    {
+        if (events.Count == 0) return events;
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var recorded = await InsertEventsAsync(connection, transaction, events, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return recorded;
+    }
+
+    /// <summary>Events carry their own id in their JSON: ids are drawn from the sequence first, then the rows written whole.</summary>
+    private static async Task<List<SecurityEvent>> InsertEventsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        IReadOnlyList<SecurityEvent> events, CancellationToken cancellationToken)
+    {
+        var recorded = new List<SecurityEvent>(events.Count);
+        if (events.Count == 0) return recorded;
+        var ids = new List<long>(events.Count);
+        await using (var next = new NpgsqlCommand("SELECT nextval('security_events_id_seq') FROM generate_series(1, @n)", connection, transaction))
+        {
+            next.Parameters.AddWithValue("n", events.Count);
+            await using var reader = await next.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken)) ids.Add(reader.GetInt64(0));
+        }
+        for (int i = 0; i < events.Count; i++) recorded.Add(events[i] with { Id = ids[i] });
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO security_events (id, ts, kind, device_id, json) SELECT * FROM unnest(@id, @ts, @kind, @device, @json)
+            """, connection, transaction);
+        insert.Parameters.AddWithValue("id", ids.ToArray());
+        insert.Parameters.AddWithValue("ts", recorded.Select(e => e.Ts.ToUnixTimeMilliseconds()).ToArray());
+        insert.Parameters.AddWithValue("kind", recorded.Select(e => e.Kind).ToArray());
+        insert.Parameters.Add(new NpgsqlParameter("device", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = recorded.Select(e => e.DeviceId).ToArray() });
+        insert.Parameters.AddWithValue("json", recorded.Select(e => e.ToJson()).ToArray());
+        await insert.ExecuteNonQueryAsync(cancellationToken);
+        return recorded;
+    }
+
+    private const string SelectEntry = "SELECT position, hash, device_id, sequence, tps, contest, received_at, wire, log_index FROM submissions";
+
+    private static LedgerEntry ReadEntry(NpgsqlDataReader r) => new(
+        r.GetInt64(0), Sha256Hash.FromBytes((byte[])r[1]), r.GetString(2), (ulong)r.GetInt64(3), TpsCode.Parse(r.GetString(4)),
+        (ContestId)r.GetInt32(5), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(6)), (byte[])r[7], r.GetInt64(8));
+
+    public async Task<LedgerEntry?> FindByHashAsync(Sha256Hash hash, CancellationToken cancellationToken = default) =>
+        (await EntriesAsync($"{SelectEntry} WHERE hash = @hash", cancellationToken, ("hash", hash.ToArray()))).FirstOrDefault();
+
+    public async Task<LedgerEntry?> FindByPositionAsync(long position, CancellationToken cancellationToken = default) =>
+        (await EntriesAsync($"{SelectEntry} WHERE position = @position", cancellationToken, ("position", position))).FirstOrDefault();
+
+    public Task<long> CountAsync(CancellationToken cancellationToken = default) =>
+        ScalarAsync("SELECT positions FROM ledger_head WHERE id = 1", cancellationToken);
+
+    public async IAsyncEnumerable<LedgerEntry> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand($"{SelectEntry} ORDER BY position", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) yield return ReadEntry(reader);
+    }
+
+    public Task<IReadOnlyList<LedgerEntry>> ForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
+        EntriesAsync($"{SelectEntry} WHERE tps = @tps ORDER BY position", cancellationToken, ("tps", tps.Value));
+
+    public Task<long> VersionCountAsync(TpsCode tps, ContestId contest, CancellationToken cancellationToken = default) =>
+        ScalarAsync("SELECT COUNT(*) FROM submissions WHERE tps = @tps AND contest = @contest", cancellationToken, ("tps", tps.Value), ("contest", (int)contest));
+
+    public async Task<IReadOnlyList<LedgerEntry>> NewestVersionsAsync(TpsCode tps, ContestId contest, int count, CancellationToken cancellationToken = default)
+    {
+        var newestFirst = await EntriesAsync($"{SelectEntry} WHERE tps = @tps AND contest = @contest ORDER BY sequence DESC, position DESC LIMIT @limit",
+            cancellationToken, ("tps", tps.Value), ("contest", (int)contest), ("limit", count));
+        return newestFirst.Reverse().ToList();
+    }
+
+    public Task<IReadOnlyList<LedgerEntry>> VersionsAfterAsync(TpsCode tps, ContestId contest, FormVersion? after, int limit, CancellationToken cancellationToken = default) =>
+        after is { } cursor
+            ? EntriesAsync($"{SelectEntry} WHERE tps = @tps AND contest = @contest AND (sequence, position) > (@sequence, @position) ORDER BY sequence, position LIMIT @limit",
+                cancellationToken, ("tps", tps.Value), ("contest", (int)contest), ("sequence", (long)cursor.Sequence), ("position", cursor.Position), ("limit", limit))
+            : EntriesAsync($"{SelectEntry} WHERE tps = @tps AND contest = @contest ORDER BY sequence, position LIMIT @limit",
+                cancellationToken, ("tps", tps.Value), ("contest", (int)contest), ("limit", limit));
+
+    public async Task<IReadOnlyList<TpsCode>> ReportingTpsAsync(CancellationToken cancellationToken = default)
+    {
+        var codes = new List<TpsCode>();
+        await ReadAsync("SELECT DISTINCT tps FROM submissions ORDER BY tps", r => codes.Add(TpsCode.Parse(r.GetString(0))), cancellationToken);
+        return codes;
+    }
+
+    public async Task<IReadOnlyList<DeviceLink>> DeviceLinksAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        var links = new List<DeviceLink>();
+        await ReadAsync("""
+            SELECT sequence, hash, prev_hash, device_time, tps, contest, position, log_index FROM submissions
+            WHERE device_id = @device ORDER BY sequence
+            """, r => links.Add(new DeviceLink(
+                new ChainLink((ulong)r.GetInt64(0), Sha256Hash.FromBytes((byte[])r[1]), Sha256Hash.FromBytes((byte[])r[2]),
+                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))),
+                TpsCode.Parse(r.GetString(4)), (ContestId)r.GetInt32(5), r.GetInt64(6), r.GetInt64(7))),
+            cancellationToken, ("device", deviceId));
+        return links;
+    }
+
+    public async Task<IReadOnlyList<ChainHoles>> DevicesWithHolesAsync(CancellationToken cancellationToken = default)
+    {
+        var gapped = new List<(string Device, string Tps, ulong Head, DateTimeOffset Last)>();
+        await ReadAsync("""
+            SELECT device_id, MAX(tps), MAX(sequence), MAX(received_at) FROM submissions
+            GROUP BY device_id HAVING COUNT(DISTINCT sequence) < MAX(sequence)
+            """, r => gapped.Add((r.GetString(0), r.GetString(1), (ulong)r.GetInt64(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)))),
+            cancellationToken);
+        var result = new List<ChainHoles>(gapped.Count);
+        foreach (var (device, tps, head, last) in gapped)
+        {
+            var present = (await DeviceLinksAsync(device, cancellationToken)).Select(l => l.Link.Sequence).ToHashSet();
+            var missing = new List<ulong>();
+            for (ulong n = 1; n < head && missing.Count < 1000; n++)
+                if (!present.Contains(n)) missing.Add(n);
+            result.Add(new ChainHoles(device, tps, head, missing, last));
+        }
+        return result;
+    }
+
+    public Task<long> LogCountAsync(CancellationToken cancellationToken = default) =>
+        ScalarAsync("SELECT log_size FROM ledger_head WHERE id = 1", cancellationToken);
+
+    public async IAsyncEnumerable<byte[]> ReadLogAsync(long start, long end, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("""
+            SELECT l.log_index, l.type, COALESCE(l.content, s.wire) FROM log_entries l
+            LEFT JOIN submissions s ON s.position = l.position
+            WHERE l.log_index >= @start AND l.log_index < @end ORDER BY l.log_index
+            """, connection);
+        command.Parameters.AddWithValue("start", start);
+        command.Parameters.AddWithValue("end", end);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        long expected = start;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            long index = reader.GetInt64(0);
+            if (index != expected) throw new InvalidDataException($"The stored log misses entry {expected}.");
+            expected++;
+            var content = reader.IsDBNull(2) ? [] : (byte[])reader[2];
+            // A submission's entry is rebuilt from its wire bytes; other entries are stored whole.
+            yield return reader.GetInt32(1) == (int)LogEntryType.Submission ? LogEntry.EncodeSubmission(content) : content;
+        }
+    }
+
+    public async Task SaveCheckpointAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            "INSERT INTO checkpoints (size, root, note, signed_at) VALUES (@size, @root, @note, @at) ON CONFLICT (size) DO NOTHING", connection);
+        command.Parameters.AddWithValue("size", checkpoint.Size);
+        command.Parameters.AddWithValue("root", checkpoint.Root);
+        command.Parameters.AddWithValue("note", checkpoint.Note);
+        command.Parameters.AddWithValue("at", checkpoint.SignedAt.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<StoredCheckpoint?> LatestCheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        StoredCheckpoint? latest = null;
+        await ReadAsync("SELECT size, root, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1",
+            r => latest = new StoredCheckpoint(r.GetInt64(0), (byte[])r[1], r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))),
+            cancellationToken);
+        return latest;
+    }
+
+    public async Task<IReadOnlyList<RevocationRecord>> RevocationsAsync(CancellationToken cancellationToken = default)
+    {
+        var records = new List<RevocationRecord>();
+        await ReadAsync("SELECT device_id, serial, revoked_at, reason, recorded_at, log_index FROM revocations ORDER BY log_index",
+            r => records.Add(new RevocationRecord(r.GetString(0), r.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)),
+                r.GetString(3), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4))) { LogIndex = r.GetInt64(5) }),
+            cancellationToken);
+        return records;
+    }
+
+    public async Task<IReadOnlyList<SecurityEvent>> SecurityEventsAsync(long afterId, int limit, CancellationToken cancellationToken = default)
+    {
+        var events = new List<SecurityEvent>();
+        await ReadAsync("SELECT json FROM security_events WHERE id > @after ORDER BY id LIMIT @limit",
+            r => events.Add(SecurityEvent.FromJson(r.GetString(0))), cancellationToken, ("after", afterId), ("limit", limit));
+        return events;
+    }
+
+    public async Task<IReadOnlyDictionary<string, long>> RejectionCountsAsync(CancellationToken cancellationToken = default)
+    {
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        await ReadAsync("SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason", r => counts[r.GetString(0)] = r.GetInt64(1), cancellationToken);
+        return counts;
+    }
+
+    public async Task<IReadOnlyList<string>> ImageSignersAsync(TpsCode tps, ContestId contest, Sha256Hash imageHash, CancellationToken cancellationToken = default)
+    {
+        var devices = new List<string>();
+        await ReadAsync("SELECT DISTINCT device_id FROM submissions WHERE image_hash = @image AND tps = @tps AND contest = @contest",
+            r => devices.Add(r.GetString(0)), cancellationToken, ("image", imageHash.ToArray()), ("tps", tps.Value), ("contest", (int)contest));
+        return devices;
+    }
+
+    public async Task RecordImagePageAsync(StoredImagePage page, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("""
+            INSERT INTO images (image_hash, page, pages, page_hash, tps, contest, size, path, stored_at)
+            VALUES (@image, @page, @pages, @page_hash, @tps, @contest, @size, @path, @stored_at) ON CONFLICT DO NOTHING
+            """, connection);
+        command.Parameters.AddWithValue("image", page.ImageHash.ToArray());
+        command.Parameters.AddWithValue("page", page.Page);
+        command.Parameters.AddWithValue("pages", page.Pages);
+        command.Parameters.AddWithValue("page_hash", page.PageHash.ToArray());
+        command.Parameters.AddWithValue("tps", page.Tps.Value);
+        command.Parameters.AddWithValue("contest", (int)page.Contest);
+        command.Parameters.AddWithValue("size", page.Size);
+        command.Parameters.AddWithValue("path", page.Path);
+        command.Parameters.AddWithValue("stored_at", page.StoredAt.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public Task<IReadOnlyList<StoredImagePage>> ImagePagesAsync(Sha256Hash imageHash, CancellationToken cancellationToken = default) =>
+        ImagesAsync("WHERE image_hash = @image ORDER BY page", cancellationToken, ("image", imageHash.ToArray()));
+
+    public Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
+        ImagesAsync("WHERE tps = @tps ORDER BY contest, stored_at, image_hash, page", cancellationToken, ("tps", tps.Value));
+
+    private async Task<IReadOnlyList<StoredImagePage>> ImagesAsync(string where, CancellationToken cancellationToken, params (string Name, object Value)[] values)
+    {
+        var pages = new List<StoredImagePage>();
+        await ReadAsync($"SELECT image_hash, page, pages, page_hash, tps, contest, size, path, stored_at FROM images {where}",
+            r => pages.Add(new StoredImagePage(Sha256Hash.FromBytes((byte[])r[0]), r.GetInt32(1), r.GetInt32(2), Sha256Hash.FromBytes((byte[])r[3]),
+                TpsCode.Parse(r.GetString(4)), (ContestId)r.GetInt32(5), r.GetInt32(6), r.GetString(7), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(8)))),
+            cancellationToken, values);
+        return pages;
+    }
+
+    private async Task<IReadOnlyList<LedgerEntry>> EntriesAsync(string sql, CancellationToken cancellationToken, params (string Name, object Value)[] values)
+    {
+        var entries = new List<LedgerEntry>();
+        await ReadAsync(sql, r => entries.Add(ReadEntry(r)), cancellationToken, values);
+        return entries;
+    }
+
+    private async Task ReadAsync(string sql, Action<NpgsqlDataReader> row, CancellationToken cancellationToken, params (string Name, object Value)[] values)
+    {
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var (name, value) in values) command.Parameters.AddWithValue(name, value);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) row(reader);
+    }
+
+    private async Task<long> ScalarAsync(string sql, CancellationToken cancellationToken, params (string Name, object Value)[] values)
+    {
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var (name, value) in values) command.Parameters.AddWithValue(name, value);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken));
+    }
+
+    public ValueTask DisposeAsync() => _data.DisposeAsync();
+}
