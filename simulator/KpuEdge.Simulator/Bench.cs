@@ -6,6 +6,7 @@ using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
 using KpuEdge.Edge.Device;
 using Spectre.Console;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Simulator;
 

@@ -19,6 +19,7 @@ using KpuEdge.Vision.Reading;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Simulator;
 

@@ -5,6 +5,7 @@ using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Simulator;
 

@@ -14,6 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using MQTTnet.Protocol;
 using Spectre.Console;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Simulator;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Simulator;
+using KpuEdge.TestSupport;
 
 // kpu-sim: the election simulator. `demo` is the project's main job; `bench` measures the skeleton.
 var tpsOption = new Option<int>("--tps") { Description = "Number of simulated TPS devices", DefaultValueFactory = _ => 3000 };

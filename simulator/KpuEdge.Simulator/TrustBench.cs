@@ -3,6 +3,7 @@ using System.Text;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Transparency;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Simulator;
 

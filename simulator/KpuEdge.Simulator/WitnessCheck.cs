@@ -5,6 +5,7 @@ using KpuEdge.Crypto;
 using KpuEdge.Edge.Commands;
 using KpuEdge.Verify;
 using Spectre.Console;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Simulator;
 

@@ -9,6 +9,7 @@ using KpuEdge.Edge.Delivery;
 using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
 using KpuEdge.Simulator;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Cloud.Tests;
 
@@ -151,12 +152,7 @@ public sealed class DeliveryLoopTests : IAsyncLifetime
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => KpuEdge.TestSupport.LocalServices.FreePorts.OnLoopback();
 
     public Task DisposeAsync()
     {

@@ -6,6 +6,7 @@ using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
 using KpuEdge.LinkEmulator;
 using KpuEdge.Simulator;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Cloud.Tests;
 

@@ -12,6 +12,7 @@ using KpuEdge.Simulator;
 using KpuEdge.Simulator.Forms;
 using KpuEdge.Vision.Forms;
 using Microsoft.Extensions.DependencyInjection;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Cloud.Tests;
 

@@ -10,6 +10,7 @@ using KpuEdge.Core.Regions;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Edge.Transport;
 using KpuEdge.Simulator;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Cloud.Tests;
 
@@ -140,12 +141,7 @@ public sealed class MosquittoInteropTests : IAsyncLifetime
         Assert.False(client.IsConnected);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => KpuEdge.TestSupport.LocalServices.FreePorts.OnLoopback();
 
     public async Task DisposeAsync()
     {

@@ -374,12 +374,7 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
         return (connected, code);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => KpuEdge.TestSupport.LocalServices.FreePorts.OnLoopback();
 
     private sealed class HashOrder : IComparer<Sha256Hash>
     {

@@ -12,6 +12,7 @@ using KpuEdge.Crypto.Transparency;
 using KpuEdge.Simulator;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Cloud.Tests;
 

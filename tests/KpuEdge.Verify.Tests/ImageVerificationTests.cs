@@ -9,6 +9,7 @@ using KpuEdge.Edge.Delivery;
 using KpuEdge.Edge.Device;
 using KpuEdge.Simulator;
 using Microsoft.Extensions.Logging;
+using KpuEdge.TestSupport;
 
 namespace KpuEdge.Verify.Tests;
 

@@ -13,7 +13,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace KpuEdge.Simulator;
+namespace KpuEdge.TestSupport;
 
 /// <summary>
 /// The real cloud host (Orleans silo, MQTTnet broker on a loopback socket, SQLite ledger, HTTP API) started inside

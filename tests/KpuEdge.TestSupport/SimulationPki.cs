@@ -8,7 +8,7 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Transparency;
 
-namespace KpuEdge.Simulator;
+namespace KpuEdge.TestSupport;
 
 /// <summary>
 /// KPU's PKI for a simulated election, made from a seed and a creation time: root and issuing CA, the cloud's broker,
