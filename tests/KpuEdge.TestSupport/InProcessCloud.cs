@@ -2,6 +2,7 @@ using KpuEdge.Cloud;
 using KpuEdge.Cloud.Broker;
 using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Recap;
+using KpuEdge.Cloud.Security;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Cloud.Transparency;
@@ -47,7 +48,7 @@ public sealed class InProcessCloud : IAsyncDisposable
     /// <param name="pki">KPU's PKI; pass the same one to restart on the same ledger (a new one is made when null).</param>
     public static async Task<InProcessCloud> StartAsync(
         string dataDirectory, RegionTree tree, ElectionDefinition election, LogLevel logLevel = LogLevel.Warning,
-        Action<CloudOptions>? configure = null, SimulationPki? pki = null, CancellationToken cancellationToken = default)
+        Action<CloudOptions>? configure = null, SimulationPki? pki = null, CloudPki? cloudPki = null, CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(dataDirectory);
         pki ??= SimulationPki.Create(election);
@@ -78,7 +79,7 @@ public sealed class InProcessCloud : IAsyncDisposable
         {
             Tree = tree,
             Election = election,
-            Pki = pki.Cloud,
+            Pki = cloudPki ?? pki.Cloud,
             Logging = logging =>
             {
                 logging.ClearProviders();
