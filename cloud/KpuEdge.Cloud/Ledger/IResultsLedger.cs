@@ -111,6 +111,12 @@ public interface IFormReader
 
     /// <summary>Every TPS with at least one accepted submission.</summary>
     Task<IReadOnlyList<TpsCode>> ReportingTpsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>All accepted versions of every TPS in a desa, oldest first (a desa's recap rebuilt from the ledger).</summary>
+    Task<IReadOnlyList<LedgerEntry>> ForDesaAsync(RegionCode desa, CancellationToken cancellationToken = default);
+
+    /// <summary>The children of a region (above desa) with at least one accepted submission under them.</summary>
+    Task<IReadOnlyList<RegionCode>> ReportingChildrenAsync(RegionCode region, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Device chains: what one device's grain loads, and where chains have holes.</summary>

@@ -354,6 +354,18 @@ public sealed class PostgresLedger : IResultsLedger
         return codes;
     }
 
+    public Task<IReadOnlyList<LedgerEntry>> ForDesaAsync(RegionCode desa, CancellationToken cancellationToken = default) =>
+        EntriesAsync($"{SelectEntry} WHERE starts_with(tps, @prefix) ORDER BY position", cancellationToken, ("prefix", desa.Value));
+
+    public async Task<IReadOnlyList<RegionCode>> ReportingChildrenAsync(RegionCode region, CancellationToken cancellationToken = default)
+    {
+        var codes = new List<RegionCode>();
+        await ReadAsync("SELECT DISTINCT left(tps, @length) FROM submissions WHERE starts_with(tps, @prefix)",
+            r => codes.Add(RegionCode.Parse(r.GetString(0))), cancellationToken,
+            ("length", RegionCode.CodeLength(region.Level + 1)), ("prefix", region.IsNasional ? "" : region.Value));
+        return codes;
+    }
+
     public async Task<IReadOnlyList<DeviceLink>> DeviceLinksAsync(string deviceId, CancellationToken cancellationToken = default)
     {
         var links = new List<DeviceLink>();

@@ -524,6 +524,35 @@ public sealed class SqliteLedger : IResultsLedger
         return Task.FromResult<IReadOnlyList<TpsCode>>(codes);
     }
 
+    public Task<IReadOnlyList<LedgerEntry>> ForDesaAsync(RegionCode desa, CancellationToken cancellationToken = default)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        // A range on the (tps, …) index: every code with this prefix sorts between it and the prefix followed by ':' ('9' + 1).
+        command.CommandText = $"{SelectEntry} WHERE tps >= $from AND tps < $to ORDER BY position";
+        command.Parameters.AddWithValue("$from", desa.Value);
+        command.Parameters.AddWithValue("$to", desa.Value + ":");
+        using var reader = command.ExecuteReader();
+        var entries = new List<LedgerEntry>();
+        while (reader.Read()) entries.Add(ReadEntry(reader));
+        return Task.FromResult<IReadOnlyList<LedgerEntry>>(entries);
+    }
+
+    public Task<IReadOnlyList<RegionCode>> ReportingChildrenAsync(RegionCode region, CancellationToken cancellationToken = default)
+    {
+        int length = RegionCode.CodeLength(region.Level + 1);
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT DISTINCT substr(tps, 1, $length) FROM submissions WHERE tps >= $from AND tps < $to";
+        command.Parameters.AddWithValue("$length", length);
+        command.Parameters.AddWithValue("$from", region.IsNasional ? "" : region.Value);
+        command.Parameters.AddWithValue("$to", region.IsNasional ? ":" : region.Value + ":");
+        using var reader = command.ExecuteReader();
+        var codes = new List<RegionCode>();
+        while (reader.Read()) codes.Add(RegionCode.Parse(reader.GetString(0)));
+        return Task.FromResult<IReadOnlyList<RegionCode>>(codes);
+    }
+
     public Task<IReadOnlyList<string>> ImageSignersAsync(TpsCode tps, ContestId contest, Sha256Hash imageHash, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();

@@ -43,29 +43,57 @@ public interface IRegionGrain : IGrainWithStringKey
 
     [Alias("GetView")]
     Task<RegionView> GetView(ContestId contest);
+
+    /// <summary>
+    /// The region's totals now, for a parent rebuilding itself. Interleaves: a child busy pushing to the parent that
+    /// asks (and waits for its activation) still answers.
+    /// </summary>
+    [Alias("GetSnapshot"), Orleans.Concurrency.AlwaysInterleave]
+    Task<RecapSnapshot> GetSnapshot();
+}
+
+/// <summary>One TPS's accepted forms as the recap counts them: the newest version of each contest wins.</summary>
+public sealed class TpsForms
+{
+    private readonly Dictionary<ContestId, (FormVersion Version, ContestTotals Totals)> _forms = new();
+    private long _maxPosition;
+
+    public int Count => _forms.Count;
+
+    public void Merge(ContestId contest, FormVersion version, ContestTotals totals)
+    {
+        _maxPosition = Math.Max(_maxPosition, version.Position);
+        if (!_forms.TryGetValue(contest, out var current) || version.CompareTo(current.Version) > 0)
+            _forms[contest] = (version, totals);
+    }
+
+    /// <summary>Merges a ledger entry (its tally re-read from the signed bytes); an entry without a ballot here is skipped.</summary>
+    public void Merge(LedgerEntry entry, RecapContext context)
+    {
+        var ballot = context.Ballots.For(entry.Contest, entry.Tps);
+        if (ballot is null) return;
+        var tally = SignedSubmission.Decode(entry.Wire).Submission.Tally;
+        Merge(entry.Contest, new FormVersion(entry.Sequence, entry.Position), ContestTotals.FromTally(tally, ballot));
+    }
+
+    /// <summary>Ledger positions only grow, so the newest position seen is a version that survives deactivation.</summary>
+    public RecapSnapshot Snapshot() => new() { Version = _maxPosition, Contests = _forms.ToDictionary(f => f.Key, f => f.Value.Totals) };
 }
 
 /// <summary>The TPS grain loads its forms from the ledger when it activates, so it may be collected when idle.</summary>
 public sealed class TpsGrain(IFormReader ledger, RecapContext context) : Grain, ITpsGrain
 {
-    private readonly Dictionary<ContestId, (FormVersion Version, ContestTotals Totals)> _forms = new();
-    private long _maxPosition;
+    private readonly TpsForms _forms = new();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var tps = TpsCode.Parse(this.GetPrimaryKeyString());
-        foreach (var entry in await ledger.ForTpsAsync(tps, cancellationToken))
-        {
-            var ballot = context.Ballots.For(entry.Contest, tps);
-            if (ballot is null) continue;
-            var tally = SignedSubmission.Decode(entry.Wire).Submission.Tally;
-            Merge(entry.Contest, new FormVersion(entry.Sequence, entry.Position), ContestTotals.FromTally(tally, ballot));
-        }
+        foreach (var entry in await ledger.ForTpsAsync(tps, cancellationToken)) _forms.Merge(entry, context);
     }
 
     public Task Accept(ContestId contest, FormVersion version, ContestTotals totals)
     {
-        Merge(contest, version, totals);
+        _forms.Merge(contest, version, totals);
         return Publish();
     }
 
@@ -73,30 +101,18 @@ public sealed class TpsGrain(IFormReader ledger, RecapContext context) : Grain, 
     {
         if (_forms.Count == 0) return Task.CompletedTask;
         var code = this.GetPrimaryKeyString();
-        var snapshot = new RecapSnapshot
-        {
-            // Ledger positions only grow, so the newest position seen is a version that survives deactivation.
-            Version = _maxPosition,
-            Contests = _forms.ToDictionary(f => f.Key, f => f.Value.Totals),
-        };
-        return GrainFactory.GetGrain<IRegionGrain>(code[..10]).ReportChild(code, snapshot);
-    }
-
-    private void Merge(ContestId contest, FormVersion version, ContestTotals totals)
-    {
-        _maxPosition = Math.Max(_maxPosition, version.Position);
-        if (!_forms.TryGetValue(contest, out var current) || version.CompareTo(current.Version) > 0)
-            _forms[contest] = (version, totals);
+        return GrainFactory.GetGrain<IRegionGrain>(code[..10]).ReportChild(code, _forms.Snapshot());
     }
 }
 
 /// <summary>
-/// Region grains stay active (they hold the only in-memory copy of their children's totals; a restart rebuilds
-/// them from the ledger). They push upward on a timer, so a national total costs the nation one call per
-/// province per tick however many forms arrive: no hot grain.
+/// Region grains stay active and push upward on a timer, so a national total costs the nation one call per province
+/// per tick however many forms arrive: no hot grain. Their totals live in memory only: a region activating — after
+/// its node was lost, or at a cold start — rebuilds itself, a desa from the ledger's forms of its TPS, a higher region
+/// from its reporting children (which rebuild themselves the same way), so no node's loss loses a vote from the recap.
 /// </summary>
 [KeepAlive]
-public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider time) : Grain, IRegionGrain
+public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider time, IFormReader ledger, RecapContext context) : Grain, IRegionGrain
 {
     private readonly Dictionary<string, RecapSnapshot> _children = new(StringComparer.Ordinal);
     private bool _dirty;
@@ -105,7 +121,7 @@ public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider tim
 
     private RegionCode Code => RegionCode.Parse(this.GetPrimaryKeyString());
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _updatedAt = time.GetUtcNow();
         if (!Code.IsNasional)
@@ -113,18 +129,52 @@ public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider tim
             var interval = options.Value.RecapFlushInterval;
             this.RegisterGrainTimer(_ => Flush(), new GrainTimerCreationOptions(interval, interval));
         }
-        return Task.CompletedTask;
+        await RebuildAsync(cancellationToken);
+    }
+
+    private async Task RebuildAsync(CancellationToken cancellationToken)
+    {
+        var code = Code;
+        if (code.Level == RegionLevel.Desa)
+        {
+            var byTps = new Dictionary<TpsCode, TpsForms>();
+            foreach (var entry in await ledger.ForDesaAsync(code, cancellationToken))
+            {
+                if (!byTps.TryGetValue(entry.Tps, out var forms)) byTps[entry.Tps] = forms = new TpsForms();
+                forms.Merge(entry, context);
+            }
+            foreach (var (tps, forms) in byTps)
+                if (forms.Count > 0) Remember(tps.Value, forms.Snapshot());
+        }
+        else
+        {
+            var children = await ledger.ReportingChildrenAsync(code, cancellationToken);
+            var snapshots = await Task.WhenAll(children.Select(c => GrainFactory.GetGrain<IRegionGrain>(c.ToString()).GetSnapshot()));
+            for (int i = 0; i < children.Count; i++)
+                if (snapshots[i].Contests.Count > 0) Remember(children[i].ToString(), snapshots[i]);
+        }
+    }
+
+    public Task<RecapSnapshot> GetSnapshot()
+    {
+        _version = Math.Max(_version + 1, time.GetUtcNow().UtcTicks);
+        return Task.FromResult(new RecapSnapshot { Version = _version, Contests = Sum() });
     }
 
     public Task ReportChild(string child, RecapSnapshot snapshot)
     {
-        // Equal versions replace: a TPS grain whose forms completed out of ledger order (two completion workers) sends
-        // a fuller snapshot under the same newest position, and snapshots of one activation arrive in order.
-        if (_children.TryGetValue(child, out var known) && known.Version > snapshot.Version) return Task.CompletedTask;
+        Remember(child, snapshot);
+        return Task.CompletedTask;
+    }
+
+    private void Remember(string child, RecapSnapshot snapshot)
+    {
+        // Equal versions replace: a TPS grain whose forms completed out of ledger order sends a fuller snapshot under
+        // the same newest position, and snapshots of one activation arrive in order.
+        if (_children.TryGetValue(child, out var known) && known.Version > snapshot.Version) return;
         _children[child] = snapshot;
         _dirty = true;
         _updatedAt = time.GetUtcNow();
-        return Task.CompletedTask;
     }
 
     public Task Flush()
