@@ -72,5 +72,15 @@ flood.SetAction((parse, ct) => FloodBench.RunAsync(new FloodBench.Settings(parse
     parse.GetValue(floodersOption), parse.GetValue(inFlightOption), parse.GetValue(silentOption), parse.GetValue(seedOption), parse.GetValue(outputOption)!), ct));
 bench.Subcommands.Add(flood);
 
-var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki };
-return await root.Parse(args).InvokeAsync();
+var nodesOption = new Option<int>("--nodes") { Description = "kpu-cloud processes (each an Orleans silo, MQTT broker, ingest and API)", DefaultValueFactory = _ => 3 };
+var clusterDataOption = new Option<string>("--data") { Description = "Where Redis, PostgreSQL, the PKI, the registry and each node's files live", DefaultValueFactory = _ => "out/cluster" };
+var firstBrokerPortOption = new Option<int>("--broker-port") { Description = "Node 1's MQTT port; node N uses the next ones (0: free ports)", DefaultValueFactory = _ => 8883 };
+var firstHttpPortOption = new Option<int>("--http-port") { Description = "Node 1's API port; node N uses the next ones (0: free ports)", DefaultValueFactory = _ => 8080 };
+var cluster = new Command("cluster", "Start a real multi-node cloud on this machine (Redis, PostgreSQL, N kpu-cloud processes) until Ctrl+C.")
+    { nodesOption, clusterDataOption, firstBrokerPortOption, firstHttpPortOption };
+cluster.SetAction((parse, ct) => ClusterCommand.RunAsync(new ClusterCommand.Settings(parse.GetValue(nodesOption), parse.GetValue(clusterDataOption)!,
+    parse.GetValue(firstBrokerPortOption), parse.GetValue(firstHttpPortOption), 11111, 30000), ct));
+
+var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki, cluster };
+// Ctrl+C cancels the command and waits for it to put things away (the cluster stops its nodes, PostgreSQL and Redis).
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });

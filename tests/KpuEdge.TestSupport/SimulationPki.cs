@@ -57,6 +57,13 @@ public sealed class SimulationPki
         PemFiles.WritePrivate(At(SeedFile), JsonSerializer.Serialize(_seed, KpuJson.Files));
     }
 
+    /// <summary>A cluster node's PKI directory: as <see cref="Save"/>, with the node's own ingest certificate and key.</summary>
+    public void SaveForNode(string directory, string node)
+    {
+        Save(directory);
+        WriteTls(Path.Combine(directory, "ingest"), CloudForNode(node).IngestCertificate);
+    }
+
     private static void WriteTls(string stem, X509Certificate2 certificate)
     {
         PemFiles.WritePublic(stem + ".crt", KpuCertificate.FromDer(certificate.RawData).ToPem());
