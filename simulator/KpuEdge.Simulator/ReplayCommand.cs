@@ -36,10 +36,9 @@ public static class ReplayCommand
         public bool Json { get; init; }
         /// <summary>Record the figures in this benchmark file (docs/benchmarks.md), section <c>replay</c>.</summary>
         public string? BenchmarkOutput { get; init; }
+        /// <summary>Devices provisioned, registered and sent at a time: a file of 100,000 TPS never holds 100,000 devices' keys at once.</summary>
+        public int BatchSize { get; init; } = 5_000;
     }
-
-    /// <summary>Devices provisioned, registered and sent at a time: a file of 100,000 TPS never holds 100,000 devices' keys at once.</summary>
-    private const int Batch = 5_000;
 
     /// <summary>Refused rows shown per reason (all are counted).</summary>
     private const int ExamplesPerReason = 3;
@@ -48,9 +47,9 @@ public static class ReplayCommand
     /// <param name="stdout">Where the <c>--json</c> line goes, last.</param>
     public static async Task<int> RunAsync(Settings settings, IAnsiConsole console, TextWriter stdout, CancellationToken cancellationToken)
     {
-        if (settings.Nodes < 1)
+        if (settings.Nodes < 1 || settings.BatchSize < 1 || settings.Concurrency < 1)
         {
-            console.MarkupLine("[red]--nodes must be 1 or more.[/]");
+            console.MarkupLine("[red]--nodes and --concurrency must be 1 or more.[/]");
             return 2;
         }
         Directory.CreateDirectory(settings.DataDirectory);
@@ -113,7 +112,7 @@ public static class ReplayCommand
                 .StartAsync(async progress =>
                 {
                     var task = progress.AddTask("Forms signed, sent and receipted", maxValue: figures.Forms);
-                    foreach (var batch in byTps.Chunk(Batch))
+                    foreach (var batch in byTps.Chunk(settings.BatchSize))
                     {
                         var provisioning = Stopwatch.StartNew();
                         var devices = simulation.Provision(batch, pki.Pki);
@@ -286,6 +285,17 @@ public static class ReplayCommand
         if (problems.Length > 20) console.MarkupLine($"[red]… and {problems.Length - 20:N0} more differences.[/]");
     }
 
+    /// <summary>The machine's load when the figures were taken (Linux), since other work on it lowers them.</summary>
+    private static string LoadAverage()
+    {
+        try
+        {
+            var fields = File.ReadAllText("/proc/loadavg").Split(' ');
+            return $"; load average {fields[0]} / {fields[1]} / {fields[2]} (1 / 5 / 15 min) at the end";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
+    }
+
     private static JsonObject Json(Settings settings, ReplayElection replay, SimulationReport report, Figures figures, IReadOnlyList<ReplayComparison> comparisons, bool ok)
     {
         var refused = new JsonObject();
@@ -323,14 +333,14 @@ public static class ReplayCommand
         int provinces = comparisons.Select(c => c.Region).Where(r => !r.IsNasional).Distinct().Count();
         string files = settings.SyntheticTps is { } n
             ? $"synthetic files from the 2024 tree (`--synthetic {n}`, seed {settings.Seed}: {replay.Registry.TpsCount:N0} TPS registered, " +
-              $"{replay.ResultRows:N0} result rows of which {replay.Refused.Count} broken on purpose)"
+              $"{replay.ResultRows:N0} result rows, {replay.Refused.Count} of them broken on purpose)"
             : $"`{Path.GetFileName(registryPath)}` ({replay.Registry.TpsCount:N0} TPS) and `{Path.GetFileName(resultsPath)}` ({replay.ResultRows:N0} rows, " +
               $"{replay.Refused.Count:N0} refused)";
         string cloud = settings.Nodes == 1
             ? "one in-process node (embedded broker over mutual TLS, silo, SQLite ledger and transparency log)"
             : $"{settings.Nodes} in-process nodes (each its own broker over mutual TLS, silo and API; Orleans clustered in Redis, one PostgreSQL ledger)";
         var md = new StringBuilder();
-        md.AppendLine($"Machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd} (UTC).");
+        md.AppendLine($"Machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd} (UTC){LoadAverage()}.");
         md.AppendLine();
         md.AppendLine($"`kpu-sim replay` of {files} through {cloud}: one device per TPS with its own keys and certificates, each accepted row " +
                       $"signed as its TPS's form, {settings.Concurrency} devices connected at a time, every receipt's inclusion proof verified by its " +
@@ -346,8 +356,9 @@ public static class ReplayCommand
         if (latencies.Length > 0) md.AppendLine($"| receipt latency p50 / p99 | {Percentile(latencies, 0.5):F0} ms / {Percentile(latencies, 0.99):F0} ms |");
         md.AppendLine($"| national and per-province totals, API = file | **{(ok ? "equal" : "NOT equal")}** ({Contests.All.Count} contests × nasional + {provinces} provinces) |");
         md.AppendLine();
-        md.AppendLine("Loading streams the results file (one row's text at a time, every accepted form kept for sending); the sending figure includes " +
-                      "each device's mutual-TLS connection, and client and cloud share the machine's cores.");
+        md.AppendLine("Loading streams the results file (one row's text at a time, every accepted form kept for sending); a small file's rows/s " +
+                      "includes the loader's start-up (for a 500,000-row file see simulator/KpuEdge.Simulator.Replay/README.md). The sending " +
+                      "figure includes each device's mutual-TLS connection, and the devices and the cloud share the machine's cores.");
         return "## Replay of an election from files (`kpu-sim replay`, `kpu-sim bench replay`)\n\n" + md;
     }
 }

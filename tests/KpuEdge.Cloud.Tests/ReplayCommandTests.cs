@@ -86,7 +86,11 @@ public sealed class ReplayCommandTests : IDisposable
     [Fact]
     public async Task A_synthetic_file_of_30_TPS_through_three_clustered_nodes_publishes_the_files_sums_on_every_node()
     {
-        var run = await ReplayAsync(new ReplayCommand.Settings { SyntheticTps = 30, Nodes = 3, DataDirectory = Path.Combine(_folder, "data"), Seed = 5 });
+        // In batches of 12 devices: provisioned, registered with every node and sent one batch after another, into one report.
+        var run = await ReplayAsync(new ReplayCommand.Settings
+        {
+            SyntheticTps = 30, Nodes = 3, DataDirectory = Path.Combine(_folder, "data"), Seed = 5, BatchSize = 12,
+        });
 
         Assert.True(run.ExitCode == 0, run.Output);
         var json = run.Json;
