@@ -72,15 +72,49 @@ flood.SetAction((parse, ct) => FloodBench.RunAsync(new FloodBench.Settings(parse
     parse.GetValue(floodersOption), parse.GetValue(inFlightOption), parse.GetValue(silentOption), parse.GetValue(seedOption), parse.GetValue(outputOption)!), ct));
 bench.Subcommands.Add(flood);
 
-var nodesOption = new Option<int>("--nodes") { Description = "kpu-cloud processes (each an Orleans silo, MQTT broker, ingest and API)", DefaultValueFactory = _ => 3 };
+var replayRegistryOption = new Option<string?>("--registry") { Description = "Registry of TPS: tps_code,dpt,province,regency,district,village (simulator/KpuEdge.Simulator.Replay/README.md)" };
+var replayResultsOption = new Option<string?>("--results") { Description = "Results, one row per contest per TPS: tps_code,contest,dpt,pengguna_total,suara_sah,suara_tidak_sah,c1,c2,…" };
+var syntheticOption = new Option<int?>("--synthetic") { Description = "Instead of --registry and --results: write synthetic files of N TPS from the 2024 tree (a few rows broken on purpose) into --data, and replay them" };
+var nodesOption = new Option<int>("--nodes") { Description = "Cloud nodes: 1 (SQLite ledger) or more (a cluster: Redis membership, PostgreSQL ledger, devices spread over the nodes' brokers)", DefaultValueFactory = _ => 1 };
+var replayDataOption = new Option<string>("--data") { Description = "Folder for synthetic files and the cloud's data (its cloud/ subfolder wiped at start)", DefaultValueFactory = _ => "out/replay" };
+var jsonOption = new Option<bool>("--json") { Description = "End with one line of JSON: the totals (API and file, per contest, national and per province) and ok" };
+var replayOutputOption = new Option<string?>("--output") { Description = "Record the replay's figures (rows/s, forms/s, totals equal) in this file, e.g. docs/benchmarks.md" };
+var replay = new Command("replay", "Replay an election from a registry and a results file: a device per TPS signs and sends each row through the real cloud; the public API's totals are checked against the file's sums.")
+    { replayRegistryOption, replayResultsOption, syntheticOption, nodesOption, replayDataOption, concurrencyOption, seedOption, keepRunningOption, jsonOption, replayOutputOption };
+// Redirected output (a file, a pipe) gets Spectre's 80 columns by default: too narrow for the totals tables.
+static Spectre.Console.IAnsiConsole ReplayConsole()
+{
+    if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = Math.Max(Spectre.Console.AnsiConsole.Profile.Width, 120);
+    return Spectre.Console.AnsiConsole.Console;
+}
+replay.SetAction((parse, ct) => ReplayCommand.RunAsync(new ReplayCommand.Settings
+{
+    RegistryPath = parse.GetValue(replayRegistryOption), ResultsPath = parse.GetValue(replayResultsOption), SyntheticTps = parse.GetValue(syntheticOption),
+    Nodes = parse.GetValue(nodesOption), DataDirectory = parse.GetValue(replayDataOption)!, Concurrency = parse.GetValue(concurrencyOption),
+    Seed = parse.GetValue(seedOption), KeepRunning = parse.GetValue(keepRunningOption), Json = parse.GetValue(jsonOption),
+    BenchmarkOutput = parse.GetValue(replayOutputOption),
+}, ReplayConsole(), Console.Out, ct));
+
+var replayTpsOption = new Option<int>("--tps") { Description = "TPS of the synthetic files replayed", DefaultValueFactory = _ => 2000 };
+var benchReplayDataOption = new Option<string>("--data") { Description = "Folder for the synthetic files and the cloud's data", DefaultValueFactory = _ => "out/bench-replay" };
+var benchReplay = new Command("replay", "Replay synthetic files of --tps TPS from the 2024 tree end to end; record rows/s, forms/s and whether the totals equal the file's in docs/benchmarks.md.")
+    { replayTpsOption, nodesOption, benchReplayDataOption, concurrencyOption, seedOption, outputOption };
+benchReplay.SetAction((parse, ct) => ReplayCommand.RunAsync(new ReplayCommand.Settings
+{
+    SyntheticTps = parse.GetValue(replayTpsOption), Nodes = parse.GetValue(nodesOption), DataDirectory = parse.GetValue(benchReplayDataOption)!,
+    Concurrency = parse.GetValue(concurrencyOption), Seed = parse.GetValue(seedOption), BenchmarkOutput = parse.GetValue(outputOption),
+}, ReplayConsole(), Console.Out, ct));
+bench.Subcommands.Add(benchReplay);
+
+var clusterNodesOption = new Option<int>("--nodes") { Description = "kpu-cloud processes (each an Orleans silo, MQTT broker, ingest and API)", DefaultValueFactory = _ => 3 };
 var clusterDataOption = new Option<string>("--data") { Description = "Where Redis, PostgreSQL, the PKI, the registry and each node's files live", DefaultValueFactory = _ => "out/cluster" };
 var firstBrokerPortOption = new Option<int>("--broker-port") { Description = "Node 1's MQTT port; node N uses the next ones (0: free ports)", DefaultValueFactory = _ => 8883 };
 var firstHttpPortOption = new Option<int>("--http-port") { Description = "Node 1's API port; node N uses the next ones (0: free ports)", DefaultValueFactory = _ => 8080 };
 var cluster = new Command("cluster", "Start a real multi-node cloud on this machine (Redis, PostgreSQL, N kpu-cloud processes) until Ctrl+C.")
-    { nodesOption, clusterDataOption, firstBrokerPortOption, firstHttpPortOption };
-cluster.SetAction((parse, ct) => ClusterCommand.RunAsync(new ClusterCommand.Settings(parse.GetValue(nodesOption), parse.GetValue(clusterDataOption)!,
+    { clusterNodesOption, clusterDataOption, firstBrokerPortOption, firstHttpPortOption };
+cluster.SetAction((parse, ct) => ClusterCommand.RunAsync(new ClusterCommand.Settings(parse.GetValue(clusterNodesOption), parse.GetValue(clusterDataOption)!,
     parse.GetValue(firstBrokerPortOption), parse.GetValue(firstHttpPortOption), 11111, 30000), ct));
 
-var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki, cluster };
+var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki, replay, cluster };
 // Ctrl+C cancels the command and waits for it to put things away (the cluster stops its nodes, PostgreSQL and Redis).
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });

@@ -39,10 +39,28 @@ public sealed class SimulationReport
     public long RejectedTotal => Rejected.Values.Sum();
 }
 
-/// <summary>Where simulated devices send: the broker and the log key receipts are checked with.</summary>
-public sealed record SimulationTarget(string BrokerHost, int BrokerPort, NoteVerifierKey LogKey)
+/// <summary>
+/// Where simulated devices send: a broker, or the brokers of a cluster's nodes (each device keeps to one, chosen by its
+/// TPS code, so neighbouring TPS spread over the nodes), and the log key receipts are checked with.
+/// </summary>
+public sealed record SimulationTarget(IReadOnlyList<(string Host, int Port)> Brokers, NoteVerifierKey LogKey)
 {
-    public BrokerConnection ConnectionFor(SimulatedDevice device) => BrokerConnection.For(device.Credentials, BrokerHost, BrokerPort, LogKey);
+    public SimulationTarget(string brokerHost, int brokerPort, NoteVerifierKey logKey) : this([(brokerHost, brokerPort)], logKey) { }
+
+    public string BrokerHost => Brokers[0].Host;
+    public int BrokerPort => Brokers[0].Port;
+
+    /// <summary>Which of <see cref="Brokers"/> a device sends to.</summary>
+    public int BrokerIndexOf(SimulatedDevice device) => BrokerIndexOf(device.Identity.Tps);
+
+    /// <summary>Which of <see cref="Brokers"/> the device of a TPS sends to.</summary>
+    public int BrokerIndexOf(TpsCode tps) => (int)(long.Parse(tps.Value) % Brokers.Count);
+
+    public BrokerConnection ConnectionFor(SimulatedDevice device)
+    {
+        var (host, port) = Brokers[BrokerIndexOf(device)];
+        return BrokerConnection.For(device.Credentials, host, port, LogKey);
+    }
 }
 
 /// <summary>Provisions simulated TPS devices from the real region tree and runs an election day through them.</summary>
@@ -81,21 +99,26 @@ public sealed class SimulatedElection(RegionTree tree, ElectionDefinition electi
 
     /// <summary>One device per TPS, with its signing and TLS certificates issued by <paramref name="pki"/>.</summary>
     public IReadOnlyList<SimulatedDevice> Provision(IEnumerable<TpsCode> tpsCodes, EphemeralPki pki) =>
-        tpsCodes.AsParallel().AsOrdered().Select(tps =>
+        Provision(tpsCodes.Select(tps => (tps, SyntheticTally.ForTps(tps, _ballots, election, seed))), pki);
+
+    /// <summary>One device per TPS that will sign the given tallies (its forms, in this order), with certificates issued by <paramref name="pki"/>.</summary>
+    public IReadOnlyList<SimulatedDevice> Provision(IEnumerable<(TpsCode Tps, IReadOnlyList<C1Tally> Tallies)> forms, EphemeralPki pki) =>
+        forms.AsParallel().AsOrdered().Select(tps =>
         {
-            var credentials = pki.IssueDevice($"dev-{tps}", KpuRole.Tps, tps.Value, DeviceKey.Deterministic(tps.Value, seed));
-            return new SimulatedDevice(credentials, SyntheticTally.ForTps(tps, _ballots, election, seed));
+            var credentials = pki.IssueDevice($"dev-{tps.Tps}", KpuRole.Tps, tps.Tps.Value, DeviceKey.Deterministic(tps.Tps.Value, seed));
+            return new SimulatedDevice(credentials, tps.Tallies);
         }).ToArray();
 
     /// <summary>
     /// Every device connects, signs and sends each of its forms, waits for the receipts, and disconnects;
-    /// <paramref name="concurrency"/> devices at a time.
+    /// <paramref name="concurrency"/> devices at a time. A run in batches passes one <paramref name="report"/> to each
+    /// batch: the counts and the elapsed sending time add up.
     /// </summary>
     public async Task<SimulationReport> RunAsync(
         IReadOnlyList<SimulatedDevice> devices, SimulationTarget target, int concurrency,
-        Action<int>? onFormsDone = null, CancellationToken cancellationToken = default)
+        Action<int>? onFormsDone = null, CancellationToken cancellationToken = default, SimulationReport? report = null)
     {
-        var report = new SimulationReport { Devices = devices.Count };
+        report ??= new SimulationReport { Devices = devices.Count };
         var stopwatch = Stopwatch.StartNew();
         await Parallel.ForEachAsync(devices, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken },
             async (device, ct) =>
@@ -121,7 +144,7 @@ public sealed class SimulatedElection(RegionTree tree, ElectionDefinition electi
                 }
                 onFormsDone?.Invoke(signed.Length);
             });
-        report.Elapsed = stopwatch.Elapsed;
+        report.Elapsed += stopwatch.Elapsed;
         return report;
     }
 
