@@ -115,6 +115,17 @@ var cluster = new Command("cluster", "Start a real multi-node cloud on this mach
 cluster.SetAction((parse, ct) => ClusterCommand.RunAsync(new ClusterCommand.Settings(parse.GetValue(clusterNodesOption), parse.GetValue(clusterDataOption)!,
     parse.GetValue(firstBrokerPortOption), parse.GetValue(firstHttpPortOption), 11111, 30000), ct));
 
+var nationalTpsOption = new Option<int>("--tps") { Description = "TPS of the 2024 registry, an even sample (0: all 820,161)", DefaultValueFactory = _ => 0 };
+var nationalNodesOption = new Option<int>("--nodes") { Description = "Cloud nodes: 1 (SQLite) or more (in-process cluster: Redis, PostgreSQL)", DefaultValueFactory = _ => 1 };
+var stationsOption = new Option<int>("--stations") { Description = "PPK stations sending at the same time (each one mutual-TLS connection)", DefaultValueFactory = _ => 64 };
+var windowOption = new Option<int>("--window") { Description = "Forms in flight per station", DefaultValueFactory = _ => 32 };
+var nationalDataOption = new Option<string>("--data") { Description = "The cloud's data (wiped at start)", DefaultValueFactory = _ => "out/bench-national" };
+var national = new Command("national", "The 2024 registry (or an even sample) through the real brokers, ingest, ledger, log and grains of one node or a cluster; record wall time, forms/s and whether the totals equal the devices' sums.")
+    { nationalTpsOption, nationalNodesOption, stationsOption, windowOption, nationalDataOption, outputOption, seedOption };
+national.SetAction((parse, ct) => NationalBench.RunAsync(new NationalBench.Settings(parse.GetValue(nationalTpsOption), parse.GetValue(nationalNodesOption),
+    parse.GetValue(stationsOption), parse.GetValue(windowOption), parse.GetValue(nationalDataOption)!, parse.GetValue(outputOption)!, parse.GetValue(seedOption)), ct));
+bench.Subcommands.Add(national);
+
 var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki, replay, cluster };
 // Ctrl+C cancels the command and waits for it to put things away (the cluster stops its nodes, PostgreSQL and Redis).
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });

@@ -83,6 +83,17 @@ public sealed class EphemeralPki
     }
 
     /// <summary>
+    /// Only a device's signing certificate (Ed25519 key), for a device that never connects itself — a TPS whose forms a
+    /// PPK station carries (the load generator's national fleet): one issuance instead of two, and no TLS key.
+    /// </summary>
+    public KpuCertificate IssueSigningCertificate(string deviceId, KpuRole role, string assignment, DeviceKey signingKey, TimeSpan? validity = null)
+    {
+        var identity = new KpuIdentity(deviceId, role, assignment, ElectionId);
+        return Issuing.IssueForKey(new Ed25519PublicKeyParameters(signingKey.PublicKey.Encoded), identity, CertificatePurpose.Signing,
+            Now - ClockSkew, Now + (validity ?? DefaultDeviceValidity), null, SeededRandom(Seed, "signing:" + deviceId));
+    }
+
+    /// <summary>
     /// A TLS certificate with its private key for a cloud service (broker, ingest, API), role <c>service</c>, valid a
     /// year. A server certificate without <paramref name="altNames"/> names localhost, 127.0.0.1 and ::1.
     /// </summary>
