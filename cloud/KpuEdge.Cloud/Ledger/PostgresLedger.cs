@@ -105,12 +105,19 @@ public sealed class PostgresLedger : IResultsLedger
             log_index   bigint NOT NULL
         );
         CREATE TABLE IF NOT EXISTS security_events (
-            id        bigserial PRIMARY KEY,
+            id        bigint PRIMARY KEY,
             ts        bigint NOT NULL,
             kind      text   NOT NULL,
             device_id text,
             json      text   NOT NULL
         );
+        -- The last event id given out, its row locked by the transaction that takes ids: ids become visible in their
+        -- order, so a reader paging by id (the NSOC wall) never passes one that a slower transaction commits later.
+        CREATE TABLE IF NOT EXISTS security_event_head (
+            id      integer PRIMARY KEY CHECK (id = 1),
+            last_id bigint  NOT NULL
+        );
+        INSERT INTO security_event_head (id, last_id) SELECT 1, COALESCE(MAX(id), 0) FROM security_events ON CONFLICT (id) DO NOTHING;
         CREATE TABLE IF NOT EXISTS images (
             image_hash bytea   NOT NULL,
             page       integer NOT NULL,
@@ -190,27 +197,41 @@ public sealed class PostgresLedger : IResultsLedger
 
         if (batch.Revocations.Count > 0)
         {
+            // A revocation already logged (another node installed the same list meanwhile) keeps the index it has.
+            var logged = await LoggedRevocationsAsync(connection, transaction, batch.Revocations, cancellationToken);
+            var fresh = new List<RevocationRecord>(batch.Revocations.Count);
+            var freshLog = new List<long>(batch.Revocations.Count);
             for (int i = 0; i < batch.Revocations.Count; i++)
             {
-                revocationLog[i] = nextLog++;
-                entries.Add(batch.Revocations[i].LogEntry);
+                var revocation = batch.Revocations[i];
+                if (logged.TryGetValue(revocation.SerialHex, out long index))
+                {
+                    revocationLog[i] = index;
+                    continue;
+                }
+                revocationLog[i] = logged[revocation.SerialHex] = nextLog++;
+                entries.Add(revocation.LogEntry);
+                fresh.Add(revocation);
+                freshLog.Add(revocationLog[i]);
             }
-            await using var insert = new NpgsqlCommand("""
-                INSERT INTO revocations (serial, device_id, revoked_at, reason, recorded_at, log_index)
-                SELECT * FROM unnest(@serial, @device, @revoked, @reason, @recorded, @log_index);
-                INSERT INTO log_entries (log_index, type, position, content)
-                SELECT log_index, @type, NULL, content FROM unnest(@log_index, @content) AS t(log_index, content);
-                """, connection, transaction);
-            var r = batch.Revocations;
-            insert.Parameters.AddWithValue("serial", r.Select(x => x.SerialHex).ToArray());
-            insert.Parameters.AddWithValue("device", r.Select(x => x.DeviceId).ToArray());
-            insert.Parameters.AddWithValue("revoked", r.Select(x => x.RevokedAt.ToUnixTimeMilliseconds()).ToArray());
-            insert.Parameters.AddWithValue("reason", r.Select(x => x.Reason).ToArray());
-            insert.Parameters.AddWithValue("recorded", r.Select(x => x.RecordedAt.ToUnixTimeMilliseconds()).ToArray());
-            insert.Parameters.AddWithValue("log_index", revocationLog);
-            insert.Parameters.AddWithValue("content", r.Select(x => x.LogEntry).ToArray());
-            insert.Parameters.AddWithValue("type", (int)LogEntryType.Revocation);
-            await insert.ExecuteNonQueryAsync(cancellationToken);
+            if (fresh.Count > 0)
+            {
+                await using var insert = new NpgsqlCommand("""
+                    INSERT INTO revocations (serial, device_id, revoked_at, reason, recorded_at, log_index)
+                    SELECT * FROM unnest(@serial, @device, @revoked, @reason, @recorded, @log_index);
+                    INSERT INTO log_entries (log_index, type, position, content)
+                    SELECT log_index, @type, NULL, content FROM unnest(@log_index, @content) AS t(log_index, content);
+                    """, connection, transaction);
+                insert.Parameters.AddWithValue("serial", fresh.Select(x => x.SerialHex).ToArray());
+                insert.Parameters.AddWithValue("device", fresh.Select(x => x.DeviceId).ToArray());
+                insert.Parameters.AddWithValue("revoked", fresh.Select(x => x.RevokedAt.ToUnixTimeMilliseconds()).ToArray());
+                insert.Parameters.AddWithValue("reason", fresh.Select(x => x.Reason).ToArray());
+                insert.Parameters.AddWithValue("recorded", fresh.Select(x => x.RecordedAt.ToUnixTimeMilliseconds()).ToArray());
+                insert.Parameters.AddWithValue("log_index", freshLog.ToArray());
+                insert.Parameters.AddWithValue("content", fresh.Select(x => x.LogEntry).ToArray());
+                insert.Parameters.AddWithValue("type", (int)LogEntryType.Revocation);
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+            }
         }
 
         if (batch.Rejections.Count > 0)
@@ -268,6 +289,18 @@ public sealed class PostgresLedger : IResultsLedger
         return conflicts;
     }
 
+    /// <summary>The log indexes of the revocations among these (by certificate serial) that the ledger holds already.</summary>
+    private static async Task<Dictionary<string, long>> LoggedRevocationsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        IReadOnlyList<RevocationRecord> revocations, CancellationToken cancellationToken)
+    {
+        var logged = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var command = new NpgsqlCommand("SELECT serial, log_index FROM revocations WHERE serial = ANY(@serials)", connection, transaction);
+        command.Parameters.AddWithValue("serials", revocations.Select(r => r.SerialHex).Distinct().ToArray());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) logged[reader.GetString(0)] = reader.GetInt64(1);
+        return logged;
+    }
+
     public async Task<IReadOnlyList<SecurityEvent>> AppendEventsAsync(IReadOnlyList<SecurityEvent> events, CancellationToken cancellationToken = default)
     {
         if (events.Count == 0) return events;
@@ -278,19 +311,22 @@ public sealed class PostgresLedger : IResultsLedger
         return recorded;
     }
 
-    /// <summary>Events carry their own id in their JSON: ids are drawn from the sequence first, then the rows written whole.</summary>
+    /// <summary>
+    /// Events carry their own id in their JSON: ids are taken from the event head first (its row locked until commit, so
+    /// ids commit in their order whichever node takes them), then the rows written whole.
+    /// </summary>
     private static async Task<List<SecurityEvent>> InsertEventsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
         IReadOnlyList<SecurityEvent> events, CancellationToken cancellationToken)
     {
         var recorded = new List<SecurityEvent>(events.Count);
         if (events.Count == 0) return recorded;
-        var ids = new List<long>(events.Count);
-        await using (var next = new NpgsqlCommand("SELECT nextval('security_events_id_seq') FROM generate_series(1, @n)", connection, transaction))
+        long last;
+        await using (var head = new NpgsqlCommand("UPDATE security_event_head SET last_id = last_id + @n WHERE id = 1 RETURNING last_id", connection, transaction))
         {
-            next.Parameters.AddWithValue("n", events.Count);
-            await using var reader = await next.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken)) ids.Add(reader.GetInt64(0));
+            head.Parameters.AddWithValue("n", (long)events.Count);
+            last = (long)(await head.ExecuteScalarAsync(cancellationToken) ?? throw new InvalidDataException("The ledger has no event head row."));
         }
+        var ids = Enumerable.Range(1, events.Count).Select(i => last - events.Count + i).ToList();
         for (int i = 0; i < events.Count; i++) recorded.Add(events[i] with { Id = ids[i] });
         await using var insert = new NpgsqlCommand("""
             INSERT INTO security_events (id, ts, kind, device_id, json) SELECT * FROM unnest(@id, @ts, @kind, @device, @json)
