@@ -98,6 +98,19 @@ public sealed class PostgresLedgerContractTests(LocalPostgresFixture postgres) :
     }
 
     [Fact]
+    public async Task Refuses_a_database_whose_commits_a_crash_could_lose()
+    {
+        string database = await postgres.NewDatabaseAsync();
+        string name = new NpgsqlConnectionStringBuilder(database).Database!;
+        await using (var admin = NpgsqlDataSource.Create(database))
+            await admin.CreateCommand($"ALTER DATABASE {name} SET synchronous_commit = off").ExecuteNonQueryAsync();
+
+        var refused = Assert.Throws<InvalidOperationException>(() => PostgresLedger.Open(database));
+
+        Assert.Contains("synchronous_commit=off", refused.Message);
+    }
+
+    [Fact]
     public async Task A_killed_server_fails_appends_while_down_leaves_no_batch_half_written_and_appends_resume_after_its_restart()
     {
         var devices = Enumerable.Range(0, 10).Select(i => new LedgerDevice($"dev-{i}", Tps[i % Tps.Length])).ToList();

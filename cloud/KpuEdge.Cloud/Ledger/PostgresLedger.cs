@@ -18,7 +18,7 @@ namespace KpuEdge.Cloud.Ledger;
 /// commits. A batch is two round trips whatever its size — the locks and lookups, then every write as arrays unnested
 /// server-side — so the lock is held for those and the commit. <c>UNIQUE (device_id, sequence)</c> and <c>UNIQUE (hash)</c> make a fork or a
 /// second copy impossible to write whoever decided it; such a form is reported as a conflict, not written.
-/// Commits are durable (synchronous_commit on): nothing is acknowledged that a crash could lose.
+/// Commits are durable (fsync and synchronous_commit on, checked at open): nothing is acknowledged that a crash could lose.
 /// </summary>
 public sealed class PostgresLedger : IResultsLedger
 {
@@ -26,13 +26,18 @@ public sealed class PostgresLedger : IResultsLedger
 
     private PostgresLedger(NpgsqlDataSource data) => _data = data;
 
-    /// <summary>Connects and creates the schema if missing (nodes starting together take turns on an advisory lock).</summary>
+    /// <summary>
+    /// Connects, refuses a server or database that would acknowledge commits a crash could lose, and creates the schema
+    /// if missing (nodes starting together take turns on an advisory lock).
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><c>fsync</c> or <c>synchronous_commit</c> is off for this database.</exception>
     public static PostgresLedger Open(string connectionString)
     {
         var data = NpgsqlDataSource.Create(connectionString);
         try
         {
             using var connection = data.OpenConnection();
+            CheckDurable(connection);
             using var transaction = connection.BeginTransaction();
             foreach (var sql in new[] { "SELECT pg_advisory_xact_lock(7315420240214)", Schema })
             {
@@ -47,6 +52,22 @@ public sealed class PostgresLedger : IResultsLedger
             data.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Every level of synchronous_commit but <c>off</c> flushes the commit locally before answering; <c>off</c> (or fsync
+    /// off) would let a crash lose forms whose receipts were sent.
+    /// </summary>
+    private static void CheckDurable(NpgsqlConnection connection)
+    {
+        using var command = new NpgsqlCommand("SELECT current_setting('fsync'), current_setting('synchronous_commit')", connection);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        var (fsync, synchronousCommit) = (reader.GetString(0), reader.GetString(1));
+        if (fsync == "off" || synchronousCommit == "off")
+            throw new InvalidOperationException(
+                $"PostgreSQL database '{connection.Database}' has fsync={fsync}, synchronous_commit={synchronousCommit}: a crash could lose " +
+                "acknowledged forms. The ledger needs both on (ALTER DATABASE … RESET synchronous_commit, or the server's configuration).");
     }
 
     private const string Schema = """
