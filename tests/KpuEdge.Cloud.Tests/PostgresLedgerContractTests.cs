@@ -52,6 +52,32 @@ public sealed class PostgresLedgerContractTests(LocalPostgresFixture postgres) :
     }
 
     [Fact]
+    public async Task Nodes_racing_to_append_the_same_forms_or_their_forks_write_one_per_device_and_the_rest_are_conflicts()
+    {
+        const int Nodes = 8;
+        var devices = Enumerable.Range(0, 10).Select(i => new LedgerDevice($"dev-{i}", Tps[i % Tps.Length])).ToList();
+        var forms = devices.Select(d => d.Next()).ToArray();
+        var forks = devices.Select(d => d.At(1, seed: 8)).ToArray();
+        var nodes = Enumerable.Range(0, Nodes).Select(_ => PostgresLedger.Open(_database!)).ToList();
+
+        // Every node decided the same forms (half of them the forks instead), each in an order of its own.
+        var sent = nodes.Select((_, n) =>
+        {
+            var random = new Random(n);
+            return (n % 2 == 0 ? forms : forks).OrderBy(_ => random.Next()).ToArray();
+        }).ToList();
+        var commits = await Task.WhenAll(nodes.Select((node, n) => Task.Run(() => node.AppendAsync(Forms(sent[n])))));
+        foreach (var node in nodes) await node.DisposeAsync();
+
+        var written = commits.SelectMany((c, n) => sent[n].Where((_, i) => !c.Conflicts.Contains(i))).ToList();
+        Assert.Equal(devices.Select(d => d.Id).Order(StringComparer.Ordinal), written.Select(f => f.Submission.DeviceId).Order(StringComparer.Ordinal));
+        Assert.All(commits.Select((c, n) => (c, n)), x => Assert.Equal(sent[x.n].Length - x.c.Conflicts.Count, x.c.Positions.Count(p => p > 0)));
+        Assert.Equal(Enumerable.Range(1, 10).Select(p => (long)p), commits.SelectMany(c => c.Positions).Where(p => p > 0).Order());
+        foreach (var form in written) Assert.NotNull(await Ledger.FindByHashAsync(form.Hash));
+        Assert.Equal(10, await Ledger.CountAsync());
+    }
+
+    [Fact]
     public async Task A_reader_paging_security_events_by_id_misses_none_while_several_nodes_record_them()
     {
         const int Nodes = 8, Rounds = 40;
