@@ -258,13 +258,21 @@ public sealed class PostgresLedger : IResultsLedger
         return repeats;
     }
 
-    /// <summary>The (1-based) ordinals of the forms the ledger already holds: the same bytes, or the same device and sequence.</summary>
+    /// <summary>
+    /// The (1-based) ordinals of the forms the ledger already holds: the same bytes, or the same device and sequence.
+    /// Probed form by form through the two unique indexes (a LATERAL subquery with LIMIT is never flattened): written as
+    /// <c>EXISTS … OR EXISTS</c>, the planner may hash the whole table twice instead — it did here while the ledger held
+    /// tens of thousands of forms, 170 ms per 500-form append, under the lock every node waits on.
+    /// </summary>
     private static NpgsqlBatchCommand HeldFormsCommand(IReadOnlyList<(SignedSubmission Submission, DateTimeOffset ReceivedAt)> accepted)
     {
         var command = new NpgsqlBatchCommand("""
             SELECT t.i FROM unnest(@hash, @device, @sequence) WITH ORDINALITY AS t(hash, device, sequence, i)
-            WHERE EXISTS (SELECT 1 FROM submissions s WHERE s.hash = t.hash)
-               OR EXISTS (SELECT 1 FROM submissions s WHERE s.device_id = t.device AND s.sequence = t.sequence)
+            CROSS JOIN LATERAL (
+                SELECT 1 FROM submissions s WHERE s.hash = t.hash
+                UNION ALL
+                SELECT 1 FROM submissions s WHERE s.device_id = t.device AND s.sequence = t.sequence
+                LIMIT 1) AS held
             """);
         command.Parameters.AddWithValue("hash", accepted.Select(a => a.Submission.Hash.ToArray()).ToArray());
         command.Parameters.AddWithValue("device", accepted.Select(a => a.Submission.Submission.DeviceId).ToArray());
