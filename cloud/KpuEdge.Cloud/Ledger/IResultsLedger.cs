@@ -48,7 +48,9 @@ public sealed record LedgerBatch
 /// log entries it appended in log order (submissions, then revocations), starting at <see cref="FirstLogIndex"/>.
 /// A submission the ledger already holds — the same bytes, or the same device and sequence number, written by another
 /// node meanwhile — is not written again: its position and log index are -1 and its index is in <see cref="Conflicts"/>,
-/// so whoever decided it can look again.
+/// so whoever decided it can look again. A revocation the ledger already holds (the same certificate serial: two nodes
+/// installed the same revocation list) is not logged again either: its log index is the one it has, and its entry is not
+/// among <see cref="LogEntries"/>.
 /// </summary>
 public sealed record LedgerCommit(
     IReadOnlyList<long> Positions, IReadOnlyList<long> SubmissionLogIndexes, IReadOnlyList<long> RevocationLogIndexes,

@@ -137,6 +137,7 @@ public sealed class SqliteLedger : IResultsLedger
             long firstLogIndex = Scalar(_writer, "SELECT COALESCE(MAX(log_index) + 1, 0) FROM log_entries", transaction);
             long nextLog = firstLogIndex;
             var conflicts = FindConflicts(accepted, transaction);
+            foreach (int i in conflicts) positions[i] = submissionLog[i] = -1;
             if (accepted.Count > conflicts.Count)
             {
                 using var insert = _writer.CreateCommand();
@@ -161,11 +162,7 @@ public sealed class SqliteLedger : IResultsLedger
                 insert.Parameters.AddWithValue("$type", (int)LogEntryType.Submission);
                 for (int i = 0; i < accepted.Count; i++)
                 {
-                    if (conflicts.Contains(i))
-                    {
-                        positions[i] = submissionLog[i] = -1;
-                        continue;
-                    }
+                    if (conflicts.Contains(i)) continue;
                     var (s, receivedAt) = accepted[i];
                     positions[i] = ++next;
                     submissionLog[i] = nextLog++;
@@ -185,10 +182,17 @@ public sealed class SqliteLedger : IResultsLedger
                     entries.Add(LogEntry.EncodeSubmission(s.Wire));
                 }
             }
+            // A revocation already logged (the same list installed again) keeps the index it has.
+            var logged = new Dictionary<string, long>(StringComparer.Ordinal);
             for (int i = 0; i < batch.Revocations.Count; i++)
             {
                 var r = batch.Revocations[i];
-                revocationLog[i] = nextLog++;
+                if ((logged.TryGetValue(r.SerialHex, out long inBatch) ? inBatch : LoggedRevocation(r.SerialHex, transaction)) is { } held)
+                {
+                    revocationLog[i] = held;
+                    continue;
+                }
+                revocationLog[i] = logged[r.SerialHex] = nextLog++;
                 using var insert = _writer.CreateCommand();
                 insert.Transaction = transaction;
                 insert.CommandText = """
@@ -232,6 +236,16 @@ public sealed class SqliteLedger : IResultsLedger
             transaction.Commit();
             return Task.FromResult(new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries) { Conflicts = conflicts });
         }
+    }
+
+    /// <summary>The log index of the revocation of this certificate serial, if the ledger holds it.</summary>
+    private long? LoggedRevocation(string serialHex, SqliteTransaction transaction)
+    {
+        using var command = _writer.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT log_index FROM revocations WHERE serial = $serial";
+        command.Parameters.AddWithValue("$serial", serialHex);
+        return command.ExecuteScalar() is long index ? index : null;
     }
 
     /// <summary>Accepted forms the ledger already holds (same hash, or same device and sequence), or that repeat one earlier in the batch.</summary>
