@@ -6,7 +6,7 @@ using KpuEdge.Core.Regions;
 namespace KpuEdge.Cloud.Recap;
 
 /// <summary>Entry point to the recap grains for the API, the ingest and restarts.</summary>
-public sealed class RecapService(IGrainFactory grains, RecapContext context, IFormReader ledger, ILogger<RecapService> logger)
+public sealed class RecapService(IGrainFactory grains, RecapContext context, ILogger<RecapService> logger)
 {
     private readonly ConcurrentDictionary<RegionCode, byte> _touchedDesa = new();
 
@@ -38,19 +38,15 @@ public sealed class RecapService(IGrainFactory grains, RecapContext context, IFo
         }
     }
 
-    /// <summary>Rebuilds the recap after a restart: every TPS in the ledger loads its forms and pushes them up.</summary>
+    /// <summary>
+    /// At a node's start: activates the nation's grain, which — if no node holds it (a cold start, or the whole cluster
+    /// restarted) — rebuilds itself from its reporting provinces, they from theirs, down to the desa that read their TPS's
+    /// forms from the ledger. Where the regions are alive on other nodes this costs one call: a node joining a running
+    /// cluster republishes nothing.
+    /// </summary>
     public async Task RebuildFromLedgerAsync(CancellationToken cancellationToken)
     {
-        var reporting = await ledger.ReportingTpsAsync(cancellationToken);
-        if (reporting.Count == 0) return;
-        logger.LogInformation("Rebuilding the recap from {Count} TPS in the ledger", reporting.Count);
-        await Parallel.ForEachAsync(reporting, new ParallelOptions { MaxDegreeOfParallelism = 64, CancellationToken = cancellationToken },
-            async (tps, _) =>
-            {
-                _touchedDesa.TryAdd(tps.Desa, 0);
-                await grains.GetGrain<ITpsGrain>(tps.Value).Publish();
-            });
-        await SettleAsync();
-        logger.LogInformation("Recap rebuilt from the ledger");
+        var view = await grains.GetGrain<IRegionGrain>(RegionCode.Nasional.ToString()).GetView(ContestId.Ppwp).WaitAsync(cancellationToken);
+        logger.LogInformation("Recap ready: {Tps} TPS counted nationally for PPWP", view.Totals.TpsReported);
     }
 }
