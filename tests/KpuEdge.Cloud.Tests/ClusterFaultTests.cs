@@ -65,42 +65,13 @@ public sealed class ClusterFaultTests(FaultClusterFixture fixture) : IClassFixtu
         return devices;
     }
 
-    /// <summary>Sends until a receipt comes (through whichever running node the device is told to use), as a device's delivery loop does.</summary>
-    private async Task<Receipt> DeliverAsync(Device device, SignedSubmission form, Func<int> node)
-    {
-        var deadline = DateTimeOffset.UtcNow + Patience;
-        while (true)
-        {
-            try
-            {
-                await using var client = new SubmissionClient(device.Id, Cluster.ConnectionFor(device.Credentials, node()));
-                await client.ConnectAsync();
-                return await client.SubmitAsync(form, TimeSpan.FromSeconds(2), attempts: 5);
-            }
-            catch (Exception e) when (e is TimeoutException or MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException
-                                          && DateTimeOffset.UtcNow < deadline)
-            {
-                // The cloud is down or away: the device keeps the form and tries again.
-            }
-        }
-    }
+    private Task<Receipt> DeliverAsync(Device device, SignedSubmission form, Func<int> node) =>
+        ClusterChecks.DeliverAsync(device.Credentials, form, i => Cluster.ConnectionFor(device.Credentials, i), node, Patience, TimeSpan.FromSeconds(2), 5);
 
-    private async Task<SignedCheckpoint> CheckpointAsync(int node)
-    {
-        using var http = new HttpClient { BaseAddress = Cluster.Node(node).ApiBase };
-        return SignedCheckpoint.Open(await http.GetStringAsync("api/v1/log/checkpoint?fresh=true"), Cluster.Pki.LogKey);
-    }
+    private Task<SignedCheckpoint> CheckpointAsync(int node) => ClusterChecks.CheckpointAsync(Cluster.Node(node).ApiBase, Cluster.Pki.LogKey);
 
-    private async Task AssertLogExtendsAsync(SignedCheckpoint before, SignedCheckpoint after, int node)
-    {
-        Assert.True(after.Checkpoint.Size > before.Checkpoint.Size);
-        using var http = new HttpClient { BaseAddress = Cluster.Node(node).ApiBase };
-        var proof = JsonDocument.Parse(await http.GetStringAsync(
-                $"api/v1/log/proof/consistency?from={before.Checkpoint.Size}&to={after.Checkpoint.Size}")).RootElement
-            .GetProperty("proof").EnumerateArray().Select(p => Convert.FromBase64String(p.GetString()!)).ToList();
-        Assert.True(MerkleProof.VerifyConsistency(before.Checkpoint.Size, after.Checkpoint.Size,
-            before.Checkpoint.RootHash, after.Checkpoint.RootHash, proof), "The log after the fault does not extend the log before it.");
-    }
+    private Task AssertLogExtendsAsync(SignedCheckpoint before, SignedCheckpoint after, int node) =>
+        ClusterChecks.AssertLogExtendsAsync(before, after, Cluster.Node(node).ApiBase);
 
     /// <summary>Every device has exactly the forms it was told were accepted, and the region's recap is their sum.</summary>
     private async Task AssertCountedOnceAsync(Device[] devices, string region, ContestId contest, int formsPerDevice)

@@ -44,30 +44,10 @@ public sealed class ProcessClusterTests : IAsyncLifetime
             Core.Tally.SyntheticTally.ForTps(Tps, CloudFixture.Ballots, CloudFixture.Election, 9).Single(t => t.Contest == contest);
     }
 
-    private async Task<Receipt> DeliverAsync(Device device, SignedSubmission form, Func<int> node)
-    {
-        var deadline = DateTimeOffset.UtcNow + Patience;
-        while (true)
-        {
-            try
-            {
-                await using var client = new SubmissionClient(device.Credentials.DeviceId, _cluster.ConnectionFor(device.Credentials, node()));
-                await client.ConnectAsync();
-                return await client.SubmitAsync(form, TimeSpan.FromSeconds(3), attempts: 3);
-            }
-            catch (Exception e) when (e is TimeoutException or MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException
-                                          or System.Net.Sockets.SocketException && DateTimeOffset.UtcNow < deadline)
-            {
-                // The node went away: the device keeps the form and tries again.
-            }
-        }
-    }
+    private Task<Receipt> DeliverAsync(Device device, SignedSubmission form, Func<int> node) =>
+        ClusterChecks.DeliverAsync(device.Credentials, form, i => _cluster.ConnectionFor(device.Credentials, i), node, Patience, TimeSpan.FromSeconds(3), 3);
 
-    private async Task<SignedCheckpoint> CheckpointAsync(int node)
-    {
-        using var http = new HttpClient { BaseAddress = _cluster.Nodes[node].ApiBase };
-        return SignedCheckpoint.Open(await http.GetStringAsync("api/v1/log/checkpoint?fresh=true"), _cluster.Pki.LogKey);
-    }
+    private Task<SignedCheckpoint> CheckpointAsync(int node) => ClusterChecks.CheckpointAsync(_cluster.Nodes[node].ApiBase, _cluster.Pki.LogKey);
 
     [Fact]
     public async Task A_node_killed_with_SIGKILL_mid_run_loses_nothing_and_counts_nothing_twice()
@@ -102,13 +82,7 @@ public sealed class ProcessClusterTests : IAsyncLifetime
             foreach (var d in devices)
                 Assert.Equal([1UL, 2UL, 3UL], (await ledger.DeviceLinksAsync(d.Credentials.DeviceId)).Select(l => l.Link.Sequence));
 
-        var after = await CheckpointAsync(1);
-        using (var http = new HttpClient { BaseAddress = _cluster.Nodes[1].ApiBase })
-        {
-            var proof = JsonDocument.Parse(await http.GetStringAsync($"api/v1/log/proof/consistency?from={before.Checkpoint.Size}&to={after.Checkpoint.Size}"))
-                .RootElement.GetProperty("proof").EnumerateArray().Select(p => Convert.FromBase64String(p.GetString()!)).ToList();
-            Assert.True(MerkleProof.VerifyConsistency(before.Checkpoint.Size, after.Checkpoint.Size, before.Checkpoint.RootHash, after.Checkpoint.RootHash, proof));
-        }
+        await ClusterChecks.AssertLogExtendsAsync(before, await CheckpointAsync(1), _cluster.Nodes[1].ApiBase);
 
         // Every node publishes the devices' own sums (region flushes run every 250 ms; give them until the patience runs out).
         foreach (var contest in new[] { ContestId.Ppwp, ContestId.Dpr, ContestId.Dpd })

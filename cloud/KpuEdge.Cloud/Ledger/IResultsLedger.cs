@@ -25,7 +25,18 @@ public sealed record RevocationRecord(string DeviceId, string SerialHex, DateTim
 }
 
 /// <summary>A device's chain with missing links: the sequence numbers below its head that never arrived.</summary>
-public sealed record ChainHoles(string DeviceId, string Tps, ulong Head, IReadOnlyList<ulong> Missing, DateTimeOffset LastReceivedAt);
+public sealed record ChainHoles(string DeviceId, string Tps, ulong Head, IReadOnlyList<ulong> Missing, DateTimeOffset LastReceivedAt)
+{
+    /// <summary>The holes below <paramref name="head"/> in a device's accepted links (the first thousand).</summary>
+    public static ChainHoles Of(string deviceId, string tps, ulong head, IReadOnlyList<DeviceLink> links, DateTimeOffset lastReceivedAt)
+    {
+        var present = links.Select(l => l.Link.Sequence).ToHashSet();
+        var missing = new List<ulong>();
+        for (ulong n = 1; n < head && missing.Count < 1000; n++)
+            if (!present.Contains(n)) missing.Add(n);
+        return new ChainHoles(deviceId, tps, head, missing, lastReceivedAt);
+    }
+}
 
 /// <summary>A form page image received whole and checked against the hash its signed submission names.</summary>
 public sealed record StoredImagePage(

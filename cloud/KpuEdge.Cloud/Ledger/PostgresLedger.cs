@@ -499,13 +499,7 @@ public sealed class PostgresLedger : IResultsLedger
             cancellationToken);
         var result = new List<ChainHoles>(gapped.Count);
         foreach (var (device, tps, head, last) in gapped)
-        {
-            var present = (await DeviceLinksAsync(device, cancellationToken)).Select(l => l.Link.Sequence).ToHashSet();
-            var missing = new List<ulong>();
-            for (ulong n = 1; n < head && missing.Count < 1000; n++)
-                if (!present.Contains(n)) missing.Add(n);
-            result.Add(new ChainHoles(device, tps, head, missing, last));
-        }
+            result.Add(ChainHoles.Of(device, tps, head, await DeviceLinksAsync(device, cancellationToken), last));
         return result;
     }
 

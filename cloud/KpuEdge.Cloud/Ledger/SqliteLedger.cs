@@ -427,13 +427,7 @@ public sealed class SqliteLedger : IResultsLedger
                 gapped.Add((reader.GetString(0), reader.GetString(1), (ulong)reader.GetInt64(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
         var result = new List<ChainHoles>(gapped.Count);
         foreach (var (device, tps, head, last) in gapped)
-        {
-            var present = (await DeviceLinksAsync(device, cancellationToken)).Select(l => l.Link.Sequence).ToHashSet();
-            var missing = new List<ulong>();
-            for (ulong n = 1; n < head && missing.Count < 1000; n++)
-                if (!present.Contains(n)) missing.Add(n);
-            result.Add(new ChainHoles(device, tps, head, missing, last));
-        }
+            result.Add(ChainHoles.Of(device, tps, head, await DeviceLinksAsync(device, cancellationToken), last));
         return result;
     }
 
