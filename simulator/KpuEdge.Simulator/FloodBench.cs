@@ -112,7 +112,7 @@ public static class FloodBench
                 bool flood = round % 2 == 0;
                 var phase = await RunPhase(flood ? "under flood" : "quiet", round, flood);
                 phases.Add(phase);
-                AnsiConsole.WriteLine($"round {round} ({phase.Name}): {phase.LatenciesMs.Length} receipts, p50 {P(phase.LatenciesMs, 0.5):F0} ms, p99 {P(phase.LatenciesMs, 0.99):F0} ms; flood {phase.FloodSent:N0} sent, {phase.FloodQuotaRefused:N0} refused for quota");
+                AnsiConsole.WriteLine($"round {round} ({phase.Name}): {phase.LatenciesMs.Length} receipts, p50 {Percentiles.Of(phase.LatenciesMs, 0.5):F0} ms, p99 {Percentiles.Of(phase.LatenciesMs, 0.99):F0} ms; flood {phase.FloodSent:N0} sent, {phase.FloodQuotaRefused:N0} refused for quota");
             }
         }
         Directory.Delete(data, true);
@@ -130,7 +130,7 @@ public static class FloodBench
         Line("| round | receipts | receipt p50 | p99 | max | flood publishes (refused for quota) | rejection rows written | security events written | process RSS |");
         Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var p in phases)
-            Line($"| {p.Name} | {p.LatenciesMs.Length} | {P(p.LatenciesMs, 0.5):F0} ms | {P(p.LatenciesMs, 0.99):F0} ms | {p.LatenciesMs[^1]:F0} ms | "
+            Line($"| {p.Name} | {p.LatenciesMs.Length} | {Percentiles.Of(p.LatenciesMs, 0.5):F0} ms | {Percentiles.Of(p.LatenciesMs, 0.99):F0} ms | {p.LatenciesMs[^1]:F0} ms | "
                  + $"{p.FloodSent:N0} ({p.FloodQuotaRefused:N0}) | {p.RejectionRows:N0} | {p.EventRows:N0} | {p.ProcessMb:N0} MB |");
         Line("");
         Line("The flooder's forged forms beyond its quota are answered *Quota exceeded* by the broker and never read; those within it are "
@@ -144,7 +144,6 @@ public static class FloodBench
         return 0;
     }
 
-    private static double P(double[] sorted, double q) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * q))];
 
     private static async Task<long> CountEventsAsync(IResultsLedger ledger)
     {

@@ -105,7 +105,7 @@ public static class NationalBench
                 Array.Sort(recent);
                 string perNode = string.Join(" ", nodes.Select(n => $"{n.Options.NodeName ?? "node"}:{n.Stats.Received:N0}"));
                 console.MarkupLine($"[grey]{at:mm\\:ss}[/] {now:N0}/{forms.Count:N0} forms · {(now - last) / (at - lastAt).TotalSeconds:F0} forms/s · backlog {forms.Count - now:N0} · " +
-                                   $"p99 {P(recent, 0.99):F0} ms · received {Markup.Escape(perNode)}");
+                                   $"p99 {Percentiles.Of(recent, 0.99):F0} ms · received {Markup.Escape(perNode)}");
                 last = now;
                 lastAt = at;
             }
@@ -180,7 +180,7 @@ public static class NationalBench
         table.AddRow("Forms", $"{forms.Count:N0} (accepted {accepted:N0}, duplicates {duplicates:N0}, rejected {rejected.Values.Sum():N0}, failed {failed:N0})");
         table.AddRow("Wall time (send → last receipt)", $"{run.Elapsed.TotalSeconds:F1} s");
         table.AddRow("Throughput", $"{rate:F0} forms/s");
-        table.AddRow("Receipt latency p50 / p99", $"{P(sorted, 0.5):F0} ms / {P(sorted, 0.99):F0} ms");
+        table.AddRow("Receipt latency p50 / p99", $"{Percentiles.Of(sorted, 0.5):F0} ms / {Percentiles.Of(sorted, 0.99):F0} ms");
         table.AddRow("Ledger group commits", $"{commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit)");
         table.AddRow("Recap settled in", $"{settle.ElapsedMilliseconds} ms");
         table.AddRow("Process memory (all nodes in this process)", $"{rss / 1024 / 1024:N0} MiB");
@@ -200,7 +200,7 @@ public static class NationalBench
             | forms | {forms.Count:N0} (accepted {accepted:N0}, duplicates {duplicates:N0}, rejected {rejected.Values.Sum():N0}, failed {failed:N0}) |
             | wall time | {run.Elapsed.TotalSeconds:F1} s |
             | throughput | **{rate:F0} forms/s** |
-            | receipt latency p50 / p99 | {P(sorted, 0.5):F0} / {P(sorted, 0.99):F0} ms |
+            | receipt latency p50 / p99 | {Percentiles.Of(sorted, 0.5):F0} / {Percentiles.Of(sorted, 0.99):F0} ms |
             | ledger group commits | {commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit) |
             | provisioning (keys, certificates, signing) | {provision.Elapsed.TotalSeconds:F1} s |
             | process memory (every node in one process) | {rss / 1024 / 1024:N0} MiB |
@@ -212,5 +212,4 @@ public static class NationalBench
         return problems.Count == 0 && failed == 0 && rejected.IsEmpty ? 0 : 1;
     }
 
-    private static double P(double[] sorted, double q) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * q))];
 }

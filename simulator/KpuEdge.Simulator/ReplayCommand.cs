@@ -221,11 +221,10 @@ public static class ReplayCommand
         table.AddRow("Sending time (connect → last receipt)", $"{report.Elapsed.TotalSeconds:F1} s");
         table.AddRow("Throughput", $"{report.FormsPerSecond:N0} forms/s");
         var latencies = report.LatenciesMs.Order().ToArray();
-        if (latencies.Length > 0) table.AddRow("Receipt latency p50 / p99", $"{Percentile(latencies, 0.5):F0} ms / {Percentile(latencies, 0.99):F0} ms");
+        if (latencies.Length > 0) table.AddRow("Receipt latency p50 / p99", $"{Percentiles.Of(latencies, 0.5):F0} ms / {Percentiles.Of(latencies, 0.99):F0} ms");
         console.Write(table);
     }
 
-    private static double Percentile(double[] sorted, double q) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * q))];
 
     private static void PrintTotals(IAnsiConsole console, IReadOnlyList<ReplayComparison> comparisons, int nodes)
     {
@@ -353,7 +352,7 @@ public static class ReplayCommand
         md.AppendLine($"| devices provisioned (signing + TLS certificate) | {report.Devices:N0} in {figures.Provisioning.TotalSeconds:F1} s |");
         md.AppendLine($"| forms accepted | {report.Accepted + report.Duplicates:N0} of {figures.Forms:N0} |");
         md.AppendLine($"| sending (connect → last receipt) | **{report.FormsPerSecond:N0} forms/s** ({report.Elapsed.TotalSeconds:F1} s) |");
-        if (latencies.Length > 0) md.AppendLine($"| receipt latency p50 / p99 | {Percentile(latencies, 0.5):F0} ms / {Percentile(latencies, 0.99):F0} ms |");
+        if (latencies.Length > 0) md.AppendLine($"| receipt latency p50 / p99 | {Percentiles.Of(latencies, 0.5):F0} ms / {Percentiles.Of(latencies, 0.99):F0} ms |");
         md.AppendLine($"| national and per-province totals, API = file | **{(ok ? "equal" : "NOT equal")}** ({Contests.All.Count} contests × nasional + {provinces} provinces) |");
         md.AppendLine();
         md.AppendLine("Loading streams the results file (one row's text at a time, every accepted form kept for sending); a small file's rows/s " +
