@@ -177,7 +177,33 @@ public sealed class NoteVerifierKey
         return true;
     }
 
-    internal bool Verify(byte[] text, byte[] signature) => _key.Verify(text, 0, text.Length, signature);
+    /// <summary>
+    /// Whether <paramref name="signature"/> is this key's over <paramref name="text"/>. A log's checkpoint is checked by
+    /// everyone who gets a receipt or a proof with it, again and again (a PPK station relays a hundred TPS's receipts of
+    /// the same checkpoint): the last few (text, signature) pairs that verified are remembered by their SHA-256 (length-prefixed), so
+    /// the same bytes are not verified twice. Only a success is remembered; a different byte anywhere misses.
+    /// </summary>
+    internal bool Verify(byte[] text, byte[] signature)
+    {
+        var digest = new byte[SHA256.HashSizeInBytes];
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            Span<byte> length = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32BigEndian(length, text.Length);
+            hash.AppendData(length);
+            hash.AppendData(text);
+            hash.AppendData(signature);
+            hash.GetHashAndReset(digest);
+        }
+        int slot = (int)(BinaryPrimitives.ReadUInt32LittleEndian(digest) % (uint)_verified.Length);
+        if (Volatile.Read(ref _verified[slot]) is { } seen && seen.AsSpan().SequenceEqual(digest)) return true;
+        if (!_key.Verify(text, 0, text.Length, signature)) return false;
+        Volatile.Write(ref _verified[slot], digest);
+        return true;
+    }
+
+    // Digests of (text ‖ signature) pairs that verified, one per slot; a slot's array is replaced whole, never changed.
+    private readonly byte[]?[] _verified = new byte[]?[64];
 }
 
 /// <summary>Signs notes with an Ed25519 key under a key name (for the log: its origin).</summary>

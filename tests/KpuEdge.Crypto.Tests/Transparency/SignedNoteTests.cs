@@ -95,6 +95,23 @@ public sealed class SignedNoteTests
     }
 
     [Fact]
+    public void A_note_verified_before_is_remembered_but_a_changed_byte_is_checked_again()
+    {
+        var signer = new NoteSigner("kpu.go.id/kpuedge/test", DeviceKey.Deterministic("note", 7));
+        var key = NoteVerifierKey.Parse(signer.VerifierKey.Format());
+        string note = SignedNote.Sign("size 1\n", signer);
+        // The same bytes again and again (every receipt of one checkpoint): still good.
+        for (int i = 0; i < 3; i++) Assert.Equal("size 1\n", SignedNote.Open(note, key).Text);
+        // After a success, a changed text or a changed signature byte is still refused.
+        Assert.Equal(NoteError.BadSignature, Refusal(note.Replace("size 1", "size 2"), key));
+        var line = note.Split('\n')[^2];
+        var signature = Convert.FromBase64String(line.Split(' ')[^1]);
+        signature[^1] ^= 1;
+        string flipped = note.Replace(line, string.Join(' ', line.Split(' ')[..^1]) + " " + Convert.ToBase64String(signature));
+        Assert.Equal(NoteError.BadSignature, Refusal(flipped, key));
+    }
+
+    [Fact]
     public void Refuses_a_note_without_a_signature_of_the_key()
     {
         // Signed by Enoch only: Peter's key finds nothing of its own.
