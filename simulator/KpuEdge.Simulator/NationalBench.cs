@@ -29,51 +29,40 @@ namespace KpuEdge.Simulator;
 /// </summary>
 public static class NationalBench
 {
-    public sealed record Settings(int Tps, int Nodes, int Stations, int Window, string DataDirectory, string Output, int Seed);
+    public sealed record Settings(int Tps, int Nodes, int Stations, int Window, string DataDirectory, string Output, int Seed, string FleetDirectory = "out/fleet");
 
-    private sealed record Station(DeviceCredentials Credentials, IReadOnlyList<TpsCode> Tps);
+    private sealed record Station(DeviceCredentials Credentials, FleetKecamatan Kecamatan);
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken cancellationToken)
     {
         var console = AnsiConsole.Console;
         var tree = RegionTree.LoadEmbedded();
         var election = ElectionDefinition.Default;
-        var ballots = election.Ballots(tree);
         var all = tree.TpsIn(RegionCode.Nasional).ToArray();
         int count = settings.Tps <= 0 || settings.Tps >= all.Length ? all.Length : settings.Tps;
         // A sample of whole kecamatan, evenly across the country (every province is in it): each station carries all
         // of its kecamatan's TPS, as on the night (≈ 113 TPS a station nationally), so a sample costs no more handshakes per form.
         var kecamatan = all.GroupBy(t => t.Value[..6]).ToArray();
-        var tps = count == all.Length ? all
-            : Enumerable.Range(0, kecamatan.Length).Select(i => kecamatan[(int)((long)i * 7919 % kecamatan.Length)])
-                .SelectMany(k => k).Take(count).ToArray();
-        console.MarkupLine($"National run: {tps.Length:N0} TPS of {all.Length:N0}, {settings.Nodes} node(s), stations {settings.Stations} at a time, {settings.Window} forms in flight per station.");
+        var sample = count == all.Length ? kecamatan : TakeTps(
+            Enumerable.Range(0, kecamatan.Length).Select(i => kecamatan[(int)((long)i * 7919 % kecamatan.Length)]), count);
+        int tpsCount = sample.Sum(k => k.Count());
+        console.MarkupLine($"National run: {tpsCount:N0} TPS of {all.Length:N0} in {sample.Length:N0} kecamatan, {settings.Nodes} node(s), stations {settings.Stations} at a time, {settings.Window} forms in flight per station.");
 
         if (Directory.Exists(settings.DataDirectory)) Directory.Delete(settings.DataDirectory, recursive: true);
-        var pki = SimulationPki.Create(election, settings.Seed);
-
-        // Provisioning: a signing identity per TPS (its chain of forms signed now, as the devices would have on the
-        // night), a TLS identity per kecamatan station.
+        // Provisioning (once per seed and sample, then cached): a signing identity per TPS and its chain of forms signed,
+        // as the devices would have on the night.
         var provision = Stopwatch.StartNew();
-        var forms = new ConcurrentBag<(string Station, SignedSubmission Form, C1Tally Tally)>();
-        var devices = new ConcurrentBag<KpuCertificate>();
-        var stations = tps.GroupBy(t => t.Value[..6]).Select(g => new Station(
-            pki.Pki.IssueDevice($"ppk-{g.Key}", KpuRole.Ppk, g.Key), g.ToArray())).ToArray();
-        Parallel.ForEach(stations, station =>
-        {
-            foreach (var code in station.Tps)
-            {
-                string deviceId = $"dev-{code}";
-                var key = DeviceKey.Deterministic(code.Value, settings.Seed);
-                devices.Add(pki.Pki.IssueSigningCertificate(deviceId, KpuRole.Tps, code.Value, key));
-                var signer = new FormSigner(new DeviceIdentity(deviceId, code, key), election, ballots, TimeProvider.System);
-                foreach (var tally in SyntheticTally.ForTps(code, ballots, election, settings.Seed))
-                    forms.Add((station.Credentials.DeviceId, signer.Sign(tally), tally));
-            }
-        });
+        var fleet = Fleet.OpenOrProvision(Path.Combine(settings.FleetDirectory, $"seed-{settings.Seed}-tps-{tpsCount}"), sample, election,
+            settings.Seed, TimeProvider.System, out bool provisioned, message => console.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
         provision.Stop();
-        var byStation = forms.GroupBy(f => f.Station).ToDictionary(g => g.Key, g => g.OrderBy(f => f.Form.Submission.Sequence).ToArray());
-        console.MarkupLine($"Provisioned {tps.Length:N0} TPS signing identities and {stations.Length:N0} PPK stations, {forms.Count:N0} forms signed, in {provision.Elapsed.TotalSeconds:F1} s.");
+        var pki = fleet.Pki;
+        console.MarkupLine(provisioned
+            ? $"Provisioned {fleet.DeviceCount:N0} TPS signing identities, {fleet.FormCount:N0} forms signed, in {provision.Elapsed.TotalSeconds:F1} s (cached in {Markup.Escape(fleet.Directory)})."
+            : $"Fleet of {fleet.DeviceCount:N0} TPS and {fleet.FormCount:N0} forms read from the cache {Markup.Escape(fleet.Directory)} in {provision.Elapsed.TotalSeconds:F1} s.");
+        // Each kecamatan's PPK station: its own TLS identity (one mutual-TLS connection carries all its TPS's forms).
+        var stationCredentials = sample.AsParallel().AsOrdered()
+            .Select(k => pki.Pki.IssueDevice($"ppk-{k.Key}", KpuRole.Ppk, k.Key))
+            .ToDictionary(c => c.Identity.Assignment, StringComparer.Ordinal);
 
         await using var cluster = settings.Nodes > 1
             ? await InProcessCluster.StartAsync(settings.DataDirectory, tree, election, settings.Nodes, LogLevel.Error, pki: pki, cancellationToken: cancellationToken)
@@ -82,13 +71,20 @@ public static class NationalBench
             : await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, LogLevel.Error, pki: pki, cancellationToken: cancellationToken);
         var nodes = cluster?.Nodes ?? [single!];
         // Every node serves every device (in a real cluster they read the one registry; here each node's copy in memory).
-        foreach (var node in nodes)
-            foreach (var device in devices) node.Registry.Register(DeviceRecord.FromCertificate(device));
+        var registration = Stopwatch.StartNew();
+        foreach (var certificate in fleet.Certificates())
+        {
+            var record = DeviceRecord.FromCertificate(certificate);
+            foreach (var node in nodes) node.Registry.Register(record);
+        }
+        registration.Stop();
+        console.MarkupLine($"Registered {fleet.DeviceCount:N0} devices on {nodes.Count} node(s) in {registration.Elapsed.TotalSeconds:F1} s.");
 
-        var latencies = new ConcurrentBag<double>();
+        // Every form's receipt latency, in the order receipts came (the progress line takes the p99 of the latest).
+        var latencies = new double[fleet.FormCount];
         long done = 0, accepted = 0, duplicates = 0, failed = 0;
         var rejected = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
-        var acceptedTallies = new ConcurrentBag<C1Tally>();
+        var signedTotals = new RecapCheck.RunningTotals();
         var run = Stopwatch.StartNew();
         using var progressStop = new CancellationTokenSource();
         var progress = Task.Run(async () =>
@@ -101,40 +97,44 @@ public static class NationalBench
                 catch (OperationCanceledException) { break; }
                 long now = Interlocked.Read(ref done);
                 var at = run.Elapsed;
-                var recent = latencies.ToArray();
+                var recent = latencies.AsSpan((int)last, (int)(now - last)).ToArray();
                 Array.Sort(recent);
                 string perNode = string.Join(" ", nodes.Select(n => $"{n.Options.NodeName ?? "node"}:{n.Stats.Received:N0}"));
-                console.MarkupLine($"[grey]{at:mm\\:ss}[/] {now:N0}/{forms.Count:N0} forms · {(now - last) / (at - lastAt).TotalSeconds:F0} forms/s · backlog {forms.Count - now:N0} · " +
+                console.MarkupLine($"[grey]{at:hh\\:mm\\:ss}[/] {now:N0}/{fleet.FormCount:N0} forms · {(now - last) / (at - lastAt).TotalSeconds:F0} forms/s · backlog {fleet.FormCount - now:N0} · " +
                                    $"p99 {Percentiles.Of(recent, 0.99):F0} ms · received {Markup.Escape(perNode)}");
                 last = now;
                 lastAt = at;
             }
         });
 
-        await Parallel.ForEachAsync(stations, new ParallelOptions { MaxDegreeOfParallelism = settings.Stations, CancellationToken = cancellationToken },
-            async (station, ct) =>
+        // The kecamatan stream from the fleet file; each is held only while its station sends.
+        await Parallel.ForEachAsync(fleet.Read(), new ParallelOptions { MaxDegreeOfParallelism = settings.Stations, CancellationToken = cancellationToken },
+            async (kecamatan, ct) =>
             {
+                var credentials = stationCredentials[kecamatan.Code];
                 // A station talks to its node; the nodes share the kecamatan evenly.
-                var node = nodes[(int)(long.Parse(station.Credentials.Identity.Assignment, CultureInfo.InvariantCulture) % nodes.Count)];
-                var queue = byStation[station.Credentials.DeviceId];
+                var node = nodes[(int)(long.Parse(kecamatan.Code, CultureInfo.InvariantCulture) % nodes.Count)];
+                // Its TPS's forms interleaved the way they come in on the night: every TPS's first form, then every second one…
+                var queue = kecamatan.Devices.SelectMany(d => d.Forms).OrderBy(f => f.Submission.Sequence).ToArray();
                 try
                 {
-                    await using var client = new SubmissionClient(station.Credentials.DeviceId,
-                        BrokerConnection.For(station.Credentials, node.BrokerHost, node.BrokerPort, pki.LogKey));
+                    await using var client = new SubmissionClient(credentials.DeviceId,
+                        BrokerConnection.For(credentials, node.BrokerHost, node.BrokerPort, pki.LogKey));
                     await client.ConnectAsync(ct);
                     using var window = new SemaphoreSlim(settings.Window);
-                    await Task.WhenAll(queue.Select(async f =>
+                    await Task.WhenAll(queue.Select(async form =>
                     {
                         await window.WaitAsync(ct);
+                        double latency = double.NaN;
                         try
                         {
                             var started = Stopwatch.GetTimestamp();
-                            var receipt = await client.SubmitAsync(f.Form, TimeSpan.FromSeconds(60), attempts: 3, ct);
-                            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                            var receipt = await client.SubmitAsync(form, TimeSpan.FromSeconds(60), attempts: 3, ct);
+                            latency = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                             switch (receipt.Status)
                             {
-                                case ReceiptStatus.Accepted: Interlocked.Increment(ref accepted); acceptedTallies.Add(f.Tally); break;
-                                case ReceiptStatus.Duplicate: Interlocked.Increment(ref duplicates); acceptedTallies.Add(f.Tally); break;
+                                case ReceiptStatus.Accepted: Interlocked.Increment(ref accepted); signedTotals.Add(form.Submission.Tally); break;
+                                case ReceiptStatus.Duplicate: Interlocked.Increment(ref duplicates); signedTotals.Add(form.Submission.Tally); break;
                                 default: rejected.AddOrUpdate(receipt.Reason ?? "unknown", 1, (_, n) => n + 1); break;
                             }
                         }
@@ -142,14 +142,15 @@ public static class NationalBench
                         finally
                         {
                             window.Release();
-                            Interlocked.Increment(ref done);
+                            latencies[Interlocked.Increment(ref done) - 1] = latency;
                         }
                     }));
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     Interlocked.Add(ref failed, queue.Length);
-                    console.MarkupLine($"[red]{Markup.Escape(station.Credentials.DeviceId)}: {Markup.Escape(e.Message)}[/]");
+                    Interlocked.Add(ref done, queue.Length);
+                    console.MarkupLine($"[red]{Markup.Escape(credentials.DeviceId)}: {Markup.Escape(e.Message)}[/]");
                 }
             });
         run.Stop();
@@ -162,22 +163,21 @@ public static class NationalBench
         var problems = new List<string>();
         using (var http = new HttpClient { BaseAddress = nodes[^1].ApiBase })
         {
-            var accepted2 = acceptedTallies.ToArray();
-            var provinces = tps.Select(t => RegionCode.Parse(t.Value[..2])).Distinct().ToArray();
+            var provinces = sample.Select(k => RegionCode.Parse(k.Key[..2])).Distinct().ToArray();
             foreach (var contest in Contests.All)
                 foreach (var region in provinces.Prepend(RegionCode.Nasional))
-                    problems.AddRange(await RecapCheck.CompareAsync(http, accepted2, contest, region));
+                    problems.AddRange(await RecapCheck.CompareAsync(http, signedTotals.For(contest, region), contest, region));
         }
         var writers = nodes.Select(n => n.Services.GetRequiredService<LedgerWriter>()).ToArray();
         long commits = writers.Sum(w => w.Commits), written = writers.Sum(w => w.FormsWritten);
-        var sorted = latencies.ToArray();
+        var sorted = latencies.Where(l => !double.IsNaN(l)).ToArray();
         Array.Sort(sorted);
-        double rate = forms.Count / run.Elapsed.TotalSeconds;
+        double rate = fleet.FormCount / run.Elapsed.TotalSeconds;
         long rss = Process.GetCurrentProcess().WorkingSet64;
 
         var table = new Table().AddColumns("", "");
-        table.AddRow("TPS / stations / nodes", $"{tps.Length:N0} / {stations.Length:N0} / {nodes.Count}");
-        table.AddRow("Forms", $"{forms.Count:N0} (accepted {accepted:N0}, duplicates {duplicates:N0}, rejected {rejected.Values.Sum():N0}, failed {failed:N0})");
+        table.AddRow("TPS / stations / nodes", $"{fleet.DeviceCount:N0} / {sample.Length:N0} / {nodes.Count}");
+        table.AddRow("Forms", $"{fleet.FormCount:N0} (accepted {accepted:N0}, duplicates {duplicates:N0}, rejected {rejected.Values.Sum():N0}, failed {failed:N0})");
         table.AddRow("Wall time (send → last receipt)", $"{run.Elapsed.TotalSeconds:F1} s");
         table.AddRow("Throughput", $"{rate:F0} forms/s");
         table.AddRow("Receipt latency p50 / p99", $"{Percentiles.Of(sorted, 0.5):F0} ms / {Percentiles.Of(sorted, 0.99):F0} ms");
@@ -190,19 +190,20 @@ public static class NationalBench
 
         string md = $"""
             Measured {DateTimeOffset.UtcNow:yyyy-MM-dd} on this machine ({Environment.ProcessorCount} cores), `kpu-sim bench national --tps {settings.Tps} --nodes {settings.Nodes}`:
-            {tps.Length:N0} TPS (whole kecamatan spread over the 2024 registry), each its own signing identity; forms carried by {stations.Length:N0} PPK
+            {fleet.DeviceCount:N0} TPS (whole kecamatan spread over the 2024 registry), each its own signing identity; forms carried by {sample.Length:N0} PPK
             stations (one mutual-TLS connection each, {settings.Stations} at a time, {settings.Window} forms in flight per station); every form's
             device signature, chain, rules, ledger commit, log append and recap done by the cloud.
 
             | | |
             |---|---|
             | nodes | {nodes.Count} ({(nodes.Count > 1 ? "in-process cluster: Redis membership, PostgreSQL ledger" : "SQLite ledger")}) |
-            | forms | {forms.Count:N0} (accepted {accepted:N0}, duplicates {duplicates:N0}, rejected {rejected.Values.Sum():N0}, failed {failed:N0}) |
+            | forms | {fleet.FormCount:N0} (accepted {accepted:N0}, duplicates {duplicates:N0}, rejected {rejected.Values.Sum():N0}, failed {failed:N0}) |
             | wall time | {run.Elapsed.TotalSeconds:F1} s |
             | throughput | **{rate:F0} forms/s** |
             | receipt latency p50 / p99 | {Percentiles.Of(sorted, 0.5):F0} / {Percentiles.Of(sorted, 0.99):F0} ms |
             | ledger group commits | {commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit) |
-            | provisioning (keys, certificates, signing) | {provision.Elapsed.TotalSeconds:F1} s |
+            | provisioning (keys, certificates, signing) | {(provisioned ? $"{provision.Elapsed.TotalSeconds:F1} s" : $"cached (read in {provision.Elapsed.TotalSeconds:F1} s)")} |
+            | registering every device on every node | {registration.Elapsed.TotalSeconds:F1} s |
             | process memory (every node in one process) | {rss / 1024 / 1024:N0} MiB |
             | national and per-province totals, 5 contests | {(problems.Count == 0 ? "equal to the devices' sums" : $"{problems.Count} differences")} |
 
@@ -210,6 +211,20 @@ public static class NationalBench
         BenchmarkFile.WriteSection(settings.Output, $"national-{settings.Nodes}", $"## The national run, {settings.Nodes} node(s) (`kpu-sim bench national`)\n\n" + md);
         console.MarkupLine($"Recorded in {Markup.Escape(settings.Output)}.");
         return problems.Count == 0 && failed == 0 && rejected.IsEmpty ? 0 : 1;
+    }
+
+    /// <summary>Whole kecamatan from <paramref name="kecamatan"/> until they hold at least <paramref name="tps"/> TPS.</summary>
+    private static IGrouping<string, TpsCode>[] TakeTps(IEnumerable<IGrouping<string, TpsCode>> kecamatan, int tps)
+    {
+        var taken = new List<IGrouping<string, TpsCode>>();
+        int held = 0;
+        foreach (var k in kecamatan)
+        {
+            if (held >= tps) break;
+            taken.Add(k);
+            held += k.Count();
+        }
+        return taken.ToArray();
     }
 
 }

@@ -120,10 +120,12 @@ var nationalNodesOption = new Option<int>("--nodes") { Description = "Cloud node
 var stationsOption = new Option<int>("--stations") { Description = "PPK stations sending at the same time (each one mutual-TLS connection)", DefaultValueFactory = _ => 64 };
 var windowOption = new Option<int>("--window") { Description = "Forms in flight per station", DefaultValueFactory = _ => 32 };
 var nationalDataOption = new Option<string>("--data") { Description = "The cloud's data (wiped at start)", DefaultValueFactory = _ => "out/bench-national" };
+var fleetOption = new Option<string>("--fleet") { Description = "Where provisioned fleets are cached (one folder per seed and sample; reused by the next run)", DefaultValueFactory = _ => "out/fleet" };
 var national = new Command("national", "The 2024 registry (or an even sample) through the real brokers, ingest, ledger, log and grains of one node or a cluster; record wall time, forms/s and whether the totals equal the devices' sums.")
-    { nationalTpsOption, nationalNodesOption, stationsOption, windowOption, nationalDataOption, outputOption, seedOption };
+    { nationalTpsOption, nationalNodesOption, stationsOption, windowOption, nationalDataOption, outputOption, seedOption, fleetOption };
 national.SetAction((parse, ct) => NationalBench.RunAsync(new NationalBench.Settings(parse.GetValue(nationalTpsOption), parse.GetValue(nationalNodesOption),
-    parse.GetValue(stationsOption), parse.GetValue(windowOption), parse.GetValue(nationalDataOption)!, parse.GetValue(outputOption)!, parse.GetValue(seedOption)), ct));
+    parse.GetValue(stationsOption), parse.GetValue(windowOption), parse.GetValue(nationalDataOption)!, parse.GetValue(outputOption)!, parse.GetValue(seedOption),
+    parse.GetValue(fleetOption)!), ct));
 bench.Subcommands.Add(national);
 
 var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki, replay, cluster };

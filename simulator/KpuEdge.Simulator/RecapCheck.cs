@@ -15,29 +15,71 @@ public static class RecapCheck
 
     public static Expected Sum(IEnumerable<C1Tally> tallies, ContestId contest, RegionCode region)
     {
-        long tps = 0, sah = 0, tidakSah = 0, total = 0, dpt = 0;
-        var chart = new Dictionary<string, long>(StringComparer.Ordinal);
+        var sum = new Accumulator();
         foreach (var t in tallies)
+            if (t.Contest == contest && region.Contains(t.Tps.Region)) sum.Add(t);
+        return sum.ToExpected();
+    }
+
+    /// <summary>One contest's sums over some TPS.</summary>
+    private sealed class Accumulator
+    {
+        private long _tps, _sah, _tidakSah, _total, _dpt;
+        private readonly Dictionary<string, long> _chart = new(StringComparer.Ordinal);
+
+        public void Add(C1Tally t)
         {
-            if (t.Contest != contest || !region.Contains(t.Tps.Region)) continue;
-            tps++;
-            sah += t.SuaraSah;
-            tidakSah += t.SuaraTidakSah;
-            total += t.SuaraTotal;
-            dpt += t.Dpt.Total;
+            _tps++;
+            _sah += t.SuaraSah;
+            _tidakSah += t.SuaraTidakSah;
+            _total += t.SuaraTotal;
+            _dpt += t.Dpt.Total;
             foreach (var choice in t.Suara)
             {
-                string key = contest == ContestId.Dpd ? $"{t.Tps.Value[..2]}-{choice.Number:D2}" : choice.Number.ToString();
-                chart[key] = chart.GetValueOrDefault(key) + choice.Total;
+                string key = t.Contest == ContestId.Dpd ? $"{t.Tps.Value[..2]}-{choice.Number:D2}" : choice.Number.ToString();
+                _chart[key] = _chart.GetValueOrDefault(key) + choice.Total;
             }
         }
-        return new Expected(tps, sah, tidakSah, total, dpt, chart);
+
+        public Expected ToExpected() => new(_tps, _sah, _tidakSah, _total, _dpt, new Dictionary<string, long>(_chart, StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// The sums for the nation and every province, per contest, added to as receipts come: a national run keeps these
+    /// instead of four million tallies. Thread-safe.
+    /// </summary>
+    public sealed class RunningTotals
+    {
+        private readonly Dictionary<(ContestId, RegionCode), Accumulator> _sums = [];
+        private readonly Lock _lock = new();
+
+        public void Add(C1Tally t)
+        {
+            var province = RegionCode.Parse(t.Tps.Value[..2]);
+            lock (_lock)
+            {
+                foreach (var region in (ReadOnlySpan<RegionCode>)[RegionCode.Nasional, province])
+                {
+                    if (!_sums.TryGetValue((t.Contest, region), out var sum)) _sums[(t.Contest, region)] = sum = new Accumulator();
+                    sum.Add(t);
+                }
+            }
+        }
+
+        /// <summary>The sums of <paramref name="contest"/> in the nation or a province (nothing added: all zero).</summary>
+        public Expected For(ContestId contest, RegionCode region)
+        {
+            lock (_lock) return _sums.TryGetValue((contest, region), out var sum) ? sum.ToExpected() : new Accumulator().ToExpected();
+        }
     }
 
     /// <summary>Compares one region and contest; returns the differences (empty when exact).</summary>
-    public static async Task<IReadOnlyList<string>> CompareAsync(HttpClient http, IReadOnlyCollection<C1Tally> accepted, ContestId contest, RegionCode region)
+    public static Task<IReadOnlyList<string>> CompareAsync(HttpClient http, IReadOnlyCollection<C1Tally> accepted, ContestId contest, RegionCode region) =>
+        CompareAsync(http, Sum(accepted, contest, region), contest, region);
+
+    /// <summary>Compares one region and contest with sums made elsewhere; returns the differences (empty when exact).</summary>
+    public static async Task<IReadOnlyList<string>> CompareAsync(HttpClient http, Expected expected, ContestId contest, RegionCode region)
     {
-        var expected = Sum(accepted, contest, region);
         using var document = JsonDocument.Parse(await http.GetStringAsync($"api/v1/results/{contest.Slug()}/{region}"));
         var root = document.RootElement;
         var problems = new List<string>();

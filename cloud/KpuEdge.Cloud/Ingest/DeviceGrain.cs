@@ -52,6 +52,7 @@ public interface IDeviceGrain : IGrainWithStringKey
 /// during a membership change), the grain reloads the chain from the ledger and judges again.
 /// </summary>
 [PreferLocalPlacement]
+[CollectionAgeLimit(Minutes = 2)] // Idle after its burst of forms; a later form reloads the chain from the ledger.
 public sealed class DeviceGrain(IDeviceChains chains, LedgerWriter writer, IOptions<CloudOptions> options) : Grain, IDeviceGrain
 {
     private DeviceSequencer _sequencer = new([]);

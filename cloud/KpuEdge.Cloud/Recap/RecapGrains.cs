@@ -80,7 +80,12 @@ public sealed class TpsForms
     public RecapSnapshot Snapshot() => new() { Version = _maxPosition, Contests = _forms.ToDictionary(f => f.Key, f => f.Value.Totals) };
 }
 
-/// <summary>The TPS grain loads its forms from the ledger when it activates, so it may be collected when idle.</summary>
+/// <summary>
+/// The TPS grain loads its forms from the ledger when it activates, so it is collected when idle: a TPS sends its
+/// forms within minutes, and 820,000 of them must not all stay in memory for the night (a late correction costs one
+/// ledger read).
+/// </summary>
+[CollectionAgeLimit(Minutes = 2)]
 public sealed class TpsGrain(IFormReader ledger, RecapContext context) : Grain, ITpsGrain
 {
     private readonly TpsForms _forms = new();
