@@ -29,7 +29,8 @@ namespace KpuEdge.Simulator;
 /// </summary>
 public static class NationalBench
 {
-    public sealed record Settings(int Tps, int Nodes, int Stations, int Window, string DataDirectory, string Output, int Seed, string FleetDirectory = "out/fleet");
+    public sealed record Settings(int Tps, int Nodes, int Stations, int Window, string DataDirectory, string Output, int Seed, string FleetDirectory = "out/fleet", bool ProvisionOnly = false,
+        double Rate = 0, double ApiRate = 0);
 
     private sealed record Station(DeviceCredentials Credentials, FleetKecamatan Kecamatan);
 
@@ -56,6 +57,11 @@ public static class NationalBench
             settings.Seed, TimeProvider.System, out bool provisioned, message => console.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
         provision.Stop();
         var pki = fleet.Pki;
+        if (settings.ProvisionOnly)
+        {
+            console.MarkupLine($"Fleet of {fleet.DeviceCount:N0} TPS and {fleet.FormCount:N0} forms ready in {Markup.Escape(fleet.Directory)} ({(provisioned ? "provisioned" : "cached")}, {provision.Elapsed.TotalSeconds:F1} s).");
+            return 0;
+        }
         console.MarkupLine(provisioned
             ? $"Provisioned {fleet.DeviceCount:N0} TPS signing identities, {fleet.FormCount:N0} forms signed, in {provision.Elapsed.TotalSeconds:F1} s (cached in {Markup.Escape(fleet.Directory)})."
             : $"Fleet of {fleet.DeviceCount:N0} TPS and {fleet.FormCount:N0} forms read from the cache {Markup.Escape(fleet.Directory)} in {provision.Elapsed.TotalSeconds:F1} s.");
@@ -107,6 +113,14 @@ public static class NationalBench
             }
         });
 
+        // Beside the ingest: how long a receipted form takes to reach the national total, and the public API under load.
+        using var api = new HttpClient { BaseAddress = nodes[^1].ApiBase };
+        var national = new NationalLatencyProbe(api, TimeSpan.FromMilliseconds(250));
+        var apiLoad = new ApiLoad(api, sample.SelectMany(k => (RegionCode[])[RegionCode.Parse(k.Key[..2]), RegionCode.Parse(k.Key[..4]), RegionCode.Parse(k.Key)])
+            .Distinct().Prepend(RegionCode.Nasional).ToArray(), settings.ApiRate, settings.Seed);
+        var probes = Task.WhenAll(national.RunAsync(progressStop.Token), apiLoad.RunAsync(progressStop.Token));
+        var pacer = new Pacer(settings.Rate);
+
         // The kecamatan stream from the fleet file; each is held only while its station sends.
         await Parallel.ForEachAsync(fleet.Read(), new ParallelOptions { MaxDegreeOfParallelism = settings.Stations, CancellationToken = cancellationToken },
             async (kecamatan, ct) =>
@@ -128,12 +142,17 @@ public static class NationalBench
                         double latency = double.NaN;
                         try
                         {
+                            await pacer.WaitAsync(ct);
                             var started = Stopwatch.GetTimestamp();
                             var receipt = await client.SubmitAsync(form, TimeSpan.FromSeconds(60), attempts: 3, ct);
                             latency = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                             switch (receipt.Status)
                             {
-                                case ReceiptStatus.Accepted: Interlocked.Increment(ref accepted); signedTotals.Add(form.Submission.Tally); break;
+                                case ReceiptStatus.Accepted:
+                                    Interlocked.Increment(ref accepted);
+                                    signedTotals.Add(form.Submission.Tally);
+                                    national.Receipted(started);
+                                    break;
                                 case ReceiptStatus.Duplicate: Interlocked.Increment(ref duplicates); signedTotals.Add(form.Submission.Tally); break;
                                 default: rejected.AddOrUpdate(receipt.Reason ?? "unknown", 1, (_, n) => n + 1); break;
                             }
@@ -154,8 +173,13 @@ public static class NationalBench
                 }
             });
         run.Stop();
+        // The last forms' way to the nation is measured too: the probe stops once the nation counts them all.
+        var drain = Stopwatch.StartNew();
+        while (drain.Elapsed < TimeSpan.FromSeconds(30) && national.Pending > 0) await Task.Delay(100, cancellationToken);
         await progressStop.CancelAsync();
-        await progress;
+        await Task.WhenAll(progress, probes);
+        var toNation = national.Sorted();
+        var (apiRequests, apiP50, apiP99) = apiLoad.Figures();
 
         var settle = Stopwatch.StartNew();
         foreach (var node in nodes) await node.Recap.SettleAsync();
@@ -181,6 +205,9 @@ public static class NationalBench
         table.AddRow("Wall time (send → last receipt)", $"{run.Elapsed.TotalSeconds:F1} s");
         table.AddRow("Throughput", $"{rate:F0} forms/s");
         table.AddRow("Receipt latency p50 / p99", $"{Percentiles.Of(sorted, 0.5):F0} ms / {Percentiles.Of(sorted, 0.99):F0} ms");
+        table.AddRow("Submit → national total p50 / p99", $"{Percentiles.Of(toNation, 0.5):F0} ms / {Percentiles.Of(toNation, 0.99):F0} ms ({toNation.Length:N0} forms)");
+        if (settings.ApiRate > 0)
+            table.AddRow($"Public API at {settings.ApiRate:F0} req/s p50 / p99", $"{apiP50:F1} ms / {apiP99:F1} ms ({apiRequests:N0} answered, {apiLoad.Errors:N0} errors)");
         table.AddRow("Ledger group commits", $"{commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit)");
         table.AddRow("Recap settled in", $"{settle.ElapsedMilliseconds} ms");
         table.AddRow("Process memory (all nodes in this process)", $"{rss / 1024 / 1024:N0} MiB");
@@ -189,7 +216,7 @@ public static class NationalBench
         foreach (var p in problems.Take(10)) console.MarkupLine($"[red]{Markup.Escape(p)}[/]");
 
         string md = $"""
-            Measured {DateTimeOffset.UtcNow:yyyy-MM-dd} on this machine ({Environment.ProcessorCount} cores), `kpu-sim bench national --tps {settings.Tps} --nodes {settings.Nodes}`:
+            Measured {DateTimeOffset.UtcNow:yyyy-MM-dd} on this machine ({Environment.ProcessorCount} cores), `kpu-sim bench national --tps {settings.Tps} --nodes {settings.Nodes}{(settings.Rate > 0 ? $" --rate {settings.Rate}" : "")}{(settings.ApiRate > 0 ? $" --api-rate {settings.ApiRate}" : "")}`:
             {fleet.DeviceCount:N0} TPS (whole kecamatan spread over the 2024 registry), each its own signing identity; forms carried by {sample.Length:N0} PPK
             stations (one mutual-TLS connection each, {settings.Stations} at a time, {settings.Window} forms in flight per station); every form's
             device signature, chain, rules, ledger commit, log append and recap done by the cloud.
@@ -200,7 +227,10 @@ public static class NationalBench
             | forms | {fleet.FormCount:N0} (accepted {accepted:N0}, duplicates {duplicates:N0}, rejected {rejected.Values.Sum():N0}, failed {failed:N0}) |
             | wall time | {run.Elapsed.TotalSeconds:F1} s |
             | throughput | **{rate:F0} forms/s** |
+            | sending rate | {(settings.Rate > 0 ? $"paced at {settings.Rate:F0} forms/s" : "as fast as the cloud answers")} |
             | receipt latency p50 / p99 | {Percentiles.Of(sorted, 0.5):F0} / {Percentiles.Of(sorted, 0.99):F0} ms |
+            | submit → national total p50 / p99 | {Percentiles.Of(toNation, 0.5):F0} / {Percentiles.Of(toNation, 0.99):F0} ms (the k-th receipt against the nation's count reaching k, read from the public API every 250 ms) |
+            | public results API during the run | {(settings.ApiRate > 0 ? $"{settings.ApiRate:F0} req/s of region pages: p50 {apiP50:F1} ms, p99 {apiP99:F1} ms, {apiRequests:N0} answered, {apiLoad.Errors:N0} errors" : "not loaded (`--api-rate`)")} |
             | ledger group commits | {commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit) |
             | provisioning (keys, certificates, signing) | {(provisioned ? $"{provision.Elapsed.TotalSeconds:F1} s" : $"cached (read in {provision.Elapsed.TotalSeconds:F1} s)")} |
             | registering every device on every node | {registration.Elapsed.TotalSeconds:F1} s |
@@ -208,7 +238,9 @@ public static class NationalBench
             | national and per-province totals, 5 contests | {(problems.Count == 0 ? "equal to the devices' sums" : $"{problems.Count} differences")} |
 
             """;
-        BenchmarkFile.WriteSection(settings.Output, $"national-{settings.Nodes}", $"## The national run, {settings.Nodes} node(s) (`kpu-sim bench national`)\n\n" + md);
+        string key = settings.Rate > 0 ? $"national-{settings.Nodes}-paced" : $"national-{settings.Nodes}";
+        string title = settings.Rate > 0 ? $"The national run paced at {settings.Rate:F0} forms/s, {settings.Nodes} node(s)" : $"The national run, {settings.Nodes} node(s)";
+        BenchmarkFile.WriteSection(settings.Output, key, $"## {title} (`kpu-sim bench national`)\n\n" + md);
         console.MarkupLine($"Recorded in {Markup.Escape(settings.Output)}.");
         return problems.Count == 0 && failed == 0 && rejected.IsEmpty ? 0 : 1;
     }

@@ -121,11 +121,14 @@ var stationsOption = new Option<int>("--stations") { Description = "PPK stations
 var windowOption = new Option<int>("--window") { Description = "Forms in flight per station", DefaultValueFactory = _ => 32 };
 var nationalDataOption = new Option<string>("--data") { Description = "The cloud's data (wiped at start)", DefaultValueFactory = _ => "out/bench-national" };
 var fleetOption = new Option<string>("--fleet") { Description = "Where provisioned fleets are cached (one folder per seed and sample; reused by the next run)", DefaultValueFactory = _ => "out/fleet" };
+var provisionOnlyOption = new Option<bool>("--provision-only") { Description = "Only provision (or find cached) the fleet, then stop: the next run starts sending at once" };
+var rateOption = new Option<double>("--rate") { Description = "Send at this many forms/s in all (0: as fast as the cloud answers); a paced run is recorded apart", DefaultValueFactory = _ => 0 };
+var apiRateOption = new Option<double>("--api-rate") { Description = "Load the public results API with this many region-page requests/s during the run and record p50/p99", DefaultValueFactory = _ => 0 };
 var national = new Command("national", "The 2024 registry (or an even sample) through the real brokers, ingest, ledger, log and grains of one node or a cluster; record wall time, forms/s and whether the totals equal the devices' sums.")
-    { nationalTpsOption, nationalNodesOption, stationsOption, windowOption, nationalDataOption, outputOption, seedOption, fleetOption };
+    { nationalTpsOption, nationalNodesOption, stationsOption, windowOption, nationalDataOption, outputOption, seedOption, fleetOption, provisionOnlyOption, rateOption, apiRateOption };
 national.SetAction((parse, ct) => NationalBench.RunAsync(new NationalBench.Settings(parse.GetValue(nationalTpsOption), parse.GetValue(nationalNodesOption),
     parse.GetValue(stationsOption), parse.GetValue(windowOption), parse.GetValue(nationalDataOption)!, parse.GetValue(outputOption)!, parse.GetValue(seedOption),
-    parse.GetValue(fleetOption)!), ct));
+    parse.GetValue(fleetOption)!, parse.GetValue(provisionOnlyOption), parse.GetValue(rateOption), parse.GetValue(apiRateOption)), ct));
 bench.Subcommands.Add(national);
 
 var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki, replay, cluster };
