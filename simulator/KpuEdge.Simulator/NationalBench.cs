@@ -194,10 +194,35 @@ public static class NationalBench
         }
         var writers = nodes.Select(n => n.Services.GetRequiredService<LedgerWriter>()).ToArray();
         long commits = writers.Sum(w => w.Commits), written = writers.Sum(w => w.FormsWritten);
+        long rss = Process.GetCurrentProcess().WorkingSet64;
+
+        // A node restarted on what it wrote: how long until it serves the same national totals again (its log rebuilt
+        // from the ledger, its ingest subscribed, the nation's recap rebuilt on the first request).
+        var restart = Stopwatch.StartNew();
+        InProcessCloud restarted;
+        if (cluster is not null)
+        {
+            await cluster.StopNodeAsync(nodes.Count - 1);
+            restart.Restart();
+            restarted = await cluster.StartNodeAsync(nodes.Count - 1, cancellationToken);
+        }
+        else
+        {
+            await single!.DisposeAsync();
+            restart.Restart();
+            restarted = await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, LogLevel.Error, pki: pki, cancellationToken: cancellationToken);
+        }
+        var ready = restart.Elapsed;
+        var restartProblems = new List<string>();
+        using (var http = new HttpClient { BaseAddress = restarted.ApiBase })
+            foreach (var contest in Contests.All)
+                restartProblems.AddRange(await RecapCheck.CompareAsync(http, signedTotals.For(contest, RegionCode.Nasional), contest, RegionCode.Nasional));
+        restart.Stop();
+        if (cluster is null) await restarted.DisposeAsync();
+        problems.AddRange(restartProblems.Select(p => "after the restart: " + p));
         var sorted = latencies.Where(l => !double.IsNaN(l)).ToArray();
         Array.Sort(sorted);
         double rate = fleet.FormCount / run.Elapsed.TotalSeconds;
-        long rss = Process.GetCurrentProcess().WorkingSet64;
 
         var table = new Table().AddColumns("", "");
         table.AddRow("TPS / stations / nodes", $"{fleet.DeviceCount:N0} / {sample.Length:N0} / {nodes.Count}");
@@ -209,6 +234,7 @@ public static class NationalBench
         if (settings.ApiRate > 0)
             table.AddRow($"Public API at {settings.ApiRate:F0} req/s p50 / p99", $"{apiP50:F1} ms / {apiP99:F1} ms ({apiRequests:N0} answered, {apiLoad.Errors:N0} errors)");
         table.AddRow("Ledger group commits", $"{commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit)");
+        table.AddRow("Restarted node: ingest ready / serving the national totals", $"{ready.TotalSeconds:F1} s / {restart.Elapsed.TotalSeconds:F1} s");
         table.AddRow("Recap settled in", $"{settle.ElapsedMilliseconds} ms");
         table.AddRow("Process memory (all nodes in this process)", $"{rss / 1024 / 1024:N0} MiB");
         table.AddRow("Totals (national + every province, 5 contests)", problems.Count == 0 ? "[green]equal to the devices' sums[/]" : $"[red]{problems.Count} differences[/]");
@@ -234,7 +260,8 @@ public static class NationalBench
             | ledger group commits | {commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit) |
             | provisioning (keys, certificates, signing) | {(provisioned ? $"{provision.Elapsed.TotalSeconds:F1} s" : $"cached (read in {provision.Elapsed.TotalSeconds:F1} s)")} |
             | registering every device on every node | {registration.Elapsed.TotalSeconds:F1} s |
-            | process memory (every node in one process) | {rss / 1024 / 1024:N0} MiB |
+            | process memory at the end of the run (every node and the load generator in one process) | {rss / 1024 / 1024:N0} MiB |
+            | a node restarted on its data: ingest ready / serving the same national totals | {ready.TotalSeconds:F1} s / {restart.Elapsed.TotalSeconds:F1} s |
             | national and per-province totals, 5 contests | {(problems.Count == 0 ? "equal to the devices' sums" : $"{problems.Count} differences")} |
 
             """;

@@ -117,9 +117,13 @@ public sealed class InProcessCloud : IAsyncDisposable
     /// <summary>How a device reaches this cloud's broker: TLS with its own certificate, receipts checked with the log key.</summary>
     public BrokerConnection ConnectionFor(DeviceCredentials device) => BrokerConnection.For(device, BrokerHost, BrokerPort, Pki.LogKey);
 
+    /// <summary>Stops the node; again is nothing (a node stopped by hand may still be in an <c>await using</c>).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
+
+    private int _disposed;
 }
