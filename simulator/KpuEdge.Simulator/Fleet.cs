@@ -46,6 +46,26 @@ public sealed class Fleet
     public int DeviceCount { get; }
     public long FormCount { get; }
 
+    /// <summary>
+    /// A sample of whole kecamatan holding at least <paramref name="tps"/> TPS (all of them when ≤ 0 or beyond
+    /// <paramref name="all"/>), taken evenly across the country so that every province is in a large enough one: each PPK
+    /// station carries all of its kecamatan's TPS, as on the night.
+    /// </summary>
+    public static IGrouping<string, TpsCode>[] WholeKecamatan(IReadOnlyList<TpsCode> all, int tps)
+    {
+        var kecamatan = all.GroupBy(t => t.Value[..6]).ToArray();
+        if (tps <= 0 || tps >= all.Count) return kecamatan;
+        var taken = new List<IGrouping<string, TpsCode>>();
+        int held = 0;
+        foreach (var k in Enumerable.Range(0, kecamatan.Length).Select(i => kecamatan[(int)((long)i * 7919 % kecamatan.Length)]))
+        {
+            if (held >= tps) break;
+            taken.Add(k);
+            held += k.Count();
+        }
+        return taken.ToArray();
+    }
+
     /// <summary>The cached fleet of this sample in <paramref name="directory"/>, or a new one provisioned there.</summary>
     /// <param name="provisioned">Whether it had to be provisioned now (false: read from the cache).</param>
     public static Fleet OpenOrProvision(string directory, IReadOnlyList<IGrouping<string, TpsCode>> kecamatan, ElectionDefinition election,

@@ -40,12 +40,8 @@ public static class NationalBench
         var tree = RegionTree.LoadEmbedded();
         var election = ElectionDefinition.Default;
         var all = tree.TpsIn(RegionCode.Nasional).ToArray();
-        int count = settings.Tps <= 0 || settings.Tps >= all.Length ? all.Length : settings.Tps;
-        // A sample of whole kecamatan, evenly across the country (every province is in it): each station carries all
-        // of its kecamatan's TPS, as on the night (≈ 113 TPS a station nationally), so a sample costs no more handshakes per form.
-        var kecamatan = all.GroupBy(t => t.Value[..6]).ToArray();
-        var sample = count == all.Length ? kecamatan : TakeTps(
-            Enumerable.Range(0, kecamatan.Length).Select(i => kecamatan[(int)((long)i * 7919 % kecamatan.Length)]), count);
+        // Whole kecamatan (≈ 113 TPS a station nationally), so a sample costs no more handshakes per form.
+        var sample = Fleet.WholeKecamatan(all, settings.Tps);
         int tpsCount = sample.Sum(k => k.Count());
         console.MarkupLine($"National run: {tpsCount:N0} TPS of {all.Length:N0} in {sample.Length:N0} kecamatan, {settings.Nodes} node(s), stations {settings.Stations} at a time, {settings.Window} forms in flight per station.");
 
@@ -271,19 +267,4 @@ public static class NationalBench
         console.MarkupLine($"Recorded in {Markup.Escape(settings.Output)}.");
         return problems.Count == 0 && failed == 0 && rejected.IsEmpty ? 0 : 1;
     }
-
-    /// <summary>Whole kecamatan from <paramref name="kecamatan"/> until they hold at least <paramref name="tps"/> TPS.</summary>
-    private static IGrouping<string, TpsCode>[] TakeTps(IEnumerable<IGrouping<string, TpsCode>> kecamatan, int tps)
-    {
-        var taken = new List<IGrouping<string, TpsCode>>();
-        int held = 0;
-        foreach (var k in kecamatan)
-        {
-            if (held >= tps) break;
-            taken.Add(k);
-            held += k.Count();
-        }
-        return taken.ToArray();
-    }
-
 }
