@@ -82,7 +82,7 @@ var replayOutputOption = new Option<string?>("--output") { Description = "Record
 var replay = new Command("replay", "Replay an election from a registry and a results file: a device per TPS signs and sends each row through the real cloud; the public API's totals are checked against the file's sums.")
     { replayRegistryOption, replayResultsOption, syntheticOption, nodesOption, replayDataOption, concurrencyOption, seedOption, keepRunningOption, jsonOption, replayOutputOption };
 // Redirected output (a file, a pipe) gets Spectre's 80 columns by default: too narrow for the totals tables.
-static Spectre.Console.IAnsiConsole ReplayConsole()
+static Spectre.Console.IAnsiConsole WideConsole()
 {
     if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = Math.Max(Spectre.Console.AnsiConsole.Profile.Width, 120);
     return Spectre.Console.AnsiConsole.Console;
@@ -93,7 +93,7 @@ replay.SetAction((parse, ct) => ReplayCommand.RunAsync(new ReplayCommand.Setting
     Nodes = parse.GetValue(nodesOption), DataDirectory = parse.GetValue(replayDataOption)!, Concurrency = parse.GetValue(concurrencyOption),
     Seed = parse.GetValue(seedOption), KeepRunning = parse.GetValue(keepRunningOption), Json = parse.GetValue(jsonOption),
     BenchmarkOutput = parse.GetValue(replayOutputOption),
-}, ReplayConsole(), Console.Out, ct));
+}, WideConsole(), Console.Out, ct));
 
 var replayTpsOption = new Option<int>("--tps") { Description = "TPS of the synthetic files replayed", DefaultValueFactory = _ => 2000 };
 var benchReplayDataOption = new Option<string>("--data") { Description = "Folder for the synthetic files and the cloud's data", DefaultValueFactory = _ => "out/bench-replay" };
@@ -103,7 +103,7 @@ benchReplay.SetAction((parse, ct) => ReplayCommand.RunAsync(new ReplayCommand.Se
 {
     SyntheticTps = parse.GetValue(replayTpsOption), Nodes = parse.GetValue(nodesOption), DataDirectory = parse.GetValue(benchReplayDataOption)!,
     Concurrency = parse.GetValue(concurrencyOption), Seed = parse.GetValue(seedOption), BenchmarkOutput = parse.GetValue(outputOption),
-}, ReplayConsole(), Console.Out, ct));
+}, WideConsole(), Console.Out, ct));
 bench.Subcommands.Add(benchReplay);
 
 var clusterNodesOption = new Option<int>("--nodes") { Description = "kpu-cloud processes (each an Orleans silo, MQTT broker, ingest and API)", DefaultValueFactory = _ => 3 };
@@ -130,6 +130,19 @@ national.SetAction((parse, ct) => NationalBench.RunAsync(new NationalBench.Setti
     parse.GetValue(stationsOption), parse.GetValue(windowOption), parse.GetValue(nationalDataOption)!, parse.GetValue(outputOption)!, parse.GetValue(seedOption),
     parse.GetValue(fleetOption)!, parse.GetValue(provisionOnlyOption), parse.GetValue(rateOption), parse.GetValue(apiRateOption)), ct));
 bench.Subcommands.Add(national);
+
+var stagesFormsOption = new Option<int>("--forms") { Description = "Real signed forms measured at each stage (a fifth as many more warm it up)", DefaultValueFactory = _ => 20_000 };
+var handshakesOption = new Option<int>("--handshakes") { Description = "New device connections (mutual TLS, CONNECT, DISCONNECT) measured", DefaultValueFactory = _ => 1_000 };
+var noPostgresOption = new Option<bool>("--no-postgres") { Description = "Skip the PostgreSQL ledger rows" };
+var stagesDataOption = new Option<string>("--data") { Description = "Ledgers, the silo's data and PostgreSQL (under services/); wiped at start but for services/", DefaultValueFactory = _ => "out/bench-stages" };
+var stages = new Command("stages", "CPU per form and capacity of each stage (MQTT, decode + verify, rules, ledger, log, grains, handshakes), one node's ceiling, and the nodes election night needs; record them in docs/benchmarks.md.")
+    { stagesFormsOption, handshakesOption, noPostgresOption, stagesDataOption, fleetOption, outputOption, seedOption };
+stages.SetAction((parse, ct) => StagesBench.RunAsync(new StagesBench.Settings
+{
+    Forms = parse.GetValue(stagesFormsOption), Handshakes = parse.GetValue(handshakesOption), Postgres = !parse.GetValue(noPostgresOption),
+    DataDirectory = parse.GetValue(stagesDataOption)!, FleetDirectory = parse.GetValue(fleetOption)!, Output = parse.GetValue(outputOption)!, Seed = parse.GetValue(seedOption),
+}, WideConsole(), ct));
+bench.Subcommands.Add(stages);
 
 var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki, replay, cluster };
 // Ctrl+C cancels the command and waits for it to put things away (the cluster stops its nodes, PostgreSQL and Redis).
