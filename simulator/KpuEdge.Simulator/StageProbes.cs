@@ -400,9 +400,9 @@ public static class StageProbes
     /// <summary>
     /// The transparency log: a node's <see cref="TransparencyLog"/> taking in commits of <paramref name="batch"/> entries
     /// (<paramref name="appends"/> in all, the forms' entries cycled), over a store it never needs to read; inclusion
-    /// proofs for receipts from the running node's log against its checkpoint; checkpoints signed by the cluster's
-    /// <see cref="ILogSignerGrain"/> in the silo (its root checked against the ledger's tree, then signed), several callers
-    /// at once; and verified as a device verifies them.
+    /// proofs for receipts from the running node's log against its checkpoint; checkpoints of distinct sizes signed by the
+    /// cluster's <see cref="ILogSignerGrain"/> in the silo (its root checked against the ledger's tree, then signed), several
+    /// callers at once; and verified as a device verifies a checkpoint it has not seen before.
     /// </summary>
     public static async Task<LogFigures> LogAsync(InProcessCloud cloud, IReadOnlyList<BenchForm> forms, int batch, int appends, int proofs, int checkpoints,
         string dataDirectory, CancellationToken ct)
@@ -432,26 +432,33 @@ public static class StageProbes
         for (int i = 0; i < proofs; i++) Prove(i);
         var proved = proving.Stop(proofs);
 
+        // Checkpoints of distinct sizes, so that no two notes are alike — the warm-up's and the measured ones neither: a
+        // verifier remembers the notes it has checked, and each device meets a checkpoint fresh. The roots come from a
+        // copy of the node's tree read from the ledger, as the ingest computes its own before asking the signer.
+        var mirror = new MerkleTree();
+        await foreach (var entry in cloud.Services.GetRequiredService<ILogStore>().ReadLogAsync(0, checkpoint.Size, ct)) mirror.Append(entry);
+        int notes = (int)Math.Min(checkpoints, checkpoint.Size / 2);
         var signer = cloud.Services.GetRequiredService<IGrainFactory>().GetGrain<ILogSignerGrain>(0);
-        var notes = new string[checkpoints];
-        async Task<Measured> SignAsync()
+        async Task<(Measured, string[])> SignAsync(long largest)
+        {
+            var signedNotes = new string[notes];
+            var meter = Measured.Start();
+            await Parallel.ForAsync(0, notes, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
+                async (i, _) => signedNotes[i] = (await signer.Sign(largest - i, mirror.Root(largest - i))).Note);
+            return (meter.Stop(notes), signedNotes);
+        }
+        Measured Verify(string[] signedNotes)
         {
             var meter = Measured.Start();
-            await Parallel.ForAsync(0, checkpoints, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
-                async (i, _) => notes[i] = (await signer.Sign(checkpoint.Size, checkpoint.Root)).Note);
-            return meter.Stop(checkpoints);
+            foreach (var note in signedNotes)
+                if (!LogVerification.VerifyCheckpoint(note, cloud.Pki.LogKey, out _).Ok) throw new InvalidOperationException("A checkpoint the signer made does not verify.");
+            return meter.Stop(signedNotes.Length);
         }
-        await SignAsync();
+        var (_, warmNotes) = await SignAsync(checkpoint.Size);
+        Verify(warmNotes);
         await SettleJitAsync(ct);
-        var signed = await SignAsync();
-        void Verify(string note)
-        {
-            if (!LogVerification.VerifyCheckpoint(note, cloud.Pki.LogKey, out _).Ok) throw new InvalidOperationException("A checkpoint the signer made does not verify.");
-        }
-        foreach (var note in notes) Verify(note);
-        await SettleJitAsync(ct);
-        var verifying = Measured.Start();
-        foreach (var note in notes) Verify(note);
-        return new LogFigures(appended, proved, signed, verifying.Stop(notes.Length));
+        var (signed, measuredNotes) = await SignAsync(checkpoint.Size - notes);
+        var verifying = Verify(measuredNotes);
+        return new LogFigures(appended, proved, signed, verifying);
     }
 }

@@ -317,9 +317,9 @@ public static class StagesBench
             Micros(r.Log.Appends.CpuMicrosEach), Rate(r.Log.Appends.PerSecond, "appends/s")]);
         stages.Add(["", $"inclusion proofs for receipts (the node's log, {r.WarmForms + r.Settings.Forms:N0} entries)",
             Micros(r.Log.Proofs.CpuMicrosEach), Rate(r.Log.Proofs.PerSecond, "proofs/s")]);
-        stages.Add(["", "checkpoints signed by LogSignerGrain.Sign in the silo (root checked against the tree, Ed25519 note), 8 callers",
+        stages.Add(["", "checkpoints signed by LogSignerGrain.Sign in the silo (the caller's root, checked against the tree, Ed25519 note), 8 callers",
             Micros(r.Log.Signed.CpuMicrosEach) + " each", Rate(r.Log.Signed.PerSecond, "checkpoints/s")]);
-        stages.Add(["", "checkpoints verified (each device, per receipt; not the cloud's CPU)",
+        stages.Add(["", "checkpoints verified, each new to the verifier (a device's side, not the cloud's CPU)",
             Micros(r.Log.Verified.CpuMicrosEach) + " each", Rate(r.Log.Verified.PerSecond, "checkpoints/s")]);
         stages.Add(["6. grains", $"DeviceGrain.Submit (its group commit included) then TpsGrain.Accept, recap settled to nasional; {GrainConcurrency} devices at once, {r.GrainsFormsPerCommit:N0} forms a commit",
             Micros(r.GrainsPath.CpuMicrosEach), Rate(r.GrainsPath.PerSecond)]);
