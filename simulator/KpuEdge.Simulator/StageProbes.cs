@@ -398,18 +398,45 @@ public static class StageProbes
     }
 
     /// <summary>
-    /// The transparency log: a node's <see cref="TransparencyLog"/> taking in commits of <paramref name="batch"/> entries
-    /// (<paramref name="appends"/> in all, the forms' entries cycled), over a store it never needs to read; inclusion
-    /// proofs for receipts from the running node's log against its checkpoint; checkpoints of distinct sizes signed by the
-    /// cluster's <see cref="ILogSignerGrain"/> in the silo (its root checked against the ledger's tree, then signed), several
-    /// callers at once; and verified as a device verifies a checkpoint it has not seen before.
+    /// Checkpoints signed by the cluster's <see cref="ILogSignerGrain"/> in the running silo (the caller's root, checked
+    /// against the ledger's tree, then signed), 8 callers at once, over the node's log as the grains stage left it. Of
+    /// distinct sizes, so that no two notes are alike — the warm-up's and the measured ones neither: a verifier remembers
+    /// the notes it has checked, and each device meets a checkpoint fresh. The roots come from a copy of the node's tree
+    /// read from the ledger, as the ingest computes its own before asking the signer.
     /// </summary>
-    public static async Task<LogFigures> LogAsync(InProcessCloud cloud, IReadOnlyList<BenchForm> forms, int batch, int appends, int proofs, int checkpoints,
-        string dataDirectory, CancellationToken ct)
+    /// <returns>The measured signing and the notes it made (up to <paramref name="checkpoints"/>; at most half the log's size).</returns>
+    public static async Task<(Measured Signed, string[] Notes)> CheckpointsAsync(InProcessCloud cloud, int checkpoints, CancellationToken ct)
+    {
+        var checkpoint = await cloud.Log.PublishFreshAsync(ct);
+        var mirror = new MerkleTree();
+        await foreach (var entry in cloud.Services.GetRequiredService<ILogStore>().ReadLogAsync(0, checkpoint.Size, ct)) mirror.Append(entry);
+        int notes = (int)Math.Min(checkpoints, checkpoint.Size / 2);
+        var signer = cloud.Services.GetRequiredService<IGrainFactory>().GetGrain<ILogSignerGrain>(0);
+        async Task<(Measured, string[])> SignAsync(long largest)
+        {
+            var signed = new string[notes];
+            var meter = Measured.Start();
+            await Parallel.ForAsync(0, notes, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
+                async (i, _) => signed[i] = (await signer.Sign(largest - i, mirror.Root(largest - i))).Note);
+            return (meter.Stop(notes), signed);
+        }
+        await SignAsync(checkpoint.Size);
+        await SettleJitAsync(ct);
+        return await SignAsync(checkpoint.Size - notes);
+    }
+
+    /// <summary>
+    /// The rest of the log, in a quiet process (no silo running): a node's <see cref="TransparencyLog"/> taking in commits
+    /// of <paramref name="batch"/> entries (<paramref name="appends"/> in all, the forms' entries cycled) over a store it
+    /// never needs to read; inclusion proofs for receipts from that tree; and <paramref name="notes"/> verified as a device
+    /// verifies a checkpoint it has not seen before (the first half warms up).
+    /// </summary>
+    public static async Task<(Measured Appends, Measured Proofs, Measured Verified)> LogAsync(IReadOnlyList<BenchForm> forms, LogSigningKey key, NoteVerifierKey verifier,
+        int batch, int appends, int proofs, IReadOnlyList<string> notes, string dataDirectory, CancellationToken ct)
     {
         var entries = forms.Select(f => LogEntry.EncodeSubmission(f.Signed.Wire)).ToArray();
         await using var store = new SqliteLedger(Path.Combine(dataDirectory, "log-store.db"));
-        var tree = new TransparencyLog(store, store, cloud.Pki.Cloud.LogKey, TimeProvider.System, NullLogger<TransparencyLog>.Instance);
+        var tree = new TransparencyLog(store, store, key, TimeProvider.System, NullLogger<TransparencyLog>.Instance);
         async Task<Measured> AppendAsync(int count)
         {
             var meter = Measured.Start();
@@ -424,41 +451,30 @@ public static class StageProbes
         await SettleJitAsync(ct);
         var appended = await AppendAsync(appends);
 
-        var checkpoint = await cloud.Log.PublishFreshAsync(ct);
-        void Prove(int i) => cloud.Log.ProveInclusion(i % checkpoint.Size, checkpoint);
-        for (int i = 0; i < Math.Min(proofs, checkpoint.Size); i++) Prove(i);
+        long size = tree.Size;
+        Measured Prove(int count)
+        {
+            var meter = Measured.Start();
+            for (int i = 0; i < count; i++) tree.ProveInclusionAt(i * 7919L % size, size);
+            return meter.Stop(count);
+        }
+        Prove(Math.Min(proofs, WarmCalls));
         await SettleJitAsync(ct);
-        var proving = Measured.Start();
-        for (int i = 0; i < proofs; i++) Prove(i);
-        var proved = proving.Stop(proofs);
+        var proved = Prove(proofs);
 
-        // Checkpoints of distinct sizes, so that no two notes are alike — the warm-up's and the measured ones neither: a
-        // verifier remembers the notes it has checked, and each device meets a checkpoint fresh. The roots come from a
-        // copy of the node's tree read from the ledger, as the ingest computes its own before asking the signer.
-        var mirror = new MerkleTree();
-        await foreach (var entry in cloud.Services.GetRequiredService<ILogStore>().ReadLogAsync(0, checkpoint.Size, ct)) mirror.Append(entry);
-        int notes = (int)Math.Min(checkpoints, checkpoint.Size / 2);
-        var signer = cloud.Services.GetRequiredService<IGrainFactory>().GetGrain<ILogSignerGrain>(0);
-        async Task<(Measured, string[])> SignAsync(long largest)
-        {
-            var signedNotes = new string[notes];
-            var meter = Measured.Start();
-            await Parallel.ForAsync(0, notes, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
-                async (i, _) => signedNotes[i] = (await signer.Sign(largest - i, mirror.Root(largest - i))).Note);
-            return (meter.Stop(notes), signedNotes);
-        }
-        Measured Verify(string[] signedNotes)
+        Measured Verify(IEnumerable<string> some)
         {
             var meter = Measured.Start();
-            foreach (var note in signedNotes)
-                if (!LogVerification.VerifyCheckpoint(note, cloud.Pki.LogKey, out _).Ok) throw new InvalidOperationException("A checkpoint the signer made does not verify.");
-            return meter.Stop(signedNotes.Length);
+            int count = 0;
+            foreach (var note in some)
+            {
+                if (!LogVerification.VerifyCheckpoint(note, verifier, out _).Ok) throw new InvalidOperationException("A checkpoint the signer made does not verify.");
+                count++;
+            }
+            return meter.Stop(count);
         }
-        var (_, warmNotes) = await SignAsync(checkpoint.Size);
-        Verify(warmNotes);
+        Verify(notes.Take(notes.Count / 2));
         await SettleJitAsync(ct);
-        var (signed, measuredNotes) = await SignAsync(checkpoint.Size - notes);
-        var verifying = Verify(measuredNotes);
-        return new LogFigures(appended, proved, signed, verifying);
+        return (appended, proved, Verify(notes.Skip(notes.Count / 2)));
     }
 }

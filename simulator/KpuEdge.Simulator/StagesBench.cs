@@ -203,16 +203,18 @@ public static class StagesBench
         }
         string? postgresSkipped = settings.Postgres ? await MeasurePostgresAsync(data, warm, forms, pki, ledger, say, ct) : "not asked for (--no-postgres)";
 
-        say("Stages 6 and 5: the grains in a real silo, then the log and the checkpoint signer.");
-        LogFigures log;
-        Measured grainsPath;
+        say("Stages 6 and 5: the grains and the checkpoint signer in a real silo, then the log's tree, proofs and checkpoint verification.");
+        Measured grainsPath, signed;
         double formsPerCommit;
+        string[] notes;
         await using (var cloud = await InProcessCloud.StartAsync(Path.Combine(data, "cloud"), tree, election, LogLevel.Error, pki: pki, cancellationToken: ct))
         {
             (grainsPath, formsPerCommit) = await StageProbes.GrainsAsync(cloud, warm, forms, GrainConcurrency, ct);
-            log = await StageProbes.LogAsync(cloud, forms, WorkingBatch, appends: Math.Max(1_000, settings.Forms * 10), proofs: Math.Max(100, settings.Forms * 5),
-                checkpoints: Math.Clamp(settings.Forms / 10, 20, 5_000), data, ct);
+            (signed, notes) = await StageProbes.CheckpointsAsync(cloud, checkpoints: 2 * Math.Clamp(settings.Forms / 10, 20, 5_000), ct);
         }
+        var (appends, proofs, verified) = await StageProbes.LogAsync(forms, pki.Cloud.LogKey, pki.LogKey, WorkingBatch, appends: Math.Max(1_000, settings.Forms * 10),
+            proofs: Math.Max(100, settings.Forms * 5), notes, data, ct);
+        var log = new LogFigures(appends, proofs, signed, verified);
 
         return new Report(settings, Environment.ProcessorCount, loadAtStart, LoadAverage(), tps.Length, stations.Length, warm.Length,
             mqttIn, mqttWithReceipts, decodeVerify, check, validator, ledger, postgresSkipped, log, grainsPath, formsPerCommit, handshakes,
@@ -315,7 +317,7 @@ public static class StagesBench
         if (r.PostgresSkipped is { } skipped) stages.Add(["", $"PostgreSQL: skipped ({skipped})", "", ""]);
         stages.Add(["5. log", $"the node's tree takes in {WorkingBatch}-entry commits (TransparencyLog.FollowAsync; inside the ledger rows' CPU)",
             Micros(r.Log.Appends.CpuMicrosEach), Rate(r.Log.Appends.PerSecond, "appends/s")]);
-        stages.Add(["", $"inclusion proofs for receipts (the node's log, {r.WarmForms + r.Settings.Forms:N0} entries)",
+        stages.Add(["", $"inclusion proofs for receipts (that tree, {r.Log.Appends.Count:N0} entries)",
             Micros(r.Log.Proofs.CpuMicrosEach), Rate(r.Log.Proofs.PerSecond, "proofs/s")]);
         stages.Add(["", "checkpoints signed by LogSignerGrain.Sign in the silo (the caller's root, checked against the tree, Ed25519 note), 8 callers",
             Micros(r.Log.Signed.CpuMicrosEach) + " each", Rate(r.Log.Signed.PerSecond, "checkpoints/s")]);
@@ -383,7 +385,7 @@ public static class StagesBench
             `LogSignerGrain`, `DeviceGrain` and `TpsGrain` in a real silo (`InProcessCloud`). CPU is the process's CPU time over the measured
             loop (every thread, so where both ends of a connection run here — MQTT, handshakes — both are counted: the cloud's share is less);
             capacity is what the loop did per second of wall time on the shared machine, or, for one-thread stages, per second of one core's CPU.
-            A loaded machine inflates every CPU figure alike (compare the checkpoint-verification row with the chain-of-trust section's), so
+            A loaded machine inflates every CPU figure alike (compare decode + verify with the walking-skeleton section's), so
             the ceiling and node counts below err on the safe side.
 
             """));
