@@ -385,8 +385,10 @@ public static class StagesBench
             `LogSignerGrain`, `DeviceGrain` and `TpsGrain` in a real silo (`InProcessCloud`). CPU is the process's CPU time over the measured
             loop (every thread, so where both ends of a connection run here — MQTT, handshakes — both are counted: the cloud's share is less);
             capacity is what the loop did per second of wall time on the shared machine, or, for one-thread stages, per second of one core's CPU.
-            A loaded machine inflates every CPU figure alike (compare decode + verify with the walking-skeleton section's), so
-            the ceiling and node counts below err on the safe side.
+            CPU time is this process's own, so other work on the machine moves it little; the wall-time capacities do depend on
+            it. It counts every thread, the garbage
+            collector's too, so a one-thread stage's CPU is above its wall time on a quiet core (decode + verify: compare the
+            walking-skeleton section's).
 
             """));
         var sheets = Sheets(r);
