@@ -382,13 +382,11 @@ public static class StagesBench
             kecamatan, each its own Ed25519 signing identity from KPU's CA signing its own chain, {r.Settings.Forms:N0} forms measured at each stage after
             {r.WarmForms:N0} to warm it up (and half a second for the JIT's tiering to settle). Each stage runs alone through the real component: the cloud's
             broker (`EmbeddedBroker`), `SubmissionChecker`, `SqliteLedger` / `PostgresLedger` with `LedgerWriter`, `TransparencyLog` and
-            `LogSignerGrain`, `DeviceGrain` and `TpsGrain` in a real silo (`InProcessCloud`). CPU is the process's CPU time over the measured
-            loop (every thread, so where both ends of a connection run here — MQTT, handshakes — both are counted: the cloud's share is less);
-            capacity is what the loop did per second of wall time on the shared machine, or, for one-thread stages, per second of one core's CPU.
-            CPU time is this process's own, so other work on the machine moves it little; the wall-time capacities do depend on
-            it. It counts every thread, the garbage
-            collector's too, so a one-thread stage's CPU is above its wall time on a quiet core (decode + verify: compare the
-            walking-skeleton section's).
+            `LogSignerGrain`, `DeviceGrain` and `TpsGrain` in a real silo (`InProcessCloud`). CPU is the process's own CPU time over the
+            measured loop, so other work on the machine moves it little: every thread, the garbage collector's too (a one-thread stage's
+            CPU is above its wall time on a quiet core: compare decode + verify with the walking-skeleton section's), and where both ends
+            of a connection run here — MQTT, handshakes — both (the cloud's share is less). Capacity is what the loop did per second of
+            wall time on the shared machine, which does depend on its load, or, for one-thread stages, per second of one core's CPU.
 
             """));
         var sheets = Sheets(r);
