@@ -19,7 +19,6 @@ public sealed class KpuCertificate
 
     private KpuCertificate(BcCertificate certificate, byte[] der)
     {
-        Bc = certificate;
         Der = der;
         Fingerprint = Convert.ToHexStringLower(SHA256.HashData(der));
         SerialHex = Serials.ToHex(certificate.SerialNumber);
@@ -31,14 +30,17 @@ public sealed class KpuCertificate
         (Identity, _identityError) = ReadIdentity(certificate, CommonName);
         var key = certificate.GetPublicKey();
         if (key is Ed25519PublicKeyParameters ed25519) SigningKey = new DevicePublicKey(ed25519.GetEncoded());
-        Purpose = IsCertificateAuthority ? null
-            : Permits(CertificatePurpose.Signing) ? CertificatePurpose.Signing
-            : Permits(CertificatePurpose.TlsClient) ? CertificatePurpose.TlsClient
-            : Permits(CertificatePurpose.TlsServer) ? CertificatePurpose.TlsServer
-            : null;
+        _permitted = [.. ((CertificatePurpose[])[CertificatePurpose.Signing, CertificatePurpose.TlsClient, CertificatePurpose.TlsServer])
+            .Where(p => Permits(certificate, IsCertificateAuthority, p))];
+        Purpose = _permitted is [var first, ..] ? first : null;
         SubjectKeyId = X509ExtensionUtilities.GetSubjectKeyIdentifier(certificate)?.GetKeyIdentifier();
         AuthorityKeyId = X509ExtensionUtilities.GetAuthorityKeyIdentifier(certificate)?.KeyIdentifier?.GetOctets();
+        // A parsed certificate is ≈ 8 KB of objects; a cloud node holds hundreds of thousands of devices' certificates
+        // in its registry cache, so only an authority's (few, and needed for every validation) stays parsed.
+        _authority = IsCertificateAuthority ? certificate : null;
     }
+
+    private readonly BcCertificate? _authority;
 
     public static KpuCertificate FromDer(ReadOnlySpan<byte> der)
     {
@@ -72,7 +74,11 @@ public sealed class KpuCertificate
     public static IReadOnlyList<KpuCertificate> AllFromPem(string pem) =>
         PemFiles.Blocks(pem, PemFiles.CertificateLabel).Select(der => FromDer(der)).ToList();
 
-    public Org.BouncyCastle.X509.X509Certificate Bc { get; }
+    /// <summary>
+    /// The certificate as BouncyCastle reads it. Kept for an authority; a leaf's is parsed again from <see cref="Der"/>
+    /// on each call (read it once per use), so that holding a device's certificate costs its DER and fields, not a parse tree.
+    /// </summary>
+    public Org.BouncyCastle.X509.X509Certificate Bc => _authority ?? new BcCertificate(Der);
 
     /// <summary>The certificate's DER bytes (the same array each time: treat it as read-only).</summary>
     public byte[] Der { get; }
@@ -119,14 +125,18 @@ public sealed class KpuCertificate
     internal bool HasIdentityExtension => Identity is not null || _identityError is not null;
 
     /// <summary>Key type, key usage and extended key usage all allow the purpose.</summary>
-    internal bool Permits(CertificatePurpose purpose)
+    internal bool Permits(CertificatePurpose purpose) => _permitted.Contains(purpose);
+
+    private readonly CertificatePurpose[] _permitted;
+
+    private static bool Permits(BcCertificate certificate, bool authority, CertificatePurpose purpose)
     {
-        if (IsCertificateAuthority) return false;
-        var key = Bc.GetPublicKey();
-        bool[]? usage = Bc.GetKeyUsage();
+        if (authority) return false;
+        var key = certificate.GetPublicKey();
+        bool[]? usage = certificate.GetKeyUsage();
         bool digitalSignature = usage is null || usage[0];
         IList<DerObjectIdentifier>? eku;
-        try { eku = Bc.GetExtendedKeyUsage(); }
+        try { eku = certificate.GetExtendedKeyUsage(); }
         catch (Exception) { return false; }
         bool EkuAllows(DerObjectIdentifier oid) => eku is null || eku.Contains(oid) || eku.Contains(Eku.Any);
         return purpose switch
