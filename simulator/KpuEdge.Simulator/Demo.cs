@@ -53,8 +53,7 @@ public static class Demo
         if (Directory.Exists(settings.DataDirectory)) Directory.Delete(settings.DataDirectory, recursive: true);
         await using var cloud = await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, cancellationToken: cancellationToken,
             logLevel: Microsoft.Extensions.Logging.LogLevel.Error, pki: pki);
-        foreach (var device in devices) cloud.Register(device.Credentials);
-        cloud.Registry.Save(cloud.Options.RegistryPath);
+        await cloud.RegisterAsync(devices.Select(d => d.Credentials), cancellationToken);
         console.MarkupLine($"Cloud started in process: Orleans silo, MQTT broker on {cloud.BrokerHost}:{cloud.BrokerPort} (TLS, client certificates " +
                            $"required), ledger and transparency log {cloud.Options.LedgerPath}, API {cloud.ApiBase}");
 
