@@ -99,7 +99,15 @@ public sealed record CrlVersion(string Issuer, long Number, DateTimeOffset ThisU
 }
 
 /// <summary>An installed revocation list as the ledger keeps it: the newest of its issuer, whole.</summary>
-public sealed record StoredCrl(CrlVersion Version, byte[] Der);
+public sealed record StoredCrl(CrlVersion Version, byte[] Der)
+{
+    /// <summary>How both ledgers store one (SQLite and PostgreSQL alike take @ parameters): the newer wins, atomically.</summary>
+    internal const string UpsertSql = """
+        INSERT INTO crls (issuer, number, this_update, der) VALUES (@issuer, @number, @this_update, @der)
+        ON CONFLICT (issuer) DO UPDATE SET number = excluded.number, this_update = excluded.this_update, der = excluded.der
+        WHERE excluded.number > crls.number OR (excluded.number = crls.number AND excluded.this_update > crls.this_update)
+        """;
+}
 
 /// <summary>A form page image received whole and checked against the hash its signed submission names.</summary>
 public sealed record StoredImagePage(

@@ -594,11 +594,7 @@ public sealed class PostgresLedger : IResultsLedger
     public async Task<bool> SaveCrlAsync(StoredCrl crl, CancellationToken cancellationToken = default)
     {
         await using var connection = await _data.OpenConnectionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand("""
-            INSERT INTO crls (issuer, number, this_update, der) VALUES (@issuer, @number, @this_update, @der)
-            ON CONFLICT (issuer) DO UPDATE SET number = excluded.number, this_update = excluded.this_update, der = excluded.der
-            WHERE excluded.number > crls.number OR (excluded.number = crls.number AND excluded.this_update > crls.this_update)
-            """, connection);
+        await using var command = new NpgsqlCommand(StoredCrl.UpsertSql, connection);
         command.Parameters.AddWithValue("issuer", crl.Version.Issuer);
         command.Parameters.AddWithValue("number", crl.Version.Number);
         command.Parameters.AddWithValue("this_update", crl.Version.ThisUpdate.ToUnixTimeMilliseconds());

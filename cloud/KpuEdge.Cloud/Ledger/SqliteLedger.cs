@@ -542,40 +542,34 @@ public sealed class SqliteLedger : IResultsLedger
         lock (_writeLock)
         {
             using var command = _writer.CreateCommand();
-            command.CommandText = """
-                INSERT INTO crls (issuer, number, this_update, der) VALUES ($issuer, $number, $this_update, $der)
-                ON CONFLICT (issuer) DO UPDATE SET number = excluded.number, this_update = excluded.this_update, der = excluded.der
-                WHERE excluded.number > crls.number OR (excluded.number = crls.number AND excluded.this_update > crls.this_update)
-                """;
-            command.Parameters.AddWithValue("$issuer", crl.Version.Issuer);
-            command.Parameters.AddWithValue("$number", crl.Version.Number);
-            command.Parameters.AddWithValue("$this_update", crl.Version.ThisUpdate.ToUnixTimeMilliseconds());
-            command.Parameters.AddWithValue("$der", crl.Der);
+            command.CommandText = StoredCrl.UpsertSql;
+            command.Parameters.AddWithValue("@issuer", crl.Version.Issuer);
+            command.Parameters.AddWithValue("@number", crl.Version.Number);
+            command.Parameters.AddWithValue("@this_update", crl.Version.ThisUpdate.ToUnixTimeMilliseconds());
+            command.Parameters.AddWithValue("@der", crl.Der);
             return Task.FromResult(command.ExecuteNonQuery() > 0);
         }
     }
 
-    public Task<IReadOnlyList<CrlVersion>> CrlVersionsAsync(CancellationToken cancellationToken = default)
-    {
-        using var connection = OpenReader();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT issuer, number, this_update FROM crls ORDER BY issuer";
-        using var reader = command.ExecuteReader();
-        var versions = new List<CrlVersion>();
-        while (reader.Read()) versions.Add(new CrlVersion(reader.GetString(0), reader.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
-        return Task.FromResult<IReadOnlyList<CrlVersion>>(versions);
-    }
+    public Task<IReadOnlyList<CrlVersion>> CrlVersionsAsync(CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<CrlVersion>>(Rows("SELECT issuer, number, this_update FROM crls ORDER BY issuer", ReadCrlVersion));
 
-    public Task<StoredCrl?> CrlAsync(string issuer, CancellationToken cancellationToken = default)
+    public Task<StoredCrl?> CrlAsync(string issuer, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Rows("SELECT issuer, number, this_update, der FROM crls WHERE issuer = $issuer", r => new StoredCrl(ReadCrlVersion(r), (byte[])r[3]),
+            ("$issuer", issuer)).FirstOrDefault());
+
+    private static CrlVersion ReadCrlVersion(SqliteDataReader r) => new(r.GetString(0), r.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)));
+
+    private List<T> Rows<T>(string sql, Func<SqliteDataReader, T> row, params (string Name, object Value)[] values)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT issuer, number, this_update, der FROM crls WHERE issuer = $issuer";
-        command.Parameters.AddWithValue("$issuer", issuer);
+        command.CommandText = sql;
+        foreach (var (name, value) in values) command.Parameters.AddWithValue(name, value);
         using var reader = command.ExecuteReader();
-        return Task.FromResult(reader.Read()
-            ? new StoredCrl(new CrlVersion(reader.GetString(0), reader.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))), (byte[])reader[3])
-            : null);
+        var rows = new List<T>();
+        while (reader.Read()) rows.Add(row(reader));
+        return rows;
     }
 
 #pragma warning disable CS1998
