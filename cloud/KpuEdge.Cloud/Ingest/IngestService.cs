@@ -258,6 +258,13 @@ public sealed class IngestService(
             {
                 outcome = await checker.CheckAsync(message.Topic, message.Payload);
             }
+            catch (System.Data.Common.DbException e)
+            {
+                // The registry (in the ledger's database) is out of reach: no verdict at all — a refusal here could be final
+                // for a genuine form. Not acknowledged: the device sends it again, as when a commit fails.
+                logger.LogWarning("A message on {Topic} waits for the device registry: {Error}", message.Topic, e.Message);
+                continue;
+            }
             catch (Exception e)
             {
                 // A bug in a check must not take the ingest down; the message is refused, not lost silently.
