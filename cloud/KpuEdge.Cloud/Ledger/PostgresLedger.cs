@@ -545,8 +545,10 @@ public sealed class PostgresLedger : IResultsLedger
         var ids = offered.Select(o => o.Device.DeviceId).ToArray();
         await using var connection = await _data.OpenConnectionAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(connection);
+        // In id order: nodes inserting the same ids take their row locks in one order, so they wait for each other, never deadlock.
         var insert = new NpgsqlBatchCommand("""
-            INSERT INTO devices (device_id, tps, serial, certificate) SELECT * FROM unnest(@device, @tps, @serial, @certificate)
+            INSERT INTO devices (device_id, tps, serial, certificate)
+            SELECT * FROM unnest(@device, @tps, @serial, @certificate) AS t(device_id, tps, serial, certificate) ORDER BY device_id
             ON CONFLICT (device_id) DO NOTHING RETURNING device_id
             """);
         insert.Parameters.AddWithValue("device", ids);
