@@ -257,6 +257,12 @@ public sealed class ClusterTests(ClusterFixture fixture) : IClassFixture<Cluster
             Assert.Equal((ReceiptStatus.Rejected, RejectReasons.RevokedDevice), (refused.Status, refused.Reason));
         }
         Assert.Equal(crl, await third.GetByteArrayAsync("api/v1/pki/crl"));
+        // Node 1 refused nothing itself, yet its status counts the others' refusals: running counters in the shared ledger.
+        using (var first = new HttpClient { BaseAddress = Cluster.Node(0).ApiBase })
+        {
+            var status = JsonDocument.Parse(await first.GetStringAsync("api/v1/status")).RootElement;
+            Assert.True(status.GetProperty("rejections_recorded").GetProperty(RejectReasons.RevokedDevice).GetInt64() >= 2);
+        }
         // Logged once, though three nodes installed it.
         var revocations = await Cluster.Node(1).Services.GetRequiredService<IResultsLedger>().RevocationsAsync();
         Assert.Single(revocations, r => r.DeviceId == device.Credentials.DeviceId);

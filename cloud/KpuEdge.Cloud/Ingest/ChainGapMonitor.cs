@@ -80,7 +80,8 @@ public sealed class ChainGapSweep
 [Alias("kpu.IChainGapGrain")]
 public interface IChainGapGrain : IGrainWithIntegerKey
 {
-    [Alias("Sweep")]
+    /// <summary>One pass. The first of an activation reads every chain, which for a national ledger takes longer than a call usually may.</summary>
+    [Alias("Sweep"), ResponseTimeout("00:05:00")]
     Task Sweep();
 }
 
