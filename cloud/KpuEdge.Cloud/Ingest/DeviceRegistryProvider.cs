@@ -13,8 +13,8 @@ namespace KpuEdge.Cloud.Ingest;
 /// <see cref="CloudOptions.UnknownDeviceTtl"/>, so forms flooding in under an unregistered id cost one database read.
 /// Devices come in two ways, each certificate checked against KPU's CA before it is stored: the registry file
 /// (<see cref="CloudOptions.RegistryPath"/>, as provisioning writes it), imported at start and again when it has changed
-/// (looked at, at most once a second, when an unknown device appears, so devices provisioned into it while the cloud
-/// runs are served without a restart); and in-process provisioning (<see cref="RegisterCertifiedAsync(IReadOnlyList{KpuCertificate}, CancellationToken)"/>:
+/// (its time looked at when a device is not in the cache, so devices provisioned into it while the cloud runs are served
+/// at their first form, without a restart); and in-process provisioning (<see cref="RegisterCertifiedAsync(IReadOnlyList{KpuCertificate}, CancellationToken)"/>:
 /// the simulator, tests). A device id never gets another certificate: such an offer is refused, never stored.
 /// </summary>
 public sealed class DeviceRegistryProvider
@@ -22,16 +22,15 @@ public sealed class DeviceRegistryProvider
     /// <summary>Devices written per database transaction (and looked up per query while importing).</summary>
     public const int BatchSize = 10_000;
 
-    private static readonly TimeSpan FileCheckInterval = TimeSpan.FromSeconds(1);
-
     private readonly IDeviceDirectory _directory;
     private readonly CloudOptions _options;
     private readonly TimeProvider _time;
     private readonly CloudPki _pki;
     private readonly ILogger<DeviceRegistryProvider> _logger;
     private readonly SemaphoreSlim _importLock = new(1, 1);
+    private readonly Lock _importGate = new();
+    private Task? _import;
     private DateTime _fileWrittenAt;
-    private long _lastFileCheckTicks;
 
     public DeviceRegistryProvider(IDeviceDirectory directory, IOptions<CloudOptions> options, TimeProvider time, CloudPki pki, ILogger<DeviceRegistryProvider> logger)
     {
@@ -49,7 +48,7 @@ public sealed class DeviceRegistryProvider
     public async ValueTask<DeviceRecord?> FindAsync(string deviceId, CancellationToken cancellationToken = default)
     {
         if (Cache.TryGet(deviceId, out var device) && device is not null) return device;
-        if (await ImportIfChangedAsync(cancellationToken)) Cache.ForgetUnknown();
+        if (await ImportIfChangedAsync()) Cache.ForgetUnknown();
         if (Cache.TryGet(deviceId, out device)) return device;
         device = (await _directory.FindDevicesAsync([deviceId], cancellationToken)).FirstOrDefault();
         if (device is null) Cache.AddUnknown(deviceId, _options.UnknownDeviceTtl);
@@ -137,25 +136,45 @@ public sealed class DeviceRegistryProvider
         finally { _importLock.Release(); }
     }
 
-    /// <summary>Imports the registry file if it was written since the last import; looks at it at most once a second. True if it imported.</summary>
-    private async Task<bool> ImportIfChangedAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Imports the registry file if it was written since the last import (its time is one stat, cheap beside the database
+    /// read a miss costs anyway). Lookups meeting an import under way wait for it: it may hold their device. True if an
+    /// import ran.
+    /// </summary>
+    private async Task<bool> ImportIfChangedAsync()
     {
-        long now = _time.GetUtcNow().UtcTicks;
-        long last = Interlocked.Read(ref _lastFileCheckTicks);
-        if (now - last < FileCheckInterval.Ticks || Interlocked.CompareExchange(ref _lastFileCheckTicks, now, last) != last) return false;
+        Task import;
+        lock (_importGate)
+        {
+            if (_import is null)
+            {
+                string path = _options.RegistryPath;
+                if (!File.Exists(path) || File.GetLastWriteTimeUtc(path) == _fileWrittenAt) return false;
+                // Never inline: its end clears _import under the gate.
+                _import = Task.Run(ImportChangedFileAsync);
+            }
+            import = _import;
+        }
+        await import;
+        return true;
+    }
+
+    private async Task ImportChangedFileAsync()
+    {
         string path = _options.RegistryPath;
-        if (!File.Exists(path) || File.GetLastWriteTimeUtc(path) == _fileWrittenAt) return false;
         try
         {
-            await ImportFileAsync(cancellationToken);
-            return true;
+            await ImportFileAsync();
         }
         catch (Exception e) when (e is InvalidDataException or IOException or System.Text.Json.JsonException)
         {
             // Not again until it is written again: the operator has the reason.
             _fileWrittenAt = File.GetLastWriteTimeUtc(path);
             _logger.LogError("Registry file {Path} not imported: {Reason}", path, e.Message);
-            return false;
+        }
+        finally
+        {
+            lock (_importGate) _import = null;
         }
     }
 
