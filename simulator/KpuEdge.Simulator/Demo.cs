@@ -190,7 +190,7 @@ public static class Demo
         string? directory = Path.GetDirectoryName(Path.GetFullPath(settings.RegistryPath));
         if (directory is not null) Directory.CreateDirectory(directory);
         registry.Save(settings.RegistryPath);
-        AnsiConsole.MarkupLine($"Registered {devices.Count:N0} devices in {settings.RegistryPath} (the cloud re-reads it when it meets a new device).");
+        AnsiConsole.MarkupLine($"Registered {devices.Count:N0} devices in {settings.RegistryPath} (the cloud imports it into the registry in its ledger when it meets a new device).");
         int colon = settings.Broker!.LastIndexOf(':');
         string host = colon < 0 ? settings.Broker : settings.Broker[..colon];
         int port = colon < 0 ? 8883 : int.Parse(settings.Broker[(colon + 1)..]);
