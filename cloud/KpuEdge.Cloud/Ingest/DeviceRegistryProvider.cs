@@ -42,6 +42,7 @@ public sealed class DeviceRegistryProvider
         Cache = new DeviceCache(_options.DeviceCacheCapacity, time);
     }
 
+    /// <summary>This node's memory of the registry (<see cref="CloudOptions.DeviceCacheCapacity"/> devices, as many unknown ids).</summary>
     public DeviceCache Cache { get; }
 
     /// <summary>The registered device with this id, or null.</summary>
