@@ -21,7 +21,6 @@ public sealed class CloudOverrides
 {
     public RegionTree? Tree { get; init; }
     public ElectionDefinition? Election { get; init; }
-    public DeviceRegistry? Registry { get; init; }
     public TimeProvider? Time { get; init; }
     /// <summary>The PKI to use instead of <see cref="CloudOptions.PkiDirectory"/> (the in-process demo and tests).</summary>
     public CloudPki? Pki { get; init; }
@@ -77,8 +76,7 @@ public static class CloudHost
         services.AddSingleton(sp => overrides.Pki ?? CloudPki.LoadDirectory(options.PkiDirectory,
             LogOrigin(options, sp.GetRequiredService<ElectionDefinition>())));
         services.AddSingleton(sp => sp.GetRequiredService<CloudPki>().LogKey);
-        services.AddSingleton(sp => new DeviceRegistryProvider(sp.GetRequiredService<IOptions<CloudOptions>>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<CloudPki>(), overrides.Registry));
+        services.AddSingleton<DeviceRegistryProvider>();
         services.AddSingleton<IResultsLedger>(_ => options.Ledger switch
         {
             LedgerKind.Postgres => PostgresLedger.Open(options.PostgresConnection!),
@@ -91,12 +89,15 @@ public static class CloudHost
         services.AddSingleton<ILogStore>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<IAuditTrail>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<IImageIndex>(sp => sp.GetRequiredService<IResultsLedger>());
+        services.AddSingleton<IDeviceDirectory>(sp => sp.GetRequiredService<IResultsLedger>());
+        services.AddSingleton<IRevocationLists>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<TransparencyLog>();
         services.AddSingleton<LedgerWriter>();
         services.AddHostedService<CheckpointPublisher>();
         services.AddSingleton<SecurityEventRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<SecurityEventRecorder>());
         services.AddSingleton<RevocationService>();
+        services.AddHostedService<CrlFollower>();
         services.AddSingleton<ChainGapMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<ChainGapMonitor>());
         services.AddSingleton<RecapContext>();

@@ -26,15 +26,27 @@ public sealed class CloudOptions
 
     /// <summary>SQLite results ledger (the durable source of truth for accepted forms).</summary>
     public string LedgerPath { get; set; } = "data/ledger.db";
-    /// <summary>Device registry (JSON) written by provisioning or the simulator.</summary>
     /// <summary>Where form page images are stored, in a folder per TPS (see Images/ImageReceiver).</summary>
     public string ImageDirectory { get; set; } = "data/images";
 
+    /// <summary>
+    /// A device registry file (JSON) written by provisioning or the simulator, imported into the ledger's registry at start
+    /// and again when it changes; the registry itself lives in the ledger's database.
+    /// </summary>
     public string RegistryPath { get; set; } = "data/devices.json";
+    /// <summary>Registered devices a node keeps in memory (the rest are read from the ledger's database when they send).</summary>
+    public int DeviceCacheCapacity { get; set; } = 200_000;
+    /// <summary>How long a node remembers that the registry does not hold a device id (one database read per id and period).</summary>
+    public TimeSpan UnknownDeviceTtl { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>The cloud's PKI files (root.crt, issuing.crt, broker/ingest certificates and keys, log.key); see cloud/README.md.</summary>
     public string PkiDirectory { get; set; } = "data/pki";
-    /// <summary>Where the newest installed revocation list is kept across restarts.</summary>
+    /// <summary>
+    /// A revocation list file installed at start if it is there (where a node kept its newest list before the ledger's
+    /// database did); installed lists live in the ledger's database, shared by every node.
+    /// </summary>
     public string CrlPath { get; set; } = "data/crl.der";
+    /// <summary>How often a node asks the ledger's database for a revocation list newer than its own (installed on another node).</summary>
+    public TimeSpan CrlPollInterval { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>The transparency log's origin line; empty for "kpu.go.id/kpuedge/&lt;election id&gt;".</summary>
     public string? LogOrigin { get; set; }
     /// <summary>How often the newest signed checkpoint is published (persisted) when the log grew.</summary>
@@ -93,6 +105,8 @@ public sealed class CloudOptions
         if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))
             problems.Add($"Cloud:AdvertisedAddress '{AdvertisedAddress}' is not an IP address.");
         if (LedgerBatchSize < 1) problems.Add("Cloud:LedgerBatchSize must be at least 1.");
+        if (DeviceCacheCapacity < 1) problems.Add("Cloud:DeviceCacheCapacity must be at least 1.");
+        if (CrlPollInterval <= TimeSpan.Zero) problems.Add("Cloud:CrlPollInterval must be positive.");
         return problems;
     }
 

@@ -84,22 +84,27 @@ public sealed class DeviceRegistry
     {
         var registry = Load(path);
         foreach (var device in registry.All.OrderBy(d => d.DeviceId, StringComparer.Ordinal))
-        {
-            string? problem = device.SigningCertificate is not { } certificate
-                ? "has no signing certificate"
-                : Refused(trust, certificate, at) is { } refusal
-                    ? $"has a certificate KPU's PKI refuses ({refusal})"
-                    : certificate.CommonName != device.DeviceId
-                        ? $"has the certificate of another device ({certificate.CommonName})"
-                        : !certificate.SigningKey!.Encoded.AsSpan().SequenceEqual(device.PublicKey.Encoded)
-                            ? "has a public key other than its certificate's"
-                            : certificate.Identity!.Assignment != device.Tps.Value
-                                ? $"is registered for TPS {device.Tps} but its certificate assigns TPS {certificate.Identity.Assignment}"
-                                : null;
-            if (problem is not null) throw new InvalidDataException($"{path}: device {device.DeviceId} {problem}.");
-        }
+            if (Problem(device, trust, at) is { } problem) throw new InvalidDataException($"{path}: device {device.DeviceId} {problem}.");
         return registry;
     }
+
+    /// <summary>
+    /// Why KPU's PKI does not vouch for this entry at <paramref name="at"/> ("has no signing certificate", "has a public key
+    /// other than its certificate's", ...), or null if it does — with the same leniency for revoked and expired
+    /// certificates as <see cref="Load(string, TrustStore, DateTimeOffset)"/>.
+    /// </summary>
+    public static string? Problem(DeviceRecord device, TrustStore trust, DateTimeOffset at) =>
+        device.SigningCertificate is not { } certificate
+            ? "has no signing certificate"
+            : Refused(trust, certificate, at) is { } refusal
+                ? $"has a certificate KPU's PKI refuses ({refusal})"
+                : certificate.CommonName != device.DeviceId
+                    ? $"has the certificate of another device ({certificate.CommonName})"
+                    : !certificate.SigningKey!.Encoded.AsSpan().SequenceEqual(device.PublicKey.Encoded)
+                        ? "has a public key other than its certificate's"
+                        : certificate.Identity!.Assignment != device.Tps.Value
+                            ? $"is registered for TPS {device.Tps} but its certificate assigns TPS {certificate.Identity.Assignment}"
+                            : null;
 
     /// <summary>Why KPU's PKI refuses the certificate, or null; revoked and expired count as genuine if they were valid when issued.</summary>
     private static string? Refused(TrustStore trust, KpuCertificate certificate, DateTimeOffset at)

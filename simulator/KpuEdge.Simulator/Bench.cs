@@ -86,7 +86,7 @@ public static class Bench
         double connectRate;
         await using (var cloud = await InProcessCloud.StartAsync(data, tree, election, Microsoft.Extensions.Logging.LogLevel.Error, pki: pki, cancellationToken: cancellationToken))
         {
-            foreach (var d in devices) cloud.Register(d.Credentials);
+            await cloud.RegisterAsync(devices.Select(d => d.Credentials), cancellationToken);
             report = await simulation.RunAsync(devices, new SimulationTarget(cloud.BrokerHost, cloud.BrokerPort, pki.LogKey), concurrency, cancellationToken: cancellationToken);
             var s = Stopwatch.StartNew();
             await cloud.Recap.SettleAsync();

@@ -387,7 +387,7 @@ public static class DeliveryScenario
         InProcessCloud cloud, List<DeviceRun> runs, IReadOnlyList<SimulatedDevice> devices, LinkProfile[] profiles, bool[] cut, string work,
         ElectionDefinition election, BallotCatalog ballots, DeliveryScenarioOptions options, Action<string> progress, CancellationToken cancellationToken)
     {
-        foreach (var device in devices) cloud.Register(device.Credentials);
+        await cloud.RegisterAsync(devices.Select(d => d.Credentials), cancellationToken);
         var proxies = new Dictionary<(string Profile, bool Cut), LinkProxy>();
         var clocks = new Dictionary<string, CutClock>();
         var brokerEndPoint = new IPEndPoint(IPAddress.Loopback, cloud.BrokerPort);

@@ -53,8 +53,7 @@ public static class Demo
         if (Directory.Exists(settings.DataDirectory)) Directory.Delete(settings.DataDirectory, recursive: true);
         await using var cloud = await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, cancellationToken: cancellationToken,
             logLevel: Microsoft.Extensions.Logging.LogLevel.Error, pki: pki);
-        foreach (var device in devices) cloud.Register(device.Credentials);
-        cloud.Registry.Save(cloud.Options.RegistryPath);
+        await cloud.RegisterAsync(devices.Select(d => d.Credentials), cancellationToken);
         console.MarkupLine($"Cloud started in process: Orleans silo, MQTT broker on {cloud.BrokerHost}:{cloud.BrokerPort} (TLS, client certificates " +
                            $"required), ledger and transparency log {cloud.Options.LedgerPath}, API {cloud.ApiBase}");
 
@@ -191,7 +190,7 @@ public static class Demo
         string? directory = Path.GetDirectoryName(Path.GetFullPath(settings.RegistryPath));
         if (directory is not null) Directory.CreateDirectory(directory);
         registry.Save(settings.RegistryPath);
-        AnsiConsole.MarkupLine($"Registered {devices.Count:N0} devices in {settings.RegistryPath} (the cloud re-reads it when it meets a new device).");
+        AnsiConsole.MarkupLine($"Registered {devices.Count:N0} devices in {settings.RegistryPath} (the cloud imports it into the registry in its ledger when it meets a new device).");
         int colon = settings.Broker!.LastIndexOf(':');
         string host = colon < 0 ? settings.Broker : settings.Broker[..colon];
         int port = colon < 0 ? 8883 : int.Parse(settings.Broker[(colon + 1)..]);

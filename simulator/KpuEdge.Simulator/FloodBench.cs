@@ -48,7 +48,7 @@ public static class FloodBench
         await using (var cloud = await InProcessCloud.StartAsync(data, tree, election, Microsoft.Extensions.Logging.LogLevel.Error, pki: pki,
                          cancellationToken: cancellationToken))
         {
-            foreach (var d in devices) cloud.Register(d.Credentials);
+            await cloud.RegisterAsync(devices.Select(d => d.Credentials), cancellationToken);
             var target = new SimulationTarget(cloud.BrokerHost, cloud.BrokerPort, pki.LogKey);
             var ledger = cloud.Services.GetRequiredService<IResultsLedger>();
             // Each honest device signs its forms in rounds: round 1 the originals, later rounds corrections.

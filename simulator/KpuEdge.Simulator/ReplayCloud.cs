@@ -45,21 +45,11 @@ public sealed class ReplayCloud : IAsyncDisposable
         : $"{Nodes.Count} nodes clustered through Redis on port {_cluster!.Redis.Port} with one PostgreSQL ledger on port {_cluster.Postgres.Port} — " +
           string.Join("; ", Nodes.Select(n => $"{n.Options.NodeName}: broker {n.BrokerHost}:{n.BrokerPort}, API {n.ApiBase}"));
 
-    /// <summary>Registers the devices' signing certificates with every node before they send.</summary>
+    /// <summary>Registers the devices' signing certificates with the cloud before they send.</summary>
     public async Task RegisterAsync(IReadOnlyList<SimulatedDevice> devices, CancellationToken cancellationToken)
     {
-        if (_single is { } node)
-        {
-            foreach (var device in devices) node.Register(device.Credentials);
-            return;
-        }
-        await _cluster!.RegisterAsync(devices.Select(d => d.Credentials).ToList(), cancellationToken);
-    }
-
-    /// <summary>A single node's registry to its file, so a restart on the same folder knows the devices (a cluster's is a file already).</summary>
-    public void SaveRegistry()
-    {
-        if (_single is { } node) node.Registry.Save(node.Options.RegistryPath);
+        // Through one node: the registry is in the ledger, which every node of a cluster shares.
+        await Nodes[0].RegisterAsync(devices.Select(d => d.Credentials), cancellationToken);
     }
 
     /// <summary>Every node pushes what its grains hold up to the nation.</summary>

@@ -122,7 +122,6 @@ public static class ReplayCommand
                     }
                 });
         }
-        cloud.SaveRegistry();
         PrintSending(console, report, figures, Enumerable.Range(0, target.Brokers.Count).Select(node => byTps.Count(t => target.BrokerIndexOf(t.Tps) == node)).ToArray());
 
         // 4. Settle the recap, then read every total back through the public API.

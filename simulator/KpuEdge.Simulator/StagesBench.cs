@@ -176,12 +176,18 @@ public static class StagesBench
         say($"{tps.Length:N0} TPS signing identities, {stations.Length:N0} PPK stations, {warm.Length + forms.Length:N0} forms, {connecting.Length:N0} device TLS identities.");
 
         say("Stages 2–3: decode + verify, the whole check, the rules alone (one thread).");
-        var registry = new DeviceRegistry();
-        foreach (var device in tps) registry.Register(DeviceRecord.FromCertificate(device.Certificate));
+        // The registry as a node holds it: in the ledger's database, the devices in the node's cache.
         var options = Options.Create(new CloudOptions { RegistryPath = Path.Combine(data, "devices.json") });
-        var devices = new DeviceRegistryProvider(options, TimeProvider.System, pki.Cloud, registry);
-        var checker = new SubmissionChecker(devices, context, pki.Cloud, TimeProvider.System, options);
-        var (decodeVerify, check, validator) = await StageProbes.ChecksAsync(checker, devices, context, warm, forms, ct);
+        (Measured DecodeVerify, Measured Check, Measured Validator) checks;
+        await using (var registryLedger = new SqliteLedger(Path.Combine(data, "registry.db")))
+        {
+            var devices = new DeviceRegistryProvider(registryLedger, options, TimeProvider.System, pki.Cloud,
+                Microsoft.Extensions.Logging.Abstractions.NullLogger<DeviceRegistryProvider>.Instance);
+            await devices.RegisterCertifiedAsync(tps.Select(device => device.Certificate).ToList(), ct);
+            var checker = new SubmissionChecker(devices, context, pki.Cloud, TimeProvider.System, options);
+            checks = await StageProbes.ChecksAsync(checker, devices, context, warm, forms, ct);
+        }
+        var (decodeVerify, check, validator) = checks;
 
         Measured mqttIn, mqttWithReceipts, handshakes;
         await using (var broker = await StageProbes.Broker.StartAsync(pki.Cloud, data, ct))

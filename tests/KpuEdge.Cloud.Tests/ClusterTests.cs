@@ -28,6 +28,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             pki: SimulationPki.Create(CloudFixture.Election, seed: 11), configure: options =>
             {
                 options.BrokerLimits = options.BrokerLimits with { RefusalWindow = TimeSpan.Zero };
+                // Nodes take in another node's revocation list when a test runs their poll (RevocationService.FollowAsync).
+                options.CrlPollInterval = TimeSpan.FromHours(1);
             });
 
     public async Task DisposeAsync()
@@ -196,6 +198,74 @@ public sealed class ClusterTests(ClusterFixture fixture) : IClassFixture<Cluster
 
         var audit = await new Verifier(third).AuditAsync(Cluster.Node(1).ApiBase, key);
         Assert.True(audit.Ok, string.Join("; ", audit.Checks.Where(c => !c.Ok).Select(c => $"{c.Name}: {c.Detail}")));
+    }
+
+    [Fact]
+    public async Task A_device_registered_through_one_node_is_served_by_every_node()
+    {
+        var tps = CloudFixture.Tree.TpsIn(RegionCode.Parse("6171")).First();
+        var credentials = Cluster.Pki.Pki.IssueDevice($"dev-r-{tps}", KpuRole.Tps, tps.Value, DeviceKey.Generate());
+        var device = new Device(credentials, new FormSigner(DeviceIdentity.From(credentials), CloudFixture.Election, CloudFixture.Ballots, TimeProvider.System));
+
+        await Cluster.Node(2).RegisterAsync([credentials]);
+
+        var contests = new[] { ContestId.Ppwp, ContestId.Dpr };
+        for (int node = 0; node < 2; node++)
+        {
+            await using var client = await ConnectAsync(device, node);
+            var receipt = await client.SubmitAsync(device.Signer.Sign(TallyOf(device, contests[node]).Tally), ReceiptTimeout);
+            Assert.Equal(ReceiptStatus.Accepted, receipt.Status);
+        }
+        foreach (var node in Cluster.Nodes)
+        {
+            using var http = new HttpClient { BaseAddress = node.ApiBase };
+            Assert.Equal(credentials.SigningCertificate.ToPem(), await http.GetStringAsync($"api/v1/devices/{credentials.DeviceId}/certificate"));
+        }
+    }
+
+    [Fact]
+    public async Task A_revocation_list_installed_on_one_node_refuses_the_revoked_device_s_later_form_on_another()
+    {
+        var device = (await ProvisionAsync([CloudFixture.Tree.TpsIn(RegionCode.Parse("6172")).First()], "dev-v"))[0];
+        await using (var client = await ConnectAsync(device, 1))
+            Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitAsync(device.Signer.Sign(TallyOf(device, ContestId.Ppwp).Tally), ReceiptTimeout)).Status);
+
+        // The issuing CA revokes the device's signing key (compromised); the list reaches node 1 only.
+        var now = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        var crl = Cluster.Pki.Pki.Issuing.CreateCrl(
+            [new RevokedCertificate(device.Credentials.SigningCertificate.SerialHex, now, RevocationReason.KeyCompromise)], now, now.AddDays(7));
+        var older = Cluster.Pki.Pki.Issuing.CreateCrl([], now.AddSeconds(-5), now.AddDays(7));
+        using (var first = new HttpClient { BaseAddress = Cluster.Node(0).ApiBase })
+        using (var put = await first.PutAsync("api/v1/pki/crl", new ByteArrayContent(crl)))
+            Assert.Equal(System.Net.HttpStatusCode.OK, put.StatusCode);
+
+        // An older list delivered to a node that has not taken the newer in yet is refused all the same: the ledger holds the newer.
+        using var third = new HttpClient { BaseAddress = Cluster.Node(2).ApiBase };
+        using (var put = await third.PutAsync("api/v1/pki/crl", new ByteArrayContent(older)))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, put.StatusCode);
+            Assert.Contains("installed through another node", await put.Content.ReadAsStringAsync());
+        }
+
+        // What each node's poll does every CrlPollInterval: the device's next form is refused on node 2 as on node 1.
+        foreach (int node in new[] { 1, 2 })
+            Assert.Single(await Cluster.Node(node).Services.GetRequiredService<Security.RevocationService>().FollowAsync());
+        foreach (int node in new[] { 1, 2 })
+        {
+            await using var client = await ConnectAsync(device, node);
+            var refused = await client.SubmitAsync(device.Signer.Sign(TallyOf(device, ContestId.Dpr).Tally), ReceiptTimeout, 1);
+            Assert.Equal((ReceiptStatus.Rejected, RejectReasons.RevokedDevice), (refused.Status, refused.Reason));
+        }
+        Assert.Equal(crl, await third.GetByteArrayAsync("api/v1/pki/crl"));
+        // Node 1 refused nothing itself, yet its status counts the others' refusals: running counters in the shared ledger.
+        using (var first = new HttpClient { BaseAddress = Cluster.Node(0).ApiBase })
+        {
+            var status = JsonDocument.Parse(await first.GetStringAsync("api/v1/status")).RootElement;
+            Assert.True(status.GetProperty("rejections_recorded").GetProperty(RejectReasons.RevokedDevice).GetInt64() >= 2);
+        }
+        // Logged once, though three nodes installed it.
+        var revocations = await Cluster.Node(1).Services.GetRequiredService<IResultsLedger>().RevocationsAsync();
+        Assert.Single(revocations, r => r.DeviceId == device.Credentials.DeviceId);
     }
 
     /// <summary>A genuinely signed form with a chosen sequence number (what a cloned or restored device produces).</summary>

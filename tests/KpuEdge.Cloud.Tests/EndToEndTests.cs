@@ -21,8 +21,7 @@ public sealed class EndToEndTests(CloudFixture fixture) : IClassFixture<CloudFix
         var simulation = new SimulatedElection(CloudFixture.Tree, CloudFixture.Election, Seed);
         var tps = simulation.PickTps(2000, ["11", "31", "51", "94"]);
         var devices = simulation.Provision(tps, fixture.Pki.Pki);
-        foreach (var d in devices) fixture.Cloud.Register(d.Credentials);
-        fixture.Cloud.Registry.Save(fixture.Cloud.Options.RegistryPath);
+        await fixture.Cloud.RegisterAsync(devices.Select(d => d.Credentials));
 
         // Every receipt's inclusion proof is verified by its device against the log key.
         var target = new SimulationTarget(fixture.Cloud.BrokerHost, fixture.Cloud.BrokerPort, fixture.Pki.LogKey);

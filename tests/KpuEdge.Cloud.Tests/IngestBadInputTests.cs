@@ -219,7 +219,7 @@ public sealed class IngestBadInputTests(CloudFixture fixture) : IClassFixture<Cl
         foreach (var form in forms.Reverse())
             Assert.Equal(ReceiptStatus.Accepted, (await verifying.SubmitAsync(form, ReceiptTimeout, 1)).Status);
         // Arriving newest first opened a hole (1..n-1), which the older forms then filled: nothing is missing.
-        Assert.DoesNotContain((await fixture.Cloud.Services.GetRequiredService<IResultsLedger>().DevicesWithHolesAsync()), h => h.DeviceId == _device.DeviceId);
+        Assert.DoesNotContain((await fixture.Cloud.Services.GetRequiredService<IResultsLedger>().ChainsChangedAfterAsync(0)).Holes, h => h.DeviceId == _device.DeviceId);
     }
 
     [Fact]

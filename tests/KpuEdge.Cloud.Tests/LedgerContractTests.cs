@@ -340,16 +340,20 @@ public abstract class LedgerContractTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Names_the_devices_whose_chains_have_holes_and_the_missing_numbers()
+    public async Task Names_the_devices_whose_chains_changed_since_a_position_and_which_of_them_have_holes()
     {
         var a = new LedgerDevice("dev-a", Tps[0]);
         var b = new LedgerDevice("dev-b", Tps[1]);
         var c = new LedgerDevice("dev-c", Tps[2]);
+        Assert.Equal((0L, 0, 0), await ChangesAsync(0));
         await Ledger.AppendAsync(Forms(a.At(1), a.At(2), b.Next(), b.Next(), a.At(7)));
         await Ledger.AppendAsync(Forms(b.Next(), c.At(3), a.At(4)));
 
-        var holes = (await Ledger.DevicesWithHolesAsync()).OrderBy(h => h.DeviceId, StringComparer.Ordinal).ToList();
+        var all = await Ledger.ChainsChangedAfterAsync(0);
 
+        Assert.Equal(8, all.Through);
+        Assert.Equal(["dev-a", "dev-b", "dev-c"], all.Devices.Order(StringComparer.Ordinal));
+        var holes = all.Holes.OrderBy(h => h.DeviceId, StringComparer.Ordinal).ToList();
         Assert.Equal(["dev-a", "dev-c"], holes.Select(h => h.DeviceId));
         Assert.Equal((Tps[0].Value, 7UL), (holes[0].Tps, holes[0].Head));
         Assert.Equal([3UL, 5, 6], holes[0].Missing);
@@ -357,7 +361,99 @@ public abstract class LedgerContractTests : IAsyncLifetime
         Assert.Equal((Tps[2].Value, 3UL), (holes[1].Tps, holes[1].Head));
         Assert.Equal([1UL, 2], holes[1].Missing);
         Assert.Equal(Received(1), holes[1].LastReceivedAt);
+
+        // Only what was written after a position is read again: c's holes fill, b moves on; a is not looked at.
+        await Ledger.AppendAsync(Forms(c.At(1), c.At(2), b.Next()));
+        var next = await Ledger.ChainsChangedAfterAsync(all.Through);
+
+        Assert.Equal(11, next.Through);
+        Assert.Equal(["dev-b", "dev-c"], next.Devices.Order(StringComparer.Ordinal));
+        Assert.Empty(next.Holes);
+        Assert.Equal((11L, 0, 0), await ChangesAsync(11));
+        Assert.Equal((11L, 3, 1), await ChangesAsync(7)); // a's 4th, c's two, b's 4th: a's holes remain
     }
+
+    private async Task<(long Through, int Devices, int Holes)> ChangesAsync(long after)
+    {
+        var changes = await Ledger.ChainsChangedAfterAsync(after);
+        return (changes.Through, changes.Devices.Count, changes.Holes.Count);
+    }
+
+    [Fact]
+    public async Task Registers_devices_once_finds_them_by_id_and_by_certificate_serial_and_counts_them()
+    {
+        var devices = Enumerable.Range(0, 5).Select(i => Device($"dev-{i}", Tps[i % Tps.Length])).ToList();
+        Assert.Equal(0, await Ledger.DeviceCountAsync());
+
+        var first = await Ledger.RegisterDevicesAsync(devices[..3]);
+        var again = await Ledger.RegisterDevicesAsync(devices);
+
+        Assert.Equal((3, 0), (first.Added, first.Held));
+        Assert.Empty(first.Conflicts);
+        Assert.Equal((2, 3), (again.Added, again.Held));
+        Assert.Empty(again.Conflicts);
+        Assert.Equal(5, await Ledger.DeviceCountAsync());
+        var found = await Ledger.FindDevicesAsync(["dev-3", "dev-0", "dev-nobody", "dev-3"]);
+        Assert.Equal(["dev-0", "dev-3"], found.Select(d => d.DeviceId).Order(StringComparer.Ordinal));
+        var three = found.Single(d => d.DeviceId == "dev-3");
+        Assert.Equal((devices[3].Tps, devices[3].PublicKey.ToBase64()), (three.Tps, three.PublicKey.ToBase64()));
+        Assert.Equal(devices[3].SigningCertificate!.Der, three.SigningCertificate!.Der);
+        Assert.Empty(await Ledger.FindDevicesAsync(["dev-nobody"]));
+        var bySerial = await Ledger.DevicesWithCertificatesAsync([devices[1].SigningCertificate!.SerialHex, devices[4].SigningCertificate!.SerialHex, "abc123"]);
+        Assert.Equal(["dev-1", "dev-4"], bySerial.Select(d => d.DeviceId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_device_offered_with_another_certificate_is_a_conflict_and_keeps_the_one_it_is_registered_with()
+    {
+        var registered = Device("dev-a", Tps[0]);
+        var rekeyed = Device("dev-a", Tps[0], seed: 8);
+        var other = Device("dev-b", Tps[1]);
+        var twice = (Device("dev-c", Tps[2]), Device("dev-c", Tps[2], seed: 9));
+        await Ledger.RegisterDevicesAsync([registered]);
+
+        var registration = await Ledger.RegisterDevicesAsync([rekeyed, other, twice.Item1, twice.Item2]);
+
+        Assert.Equal((2, 0), (registration.Added, registration.Held));
+        Assert.Equal(
+            [
+                new DeviceConflict("dev-a", registered.SigningCertificate!.SerialHex, rekeyed.SigningCertificate!.SerialHex),
+                new DeviceConflict("dev-c", twice.Item1.SigningCertificate!.SerialHex, twice.Item2.SigningCertificate!.SerialHex),
+            ],
+            registration.Conflicts.OrderBy(c => c.DeviceId, StringComparer.Ordinal));
+        Assert.Contains("refused", registration.Conflicts[0].Reason);
+        var held = await Ledger.FindDevicesAsync(["dev-a", "dev-c"]);
+        Assert.Equal(registered.SigningCertificate.Der, held.Single(d => d.DeviceId == "dev-a").SigningCertificate!.Der);
+        Assert.Equal(twice.Item1.SigningCertificate!.Der, held.Single(d => d.DeviceId == "dev-c").SigningCertificate!.Der);
+        Assert.Equal(3, await Ledger.DeviceCountAsync());
+        await Assert.ThrowsAsync<ArgumentException>(() => Ledger.RegisterDevicesAsync([registered with { SigningCertificate = null }]));
+    }
+
+    [Fact]
+    public async Task Keeps_the_newest_revocation_list_of_each_issuer_and_refuses_an_older_or_the_same()
+    {
+        Assert.Empty(await Ledger.CrlVersionsAsync());
+        Assert.Null(await Ledger.CrlAsync("KPU Issuing CA 1"));
+        var first = Crl("KPU Issuing CA 1", 100, [1]);
+        var newer = Crl("KPU Issuing CA 1", 200, [2]);
+        var older = Crl("KPU Issuing CA 1", 150, [3]);
+        var sameNumberLater = Crl("KPU Issuing CA 1", 200, [4], later: TimeSpan.FromSeconds(1));
+        var otherIssuer = Crl("KPU Issuing CA 2", 50, [5]);
+
+        Assert.True(await Ledger.SaveCrlAsync(first));
+        Assert.True(await Ledger.SaveCrlAsync(newer));
+        Assert.False(await Ledger.SaveCrlAsync(older));
+        Assert.False(await Ledger.SaveCrlAsync(newer));
+        Assert.False(await Ledger.SaveCrlAsync(first));
+        Assert.True(await Ledger.SaveCrlAsync(otherIssuer));
+        Assert.Equal([newer.Version, otherIssuer.Version], await Ledger.CrlVersionsAsync());
+        Assert.Equal([2], (await Ledger.CrlAsync("KPU Issuing CA 1"))!.Der);
+        Assert.True(await Ledger.SaveCrlAsync(sameNumberLater));
+        Assert.Equal(sameNumberLater.Version, (await Ledger.CrlAsync("KPU Issuing CA 1"))!.Version);
+    }
+
+    private static StoredCrl Crl(string issuer, long number, byte[] der, TimeSpan later = default) =>
+        new(new CrlVersion(issuer, number, Start.AddSeconds(number) + later), der);
 
     [Fact]
     public async Task Saves_a_checkpoint_once_per_size_and_the_latest_is_the_largest()
@@ -423,8 +519,15 @@ public abstract class LedgerContractTests : IAsyncLifetime
     public async Task A_reopened_ledger_holds_everything_and_numbers_on()
     {
         var a = new LedgerDevice("dev-a", Tps[0]);
-        var written = await Ledger.AppendAsync(new LedgerBatch { Accepted = [(a.Next(), Start)], Revocations = [Revocation("dev-z", "abc")] });
+        var written = await Ledger.AppendAsync(new LedgerBatch
+        {
+            Accepted = [(a.Next(), Start)], Revocations = [Revocation("dev-z", "abc")], Rejections = [Refusal("malformed"), Refusal("bad_signature")],
+        });
         await Ledger.SaveCheckpointAsync(new StoredCheckpoint(2, [2], "note", Start));
+        var device = Device("dev-a", Tps[0]);
+        await Ledger.RegisterDevicesAsync([device]);
+        var crl = Crl("KPU Issuing CA 1", 7, [7, 7]);
+        await Ledger.SaveCrlAsync(crl);
         await Ledger.DisposeAsync();
 
         Ledger = await OpenAsync();
@@ -436,6 +539,13 @@ public abstract class LedgerContractTests : IAsyncLifetime
         Assert.Equal(4, await Ledger.LogCountAsync());
         AssertEntries([.. written.LogEntries, .. next.LogEntries], await ReadLogAsync(0, 4));
         Assert.Equal(2, (await Ledger.LatestCheckpointAsync())!.Size);
+        Assert.Equal(device.SigningCertificate!.Der, (await Ledger.FindDevicesAsync(["dev-a"])).Single().SigningCertificate!.Der);
+        var again = await Ledger.RegisterDevicesAsync([device]);
+        Assert.Equal((0, 1), (again.Added, again.Held));
+        Assert.Equal(crl.Der, (await Ledger.CrlAsync(crl.Version.Issuer))!.Der);
+        Assert.False(await Ledger.SaveCrlAsync(crl));
+        await Ledger.AppendAsync(new LedgerBatch { Rejections = [Refusal("malformed")] });
+        Assert.Equal(new Dictionary<string, long> { ["bad_signature"] = 1, ["malformed"] = 2 }, await Ledger.RejectionCountsAsync());
     }
 
     [Fact]

@@ -89,4 +89,10 @@ internal static class LedgerRecords
     }
 
     public static byte[] Entry(SignedSubmission form) => LogEntry.EncodeSubmission(form.Wire);
+
+    private static readonly EphemeralPki Pki = EphemeralPki.Create(CloudFixture.Election.ElectionId, Start, seed: 5);
+
+    /// <summary>A TPS device as the registry holds it: its signing certificate from a CA of the tests' own (another seed, another key).</summary>
+    public static DeviceRecord Device(string deviceId, TpsCode tps, int seed = 7) =>
+        DeviceRecord.FromCertificate(Pki.IssueSigningCertificate(deviceId, KpuRole.Tps, tps.Value, DeviceKey.Deterministic(deviceId, seed)));
 }

@@ -45,7 +45,7 @@ public sealed class MosquittoInteropTests : IAsyncLifetime
                 o.BrokerHost = "127.0.0.1";
                 o.BrokerPort = _port;
             });
-        foreach (var d in _devices) _cloud.Register(d.Credentials);
+        await _cloud.RegisterAsync(_devices.Select(d => d.Credentials));
     }
 
     private async Task<Process> StartMosquittoAsync()

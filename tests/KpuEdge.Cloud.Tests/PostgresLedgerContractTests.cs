@@ -78,6 +78,49 @@ public sealed class PostgresLedgerContractTests(LocalPostgresFixture postgres) :
     }
 
     [Fact]
+    public async Task Nodes_registering_the_same_devices_at_once_write_each_once_and_a_rival_certificate_never_replaces_the_first()
+    {
+        const int Nodes = 8;
+        var devices = Enumerable.Range(0, 40).Select(i => Device($"dev-{i}", Tps[i % Tps.Length])).ToList();
+        var rivals = devices.Select(d => Device(d.DeviceId, d.Tps, seed: 9)).ToList();
+        var nodes = Enumerable.Range(0, Nodes).Select(_ => PostgresLedger.Open(_database!)).ToList();
+
+        // Half the nodes offer the genuine certificates, half another certificate for the same ids, each in an order of its own.
+        var offered = nodes.Select((_, n) =>
+        {
+            var random = new Random(n);
+            return (n % 2 == 0 ? devices : rivals).OrderBy(_ => random.Next()).ToList();
+        }).ToList();
+        var registrations = await Task.WhenAll(nodes.Select((node, n) => Task.Run(() => node.RegisterDevicesAsync(offered[n]))));
+        foreach (var node in nodes) await node.DisposeAsync();
+
+        Assert.Equal(40, registrations.Sum(r => r.Added));
+        Assert.Equal(40, await Ledger.DeviceCountAsync());
+        // Every id holds the certificate of whichever offer came first; every other node was told the same id was taken.
+        var held = (await Ledger.FindDevicesAsync(devices.Select(d => d.DeviceId).ToList())).ToDictionary(d => d.DeviceId);
+        foreach (var (registration, n) in registrations.Select((r, n) => (r, n)))
+        {
+            var mine = offered[n].ToDictionary(d => d.DeviceId);
+            Assert.All(registration.Conflicts, c => Assert.False(held[c.DeviceId].SigningCertificate!.Der.AsSpan().SequenceEqual(mine[c.DeviceId].SigningCertificate!.Der)));
+            Assert.Equal(40, registration.Added + registration.Held + registration.Conflicts.Count);
+        }
+    }
+
+    [Fact]
+    public async Task Nodes_storing_revocation_lists_at_once_keep_the_newest()
+    {
+        var nodes = Enumerable.Range(0, 8).Select(_ => PostgresLedger.Open(_database!)).ToList();
+        var lists = Enumerable.Range(1, 8).Select(n => new StoredCrl(new CrlVersion("KPU Issuing CA 1", n, Start.AddSeconds(n)), [(byte)n])).ToList();
+
+        var stored = await Task.WhenAll(nodes.Select((node, n) => Task.Run(() => node.SaveCrlAsync(lists[7 - n]))));
+        foreach (var node in nodes) await node.DisposeAsync();
+
+        Assert.Contains(true, stored);
+        Assert.Equal(lists[7].Version, Assert.Single(await Ledger.CrlVersionsAsync()));
+        Assert.Equal([8], (await Ledger.CrlAsync("KPU Issuing CA 1"))!.Der);
+    }
+
+    [Fact]
     public async Task A_reader_paging_security_events_by_id_misses_none_while_several_nodes_record_them()
     {
         const int Nodes = 8, Rounds = 40;

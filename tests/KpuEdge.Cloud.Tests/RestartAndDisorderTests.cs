@@ -87,8 +87,7 @@ public sealed class RestartAndDisorderTests : IAsyncLifetime
     {
         var devices = Provision(PickTps(100, "35", seed: 102), seed: 102, withPages: true, overThinLink: true);
         int forms = devices.Sum(d => d.Signed.Count);
-        // The new host reads the device registry from its file, as a restarted kpu-cloud would.
-        _fixture.Cloud.Registry.Save(_fixture.Cloud.Options.RegistryPath);
+        // The new host finds the devices in the ledger's registry, as a restarted kpu-cloud would.
 
         int receiptedAtRestart = await DeliverAllAsync(devices, disturbAt: forms / 3, disturb: _fixture.RestartAsync, againAtPages: forms / 3);
 

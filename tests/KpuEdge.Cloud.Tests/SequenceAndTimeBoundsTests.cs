@@ -90,7 +90,6 @@ public sealed class SequenceAndTimeBoundsTests(WindowedCloudFixture fixture) : I
 
         // After a restart the same bytes get the same verdicts.
         await fixture.RestartAsync();
-        fixture.Cloud.Register(device.Credentials); // this fixture registers in memory only
         Assert.Equal(RejectReasons.ChainJump, (await SendAsync(device, jump)).Reason);
         Assert.Equal(ReceiptStatus.Duplicate, (await SendAsync(device, second)).Status);
         Assert.Equal(second.Hash.ToString(), await CountedHashAsync(device.Tps, ContestId.Dpd));

@@ -134,7 +134,6 @@ public sealed class TransparencyLogTests(CloudFixture fixture) : IClassFixture<C
             {
                 var credentials = pki.Pki.IssueDevice("dev-tamper", Crypto.Pki.KpuRole.Tps, Tps.Value, DeviceKey.Generate());
                 cloud.Register(credentials);
-                cloud.Registry.Save(cloud.Options.RegistryPath);
                 var signer = new Edge.Device.FormSigner(Edge.Device.DeviceIdentity.From(credentials), CloudFixture.Election, CloudFixture.Ballots, TimeProvider.System);
                 await using var client = new Edge.Transport.SubmissionClient(credentials.DeviceId, cloud.ConnectionFor(credentials));
                 await client.ConnectAsync();

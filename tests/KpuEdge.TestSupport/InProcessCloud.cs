@@ -31,7 +31,8 @@ public sealed class InProcessCloud : IAsyncDisposable
     }
 
     public CloudOptions Options => _app.Services.GetRequiredService<IOptions<CloudOptions>>().Value;
-    public DeviceRegistry Registry => _app.Services.GetRequiredService<DeviceRegistryProvider>().Registry;
+    /// <summary>The node's way to the device registry (in its ledger: shared by every node of a cluster).</summary>
+    public DeviceRegistryProvider Devices => _app.Services.GetRequiredService<DeviceRegistryProvider>();
     public SimulationPki Pki { get; }
     public TransparencyLog Log => _app.Services.GetRequiredService<TransparencyLog>();
     public RecapService Recap => _app.Services.GetRequiredService<RecapService>();
@@ -44,7 +45,7 @@ public sealed class InProcessCloud : IAsyncDisposable
     /// <summary>The NSOC operator's bearer token (for the security events), read from its file as an operator would.</summary>
     public string OperatorToken => File.ReadAllText(Options.OperatorTokenFile).Trim();
 
-    /// <param name="dataDirectory">Holds the ledger and the device registry; reuse it to restart on the same ledger.</param>
+    /// <param name="dataDirectory">Holds the ledger (with the device registry); reuse it to restart on the same ledger.</param>
     /// <param name="pki">KPU's PKI; pass the same one to restart on the same ledger (a new one is made when null).</param>
     public static async Task<InProcessCloud> StartAsync(
         string dataDirectory, RegionTree tree, ElectionDefinition election, LogLevel logLevel = LogLevel.Warning,
@@ -99,9 +100,19 @@ public sealed class InProcessCloud : IAsyncDisposable
         return cloud;
     }
 
-    /// <summary>Registers a device's signing certificate with the cloud, checked against KPU's CA.</summary>
+    /// <summary>
+    /// Registers a device's signing certificate in the cloud's registry (its ledger), checked against KPU's CA; returns
+    /// once it is stored. Throws <see cref="InvalidDataException"/> for a certificate the cloud refuses.
+    /// </summary>
     public void Register(DeviceCredentials device) =>
-        _app.Services.GetRequiredService<DeviceRegistryProvider>().RegisterCertified(device.SigningCertificate);
+        Task.Run(() => Devices.RegisterCertifiedAsync(device.SigningCertificate)).GetAwaiter().GetResult();
+
+    /// <summary>Registers many devices at once (a transaction per thousands), as <see cref="Register"/> does one.</summary>
+    public Task RegisterAsync(IEnumerable<DeviceCredentials> devices, CancellationToken cancellationToken = default) =>
+        RegisterAsync(devices.Select(d => d.SigningCertificate), cancellationToken);
+
+    public Task RegisterAsync(IEnumerable<KpuCertificate> signingCertificates, CancellationToken cancellationToken = default) =>
+        Devices.RegisterCertifiedAsync(signingCertificates.ToList(), cancellationToken);
 
     /// <summary>
     /// Stops the embedded broker and starts a fresh one on the same port while the rest of the host keeps running, as

@@ -13,8 +13,8 @@ namespace KpuEdge.TestSupport;
 /// <summary>
 /// A real cluster inside this process: its own Redis (membership) and PostgreSQL (the ledger) started under
 /// <c>dataDirectory</c>, and N cloud nodes — each an Orleans silo, MQTT broker, ingest and HTTP API on its own ports,
-/// with its own ingest identity — clustered through that Redis and sharing that ledger, the device registry file and
-/// the image store. What the cluster tests and <c>kpu-sim cluster</c> run against.
+/// with its own ingest identity — clustered through that Redis and sharing that ledger (with the device registry and
+/// the revocation lists in it) and the image store. What the cluster tests and <c>kpu-sim cluster</c> run against.
 /// </summary>
 public sealed class InProcessCluster : IAsyncDisposable
 {
@@ -47,9 +47,6 @@ public sealed class InProcessCluster : IAsyncDisposable
     public IReadOnlyList<InProcessCloud> Nodes => _nodes.OfType<InProcessCloud>().ToList();
 
     public InProcessCloud Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"Node {index} is stopped.");
-
-    /// <summary>Where every node reads the device registry: register devices here (or through any node) before they send.</summary>
-    public string RegistryPath => Path.Combine(_dataDirectory, "shared", "devices.json");
 
     public static async Task<InProcessCluster> StartAsync(string dataDirectory, RegionTree tree, ElectionDefinition election, int nodes = 3,
         LogLevel logLevel = LogLevel.Warning, Action<CloudOptions>? configure = null, SimulationPki? pki = null, CancellationToken cancellationToken = default)
@@ -88,7 +85,6 @@ public sealed class InProcessCluster : IAsyncDisposable
             options.ClusterId = "kpu-test";
             options.Ledger = LedgerKind.Postgres;
             options.PostgresConnection = Postgres.ConnectionString;
-            options.RegistryPath = RegistryPath;
             options.ImageDirectory = Path.Combine(_dataDirectory, "shared", "images");
             _configure?.Invoke(options);
         }, Pki, Pki.CloudForNode(name), cancellationToken);
@@ -104,28 +100,9 @@ public sealed class InProcessCluster : IAsyncDisposable
         await node.DisposeAsync();
     }
 
-    /// <summary>
-    /// Registers devices in the shared registry file every node reads, and returns once every running node knows them
-    /// (a node re-reads the file when it meets an unknown device, at most once a second).
-    /// </summary>
-    public async Task RegisterAsync(IReadOnlyCollection<DeviceCredentials> devices, CancellationToken cancellationToken = default)
-    {
-        var registry = File.Exists(RegistryPath) ? DeviceRegistry.Load(RegistryPath) : new DeviceRegistry();
-        foreach (var device in devices) registry.Register(DeviceRecord.FromCertificate(device.SigningCertificate));
-        registry.Save(RegistryPath);
-        var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
-        foreach (var node in Nodes)
-        {
-            var provider = node.Services.GetRequiredService<Cloud.Ingest.DeviceRegistryProvider>();
-            foreach (var device in devices)
-                while (!provider.TryGet(device.DeviceId, out _))
-                {
-                    if (DateTimeOffset.UtcNow > deadline)
-                        throw new TimeoutException($"{node.Options.NodeName} has not read device {device.DeviceId} from {RegistryPath}.");
-                    await Task.Delay(100, cancellationToken);
-                }
-        }
-    }
+    /// <summary>Registers devices through one node: they are in the shared ledger's registry, so every node serves them.</summary>
+    public Task RegisterAsync(IReadOnlyCollection<DeviceCredentials> devices, CancellationToken cancellationToken = default) =>
+        Nodes[0].RegisterAsync(devices, cancellationToken);
 
     /// <summary>How a device reaches node <paramref name="index"/>'s broker.</summary>
     public BrokerConnection ConnectionFor(DeviceCredentials device, int index) => Node(index).ConnectionFor(device);

@@ -188,7 +188,7 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     /// <summary>
     /// Registers devices in the shared registry file every node reads, and returns once every running node's API
-    /// knows them (a node re-reads the file when it meets an unknown device, at most once a second).
+    /// knows them (a node imports the file into the shared ledger when it meets a device it does not know).
     /// </summary>
     public async Task RegisterAsync(IReadOnlyCollection<DeviceCredentials> devices, CancellationToken cancellationToken = default)
     {

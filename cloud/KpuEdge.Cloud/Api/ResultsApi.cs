@@ -146,7 +146,8 @@ public static class ResultsApi
         var signed = SignedSubmission.Decode(current.Wire);
         var s = signed.Submission;
         var totals = ContestTotals.FromTally(s.Tally, ballot);
-        string signature = !devices.TryGet(s.DeviceId, out var device) ? "device_unknown"
+        var device = await devices.FindAsync(s.DeviceId);
+        string signature = device is null ? "device_unknown"
             : signed.VerifySignature(device.PublicKey) ? "verified" : "invalid";
         // A device revoked after it sent this form: the form stays counted (it was signed before), and says so.
         object? revoked = device?.SigningCertificate is { } certificate && pki.Trust.IsRevoked(certificate.SerialHex, out var revocation)

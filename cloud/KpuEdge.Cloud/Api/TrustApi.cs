@@ -63,8 +63,8 @@ public static class TrustApi
                 return Error(422, e.Message);
             }
         }).WithMetadata(new RequestSizeLimitAttribute(MaxCrlBytes));
-        app.MapGet("/api/v1/devices/{id}/certificate", (string id, DeviceRegistryProvider devices) =>
-            devices.TryGet(id, out var device) && device.SigningCertificate is { } certificate
+        app.MapGet("/api/v1/devices/{id}/certificate", async (string id, DeviceRegistryProvider devices) =>
+            await devices.FindAsync(id) is { SigningCertificate: { } certificate }
                 ? Results.Text(certificate.ToPem(), "application/x-pem-file")
                 : Error(404, $"No device '{id}' with a signing certificate."));
         // Events name devices, certificate serials and topics: for the NSOC's operators, not the public.

@@ -77,7 +77,7 @@ public sealed class ImageReceiver
         if (signers.Count == 0)
             return Suspicious(Refuse(chunk, ImageRefusals.UnknownImage,
                 $"No accepted {contest.Slug()} form of TPS {tps} names image {chunk.ImageHash}: send the form first."), address, topic, chunk, payload.Length);
-        if (!signers.Any(signer => _devices.MayDeliver(sender, signer)))
+        if (!await AnyMayDeliverAsync(sender, signers))
             return Suspicious(Refuse(chunk, ImageRefusals.UnknownImage,
                 $"Image {chunk.ImageHash} belongs to a form of device {string.Join(", ", signers)}, not of '{sender}'."), address, topic, chunk, payload.Length);
 
@@ -98,6 +98,13 @@ public sealed class ImageReceiver
         if (pagesStored == chunk.PageHashes.Count)
             _logger.LogInformation("Image {Hash} of {Contest} TPS {Tps} complete ({Pages} pages)", chunk.ImageHash, contest.Slug(), tps, pagesStored);
         return Stored(chunk, storedAt, pagesStored);
+    }
+
+    private async Task<bool> AnyMayDeliverAsync(string sender, IReadOnlyList<string> signers)
+    {
+        foreach (var signer in signers)
+            if (await _devices.MayDeliverAsync(sender, signer)) return true;
+        return false;
     }
 
     /// <summary>A stored page's file, if it is stored.</summary>

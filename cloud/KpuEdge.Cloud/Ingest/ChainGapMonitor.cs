@@ -7,72 +7,58 @@ using Microsoft.Extensions.Options;
 namespace KpuEdge.Cloud.Ingest;
 
 /// <summary>
-/// Reports gaps in device chains that persist: a sequence number below a device's newest that has not arrived
+/// Gaps in device chains that persist: a sequence number below a device's newest that has not arrived
 /// <see cref="CloudOptions.ChainGapGrace"/> after the device's last form. Forms routinely arrive out of order (five
 /// contests in flight, resends over thin links), so a gap is only news when it lasts: then a signed form is missing —
-/// lost, held back, or suppressed. A reported gap that later fills is reported closed.
+/// lost, held back, or suppressed. A reported gap that later fills is reported closed. Each pass reads only the chains
+/// that changed since the last (<see cref="IDeviceChains.ChainsChangedAfterAsync"/>): the first pass of an activation
+/// reads them all once, later ones what the ledger gained meanwhile.
 /// </summary>
-public sealed class ChainGapMonitor(IDeviceChains ledger, SecurityEventRecorder events, IOptions<CloudOptions> options, TimeProvider time,
-    ILogger<ChainGapMonitor> logger) : BackgroundService
+public sealed class ChainGapSweep
 {
+    private long _through;
+    private readonly Dictionary<string, ChainHoles> _open = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _reported = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _lock = new(1, 1);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>One pass: the gaps older than <paramref name="grace"/> not reported yet (or changed), and reported gaps now filled.</summary>
+    public async Task<IReadOnlyList<SecurityEvent>> NextAsync(IDeviceChains ledger, DateTimeOffset now, TimeSpan grace, CancellationToken cancellationToken = default)
     {
-        var interval = TimeSpan.FromTicks(Math.Max(options.Value.ChainGapGrace.Ticks / 2, TimeSpan.FromSeconds(1).Ticks));
-        using var timer = new PeriodicTimer(interval, time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try { await SweepAsync(); }
-                catch (Exception e) { logger.LogError(e, "Sweeping device chains for gaps failed; the next tick tries again"); }
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
-    }
+        var changes = await ledger.ChainsChangedAfterAsync(_through, cancellationToken);
+        _through = changes.Through;
+        foreach (var device in changes.Devices) _open.Remove(device);
+        foreach (var holes in changes.Holes) _open[holes.DeviceId] = holes;
 
-    /// <summary>One pass: reports gaps older than the grace period, and gaps reported earlier that have since filled.</summary>
-    public async Task SweepAsync()
-    {
-        await _lock.WaitAsync();
-        try
+        var events = new List<SecurityEvent>();
+        foreach (var holes in _open.Values)
         {
-            var now = time.GetUtcNow();
-            var open = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var holes in await ledger.DevicesWithHolesAsync())
+            if (now - holes.LastReceivedAt < grace) continue;
+            string missing = Ranges(holes.Missing);
+            if (_reported.TryGetValue(holes.DeviceId, out var known) && known == missing) continue;
+            _reported[holes.DeviceId] = missing;
+            events.Add(new SecurityEvent
             {
-                open.Add(holes.DeviceId);
-                if (now - holes.LastReceivedAt < options.Value.ChainGapGrace) continue;
-                string missing = Ranges(holes.Missing);
-                if (_reported.TryGetValue(holes.DeviceId, out var known) && known == missing) continue;
-                _reported[holes.DeviceId] = missing;
-                events.Record(new SecurityEvent
+                Ts = now, Kind = SecurityEventKinds.ChainGap, Severity = SecuritySeverity.Info, Source = SecurityEventSources.Ingest,
+                DeviceId = holes.DeviceId, Tps = holes.Tps,
+                Detail = $"sequence numbers {missing} below the newest ({holes.Head}) have not arrived since {holes.LastReceivedAt:O}",
+                Evidence = new Dictionary<string, string>(StringComparer.Ordinal)
                 {
-                    Ts = now, Kind = SecurityEventKinds.ChainGap, Severity = SecuritySeverity.Info, Source = SecurityEventSources.Ingest,
-                    DeviceId = holes.DeviceId, Tps = holes.Tps,
-                    Detail = $"sequence numbers {missing} below the newest ({holes.Head}) have not arrived since {holes.LastReceivedAt:O}",
-                    Evidence = new Dictionary<string, string>(StringComparer.Ordinal)
-                    {
-                        ["missing"] = missing,
-                        ["head"] = holes.Head.ToString(CultureInfo.InvariantCulture),
-                        ["last_received_at"] = holes.LastReceivedAt.ToString("O", CultureInfo.InvariantCulture),
-                    },
-                });
-            }
-            foreach (var device in _reported.Keys.Where(d => !open.Contains(d)).ToList())
-            {
-                events.Record(new SecurityEvent
-                {
-                    Ts = now, Kind = SecurityEventKinds.ChainGapClosed, Severity = SecuritySeverity.Info, Source = SecurityEventSources.Ingest,
-                    DeviceId = device, Detail = $"the missing sequence numbers {_reported[device]} have arrived",
-                    Evidence = new Dictionary<string, string>(StringComparer.Ordinal) { ["missing"] = _reported[device] },
-                });
-                _reported.Remove(device);
-            }
+                    ["missing"] = missing,
+                    ["head"] = holes.Head.ToString(CultureInfo.InvariantCulture),
+                    ["last_received_at"] = holes.LastReceivedAt.ToString("O", CultureInfo.InvariantCulture),
+                },
+            });
         }
-        finally { _lock.Release(); }
+        foreach (var device in _reported.Keys.Where(d => !_open.ContainsKey(d)).ToList())
+        {
+            events.Add(new SecurityEvent
+            {
+                Ts = now, Kind = SecurityEventKinds.ChainGapClosed, Severity = SecuritySeverity.Info, Source = SecurityEventSources.Ingest,
+                DeviceId = device, Detail = $"the missing sequence numbers {_reported[device]} have arrived",
+                Evidence = new Dictionary<string, string>(StringComparer.Ordinal) { ["missing"] = _reported[device] },
+            });
+            _reported.Remove(device);
+        }
+        return events;
     }
 
     /// <summary>"2", "2-4", "2-4,7": compact for the wall.</summary>
@@ -88,4 +74,53 @@ public sealed class ChainGapMonitor(IDeviceChains ledger, SecurityEventRecorder 
         }
         return string.Join(',', parts);
     }
+}
+
+/// <summary>The cluster's one chain-gap sweep (key 0): whichever node asks, one activation sweeps, one pass at a time.</summary>
+[Alias("kpu.IChainGapGrain")]
+public interface IChainGapGrain : IGrainWithIntegerKey
+{
+    /// <summary>One pass. The first of an activation reads every chain, which for a national ledger takes longer than a call usually may.</summary>
+    [Alias("Sweep"), ResponseTimeout("00:05:00")]
+    Task Sweep();
+}
+
+/// <summary>
+/// Holds the sweep's place in the ledger and the gaps it reported, in memory: if its node is lost, the grain activates
+/// on another, reads every chain once and reports the gaps that still last once more.
+/// </summary>
+public sealed class ChainGapGrain(IDeviceChains ledger, SecurityEventRecorder events, IOptions<CloudOptions> options, TimeProvider time) : Grain, IChainGapGrain
+{
+    private readonly ChainGapSweep _sweep = new();
+
+    public async Task Sweep()
+    {
+        foreach (var e in await _sweep.NextAsync(ledger, time.GetUtcNow(), options.Value.ChainGapGrace)) events.Record(e);
+    }
+}
+
+/// <summary>
+/// Every node asks the cluster's sweep grain for a pass every half <see cref="CloudOptions.ChainGapGrace"/> (at least a
+/// second): the sweep runs on one node at a time and keeps going when that node is lost. Each pass reads only what
+/// changed since the one before, so N nodes asking costs N small reads, not N sweeps of the ledger.
+/// </summary>
+public sealed class ChainGapMonitor(IGrainFactory grains, IOptions<CloudOptions> options, TimeProvider time, ILogger<ChainGapMonitor> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = TimeSpan.FromTicks(Math.Max(options.Value.ChainGapGrace.Ticks / 2, TimeSpan.FromSeconds(1).Ticks));
+        using var timer = new PeriodicTimer(interval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try { await SweepAsync(); }
+                catch (Exception e) { logger.LogError(e, "Sweeping device chains for gaps failed; the next tick tries again"); }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
+    }
+
+    /// <summary>One pass of the cluster's sweep, now.</summary>
+    public Task SweepAsync() => grains.GetGrain<IChainGapGrain>(0).Sweep();
 }

@@ -40,6 +40,7 @@ public sealed class IngestService(
     TransparencyLog log,
     CloudPki pki,
     RevocationService revocations,
+    DeviceRegistryProvider devices,
     RecapService recap,
     IngestStats stats,
     ImageIngest images,
@@ -86,6 +87,8 @@ public sealed class IngestService(
             // The log first: an altered ledger must stop the start before anything is served from it.
             await log.LoadAsync(stoppingToken);
             log.Signer = new GrainCheckpointSigner(grains);
+            // The registry file before the revocation lists: a revocation is logged only for a registered device.
+            await devices.ImportFileAsync(stoppingToken);
             await revocations.LoadSavedAsync();
             await recap.RebuildFromLedgerAsync(stoppingToken);
 
@@ -253,7 +256,14 @@ public sealed class IngestService(
             CheckOutcome outcome;
             try
             {
-                outcome = checker.Check(message.Topic, message.Payload);
+                outcome = await checker.CheckAsync(message.Topic, message.Payload);
+            }
+            catch (System.Data.Common.DbException e)
+            {
+                // The registry (in the ledger's database) is out of reach: no verdict at all — a refusal here could be final
+                // for a genuine form. Not acknowledged: the device sends it again, as when a commit fails.
+                logger.LogWarning("A message on {Topic} waits for the device registry: {Error}", message.Topic, e.Message);
+                continue;
             }
             catch (Exception e)
             {

@@ -32,7 +32,7 @@ public sealed record Refused(Sha256Hash Hash, string Reason, string Detail, Subm
 /// </summary>
 public sealed class SubmissionChecker(DeviceRegistryProvider devices, RecapContext context, CloudPki pki, TimeProvider time, IOptions<CloudOptions> options)
 {
-    public CheckOutcome Check(string topic, ReadOnlyMemory<byte> payload)
+    public async Task<CheckOutcome> CheckAsync(string topic, ReadOnlyMemory<byte> payload)
     {
         var hash = Sha256Hash.Of(payload.Span);
         if (payload.Length > options.Value.MaxPayloadBytes)
@@ -51,7 +51,7 @@ public sealed class SubmissionChecker(DeviceRegistryProvider devices, RecapConte
         }
 
         var s = signed.Submission;
-        if (!devices.TryGet(s.DeviceId, out var device))
+        if (await devices.FindAsync(s.DeviceId) is not { } device)
             return new Refused(hash, RejectReasons.UnknownDevice, $"Device '{s.DeviceId}' is not registered.", s);
         if (device.SigningCertificate is not { } certificate)
             return new Refused(hash, RejectReasons.UnknownDevice, $"Device '{s.DeviceId}' has no signing certificate from KPU's CA.", s);
@@ -64,7 +64,7 @@ public sealed class SubmissionChecker(DeviceRegistryProvider devices, RecapConte
         // Who sent it matters first: a device may send only its own forms; a PPK station relays any of its kecamatan's
         // (the broker keeps it to those topics). This says nothing about the form itself, so it is never signed as
         // final: the form's own device is never told to give it up — nor is the replaying device told anything final.
-        if (!devices.MayDeliver(address.Sender, s.DeviceId))
+        if (!await devices.MayDeliverAsync(address.Sender, s.DeviceId))
             return Refuse(RejectReasons.ReplayedByOtherDevice,
                 $"Device '{address.Sender}' sent a form signed by device '{s.DeviceId}' (TPS {s.Tps}); a device sends only its own forms.");
         // The chain was validated when the device was registered; what changes with time is validity and revocation.

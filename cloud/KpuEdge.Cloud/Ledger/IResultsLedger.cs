@@ -4,6 +4,7 @@ using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Security;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Pki;
 
 namespace KpuEdge.Cloud.Ledger;
 
@@ -36,6 +37,76 @@ public sealed record ChainHoles(string DeviceId, string Tps, ulong Head, IReadOn
             if (!present.Contains(n)) missing.Add(n);
         return new ChainHoles(deviceId, tps, head, missing, lastReceivedAt);
     }
+}
+
+/// <summary>
+/// What changed in device chains after a ledger position: the devices with forms written after it (up to
+/// <see cref="Through"/>, the last position read), and those of them whose chains have holes now.
+/// </summary>
+public sealed record ChainChanges(long Through, IReadOnlyCollection<string> Devices, IReadOnlyList<ChainHoles> Holes)
+{
+    /// <summary>A changed device's chain as a ledger sums it up: its newest sequence number and how many links it holds.</summary>
+    public readonly record struct Summary(string DeviceId, string Tps, ulong Head, long Links, DateTimeOffset LastReceivedAt);
+
+    /// <summary>The changes from the changed devices' summaries; the holes listed from the links of those that lack some.</summary>
+    public static async Task<ChainChanges> FromAsync(long through, IReadOnlyList<Summary> changed, Func<string, Task<IReadOnlyList<DeviceLink>>> linksOf)
+    {
+        var holes = new List<ChainHoles>();
+        foreach (var c in changed.Where(c => (ulong)c.Links < c.Head))
+            holes.Add(ChainHoles.Of(c.DeviceId, c.Tps, c.Head, await linksOf(c.DeviceId), c.LastReceivedAt));
+        return new ChainChanges(through, changed.Select(c => c.DeviceId).ToHashSet(StringComparer.Ordinal), holes);
+    }
+}
+
+/// <summary>What registering a batch of devices did: how many were written, how many were held already, which were refused.</summary>
+public sealed record DeviceRegistration(int Added, int Held, IReadOnlyList<DeviceConflict> Conflicts);
+
+/// <summary>A device offered with a certificate other than the one it is registered with: refused, the registered one kept.</summary>
+public sealed record DeviceConflict(string DeviceId, string RegisteredSerialHex, string OfferedSerialHex)
+{
+    public string Reason =>
+        $"device {DeviceId} is registered with signing certificate {RegisteredSerialHex}; another certificate ({OfferedSerialHex}) is refused, never overwrites it";
+}
+
+/// <summary>How both ledgers take a batch of devices in: each id once, a second offer of it with another certificate a conflict.</summary>
+internal static class DeviceBatch
+{
+    public static (List<(DeviceRecord Device, KpuCertificate Certificate)> Offered, List<DeviceConflict> Conflicts) Distinct(IReadOnlyList<DeviceRecord> devices)
+    {
+        var offered = new Dictionary<string, (DeviceRecord Device, KpuCertificate Certificate)>(StringComparer.Ordinal);
+        var conflicts = new List<DeviceConflict>();
+        foreach (var device in devices)
+        {
+            var certificate = device.SigningCertificate
+                              ?? throw new ArgumentException($"Device {device.DeviceId} has no signing certificate: the registry holds certified devices only.", nameof(devices));
+            if (!offered.TryGetValue(device.DeviceId, out var first)) offered[device.DeviceId] = (device, certificate);
+            else if (!first.Certificate.Der.AsSpan().SequenceEqual(certificate.Der))
+                conflicts.Add(new DeviceConflict(device.DeviceId, first.Certificate.SerialHex, certificate.SerialHex));
+        }
+        return (offered.Values.ToList(), conflicts);
+    }
+
+    /// <summary>A stored device back from its certificate: id, TPS and key are the certificate's.</summary>
+    public static DeviceRecord Read(byte[] certificateDer) => DeviceRecord.FromCertificate(KpuCertificate.FromDer(certificateDer));
+}
+
+/// <summary>Which revocation list of an issuing CA: the newest wins (CRL number, then this-update time).</summary>
+public sealed record CrlVersion(string Issuer, long Number, DateTimeOffset ThisUpdate)
+{
+    public static CrlVersion Of(RevocationList crl) => new(crl.IssuerCommonName, crl.CrlNumber, crl.ThisUpdate);
+
+    public bool IsNewerThan(CrlVersion other) => Number > other.Number || (Number == other.Number && ThisUpdate > other.ThisUpdate);
+}
+
+/// <summary>An installed revocation list as the ledger keeps it: the newest of its issuer, whole.</summary>
+public sealed record StoredCrl(CrlVersion Version, byte[] Der)
+{
+    /// <summary>How both ledgers store one (SQLite and PostgreSQL alike take @ parameters): the newer wins, atomically.</summary>
+    internal const string UpsertSql = """
+        INSERT INTO crls (issuer, number, this_update, der) VALUES (@issuer, @number, @this_update, @der)
+        ON CONFLICT (issuer) DO UPDATE SET number = excluded.number, this_update = excluded.this_update, der = excluded.der
+        WHERE excluded.number > crls.number OR (excluded.number = crls.number AND excluded.this_update > crls.this_update)
+        """;
 }
 
 /// <summary>A form page image received whole and checked against the hash its signed submission names.</summary>
@@ -138,8 +209,50 @@ public interface IDeviceChains
     /// <summary>Every accepted link of one device's chain, by sequence.</summary>
     Task<IReadOnlyList<DeviceLink>> DeviceLinksAsync(string deviceId, CancellationToken cancellationToken = default);
 
-    /// <summary>Devices whose accepted sequence numbers have holes below their newest: where a signed form is missing.</summary>
-    Task<IReadOnlyList<ChainHoles>> DevicesWithHolesAsync(CancellationToken cancellationToken = default);
+    /// <summary>
+    /// The devices with forms written after ledger position <paramref name="afterPosition"/>, and which of them have holes
+    /// below their newest sequence number (where a signed form is missing): a sweep reads only what changed since the last.
+    /// </summary>
+    Task<ChainChanges> ChainsChangedAfterAsync(long afterPosition, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// The device registry, shared by every node: each TPS device's signing certificate (checked against KPU's CA by the
+/// caller before), found by device id or by certificate serial. Registering is idempotent, one transaction per batch;
+/// a device id is never given another certificate.
+/// </summary>
+public interface IDeviceDirectory
+{
+    /// <summary>
+    /// Registers devices (each with its signing certificate). A device held with the same certificate is left as it is; one
+    /// held with another certificate, or offered twice in the batch with different ones, is a conflict: not written, the
+    /// registered certificate kept. The rest are written.
+    /// </summary>
+    Task<DeviceRegistration> RegisterDevicesAsync(IReadOnlyList<DeviceRecord> devices, CancellationToken cancellationToken = default);
+
+    /// <summary>The registered devices among these ids (by an index, whatever the registry's size).</summary>
+    Task<IReadOnlyList<DeviceRecord>> FindDevicesAsync(IReadOnlyCollection<string> deviceIds, CancellationToken cancellationToken = default);
+
+    /// <summary>The registered devices whose signing certificates have these serials (lower-case hex).</summary>
+    Task<IReadOnlyList<DeviceRecord>> DevicesWithCertificatesAsync(IReadOnlyCollection<string> serialHexes, CancellationToken cancellationToken = default);
+
+    Task<long> DeviceCountAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>The installed revocation lists, shared by every node: the newest of each issuing CA.</summary>
+public interface IRevocationLists
+{
+    /// <summary>
+    /// Stores <paramref name="crl"/> if it is newer than the one held for its issuer (<see cref="CrlVersion.IsNewerThan"/>);
+    /// false, and the held one stays, if it is not. Atomic: of nodes storing at once, the newest wins.
+    /// </summary>
+    Task<bool> SaveCrlAsync(StoredCrl crl, CancellationToken cancellationToken = default);
+
+    /// <summary>Which list of each issuer is held (cheap: what a node polls).</summary>
+    Task<IReadOnlyList<CrlVersion>> CrlVersionsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The list held for an issuer, whole.</summary>
+    Task<StoredCrl?> CrlAsync(string issuer, CancellationToken cancellationToken = default);
 }
 
 /// <summary>The transparency log's entries and its published checkpoints.</summary>
@@ -164,6 +277,7 @@ public interface IAuditTrail
 
     Task<IReadOnlyList<SecurityEvent>> SecurityEventsAsync(long afterId, int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>Refusals recorded, by reason: running counters kept in the same transactions as the refusals (no count over the table).</summary>
     Task<IReadOnlyDictionary<string, long>> RejectionCountsAsync(CancellationToken cancellationToken = default);
 }
 
@@ -188,10 +302,12 @@ public interface IImageIndex
 
 /// <summary>
 /// The results ledger: the durable, append-only source of truth for accepted forms, the transparency log's entries,
-/// revocations and security events. Everything else (grains, Merkle tree, API) is a projection of it. Two
+/// revocations and security events — and what every node must share: the device registry and the revocation lists.
+/// Everything else (grains, Merkle tree, API) is a projection of it. Two
 /// implementations: <see cref="SqliteLedger"/> (one node: the demo, most tests) and <see cref="PostgresLedger"/>
 /// (a cluster: every node writes to it). Each part of the cloud asks for the narrow interface it needs.
 /// </summary>
-public interface IResultsLedger : ILedgerWriter, IFormReader, IDeviceChains, ILogStore, IAuditTrail, IImageIndex, IAsyncDisposable
+public interface IResultsLedger : ILedgerWriter, IFormReader, IDeviceChains, ILogStore, IAuditTrail, IImageIndex, IDeviceDirectory,
+    IRevocationLists, IAsyncDisposable
 {
 }

@@ -152,6 +152,28 @@ public sealed class PostgresLedger : IResultsLedger
             PRIMARY KEY (image_hash, page)
         );
         CREATE INDEX IF NOT EXISTS images_tps ON images (tps, contest);
+        -- Refusals by reason, counted in the transaction that writes them (under the head lock: no contention of their own).
+        CREATE TABLE IF NOT EXISTS rejection_counts (
+            reason text   PRIMARY KEY,
+            count  bigint NOT NULL
+        );
+        INSERT INTO rejection_counts (reason, count)
+            SELECT reason, COUNT(*) FROM rejections WHERE NOT EXISTS (SELECT 1 FROM rejection_counts) GROUP BY reason;
+        -- The device registry every node reads: each device's signing certificate (DER), by id and by serial.
+        CREATE TABLE IF NOT EXISTS devices (
+            device_id   text  PRIMARY KEY,
+            tps         text  NOT NULL,
+            serial      text  NOT NULL,
+            certificate bytea NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial);
+        -- The newest installed revocation list of each issuing CA; nodes poll (issuer, number).
+        CREATE TABLE IF NOT EXISTS crls (
+            issuer      text   PRIMARY KEY,
+            number      bigint NOT NULL,
+            this_update bigint NOT NULL,
+            der         bytea  NOT NULL
+        );
         """;
 
     public async Task<LedgerCommit> AppendAsync(LedgerBatch batch, CancellationToken cancellationToken = default)
@@ -380,6 +402,12 @@ public sealed class PostgresLedger : IResultsLedger
         insert.Parameters.AddWithValue("hash", rejections.Select(x => x.PayloadHash.ToArray()).ToArray());
         insert.Parameters.AddWithValue("size", rejections.Select(x => x.Size).ToArray());
         batch.BatchCommands.Add(insert);
+        var count = new NpgsqlBatchCommand("""
+            INSERT INTO rejection_counts (reason, count) SELECT reason, COUNT(*) FROM unnest(@reason) AS t(reason) GROUP BY reason
+            ON CONFLICT (reason) DO UPDATE SET count = rejection_counts.count + excluded.count
+            """);
+        count.Parameters.AddWithValue("reason", rejections.Select(x => x.Reason).ToArray());
+        batch.BatchCommands.Add(count);
     }
 
     private static void AddEvents(NpgsqlBatch batch, IReadOnlyList<SecurityEvent> events)
@@ -489,18 +517,108 @@ public sealed class PostgresLedger : IResultsLedger
         return links;
     }
 
-    public async Task<IReadOnlyList<ChainHoles>> DevicesWithHolesAsync(CancellationToken cancellationToken = default)
+    public async Task<ChainChanges> ChainsChangedAfterAsync(long afterPosition, CancellationToken cancellationToken = default)
     {
-        var gapped = new List<(string Device, string Tps, ulong Head, DateTimeOffset Last)>();
+        long through = await ScalarAsync("SELECT positions FROM ledger_head WHERE id = 1", cancellationToken);
+        var changed = new List<ChainChanges.Summary>();
+        // A range of the position key, then each changed device's chain summed up through its (device_id, sequence) index.
         await ReadAsync("""
-            SELECT device_id, MAX(tps), MAX(sequence), MAX(received_at) FROM submissions
-            GROUP BY device_id HAVING COUNT(DISTINCT sequence) < MAX(sequence)
-            """, r => gapped.Add((r.GetString(0), r.GetString(1), (ulong)r.GetInt64(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)))),
-            cancellationToken);
-        var result = new List<ChainHoles>(gapped.Count);
-        foreach (var (device, tps, head, last) in gapped)
-            result.Add(ChainHoles.Of(device, tps, head, await DeviceLinksAsync(device, cancellationToken), last));
-        return result;
+            SELECT c.device_id, s.tps, s.head, s.last, s.links
+            FROM (SELECT DISTINCT device_id FROM submissions WHERE position > @after AND position <= @through) c
+            CROSS JOIN LATERAL (
+                SELECT MAX(tps) AS tps, MAX(sequence) AS head, MAX(received_at) AS last, COUNT(*) AS links
+                FROM submissions s WHERE s.device_id = c.device_id) s
+            """, r => changed.Add(new ChainChanges.Summary(r.GetString(0), r.GetString(1), (ulong)r.GetInt64(2), r.GetInt64(4),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)))),
+            cancellationToken, ("after", afterPosition), ("through", through));
+        return await ChainChanges.FromAsync(through, changed, device => DeviceLinksAsync(device, cancellationToken));
+    }
+
+    /// <summary>
+    /// One statement inserts what is new (a device id another node registers at the same moment is not overwritten:
+    /// <c>ON CONFLICT DO NOTHING</c>); the next, seeing what is committed, names the ids held with another certificate.
+    /// </summary>
+    public async Task<DeviceRegistration> RegisterDevicesAsync(IReadOnlyList<DeviceRecord> devices, CancellationToken cancellationToken = default)
+    {
+        var (offered, conflicts) = DeviceBatch.Distinct(devices);
+        if (offered.Count == 0) return new DeviceRegistration(0, 0, conflicts);
+        var ids = offered.Select(o => o.Device.DeviceId).ToArray();
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection);
+        // In id order: nodes inserting the same ids take their row locks in one order, so they wait for each other, never deadlock.
+        var insert = new NpgsqlBatchCommand("""
+            INSERT INTO devices (device_id, tps, serial, certificate)
+            SELECT * FROM unnest(@device, @tps, @serial, @certificate) AS t(device_id, tps, serial, certificate) ORDER BY device_id
+            ON CONFLICT (device_id) DO NOTHING RETURNING device_id
+            """);
+        insert.Parameters.AddWithValue("device", ids);
+        insert.Parameters.AddWithValue("tps", offered.Select(o => o.Device.Tps.Value).ToArray());
+        insert.Parameters.AddWithValue("serial", offered.Select(o => o.Certificate.SerialHex).ToArray());
+        insert.Parameters.AddWithValue("certificate", offered.Select(o => o.Certificate.Der).ToArray());
+        batch.BatchCommands.Add(insert);
+        var registered = new NpgsqlBatchCommand("SELECT device_id, serial, sha256(certificate) FROM devices WHERE device_id = ANY(@device)");
+        registered.Parameters.AddWithValue("device", ids);
+        batch.BatchCommands.Add(registered);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        int added = 0;
+        while (await reader.ReadAsync(cancellationToken)) added++;
+        await reader.NextResultAsync(cancellationToken);
+        var byId = offered.ToDictionary(o => o.Device.DeviceId, o => o.Certificate, StringComparer.Ordinal);
+        int refused = 0;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var certificate = byId[reader.GetString(0)];
+            if (System.Security.Cryptography.SHA256.HashData(certificate.Der).AsSpan().SequenceEqual((byte[])reader[2])) continue;
+            conflicts.Add(new DeviceConflict(reader.GetString(0), reader.GetString(1), certificate.SerialHex));
+            refused++;
+        }
+        return new DeviceRegistration(added, offered.Count - added - refused, conflicts);
+    }
+
+    public async Task<IReadOnlyList<DeviceRecord>> FindDevicesAsync(IReadOnlyCollection<string> deviceIds, CancellationToken cancellationToken = default)
+    {
+        var devices = new List<DeviceRecord>();
+        await ReadAsync("SELECT certificate FROM devices WHERE device_id = ANY(@keys)", r => devices.Add(DeviceBatch.Read((byte[])r[0])),
+            cancellationToken, ("keys", deviceIds.ToArray()));
+        return devices;
+    }
+
+    public async Task<IReadOnlyList<DeviceRecord>> DevicesWithCertificatesAsync(IReadOnlyCollection<string> serialHexes, CancellationToken cancellationToken = default)
+    {
+        var devices = new List<DeviceRecord>();
+        await ReadAsync("SELECT certificate FROM devices WHERE serial = ANY(@keys)", r => devices.Add(DeviceBatch.Read((byte[])r[0])),
+            cancellationToken, ("keys", serialHexes.ToArray()));
+        return devices;
+    }
+
+    public Task<long> DeviceCountAsync(CancellationToken cancellationToken = default) => ScalarAsync("SELECT COUNT(*) FROM devices", cancellationToken);
+
+    public async Task<bool> SaveCrlAsync(StoredCrl crl, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _data.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(StoredCrl.UpsertSql, connection);
+        command.Parameters.AddWithValue("issuer", crl.Version.Issuer);
+        command.Parameters.AddWithValue("number", crl.Version.Number);
+        command.Parameters.AddWithValue("this_update", crl.Version.ThisUpdate.ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("der", crl.Der);
+        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+    }
+
+    public async Task<IReadOnlyList<CrlVersion>> CrlVersionsAsync(CancellationToken cancellationToken = default)
+    {
+        var versions = new List<CrlVersion>();
+        await ReadAsync("SELECT issuer, number, this_update FROM crls ORDER BY issuer",
+            r => versions.Add(new CrlVersion(r.GetString(0), r.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)))), cancellationToken);
+        return versions;
+    }
+
+    public async Task<StoredCrl?> CrlAsync(string issuer, CancellationToken cancellationToken = default)
+    {
+        StoredCrl? crl = null;
+        await ReadAsync("SELECT issuer, number, this_update, der FROM crls WHERE issuer = @issuer",
+            r => crl = new StoredCrl(new CrlVersion(r.GetString(0), r.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2))), (byte[])r[3]),
+            cancellationToken, ("issuer", issuer));
+        return crl;
     }
 
     public Task<long> LogCountAsync(CancellationToken cancellationToken = default) =>
@@ -571,7 +689,7 @@ public sealed class PostgresLedger : IResultsLedger
     public async Task<IReadOnlyDictionary<string, long>> RejectionCountsAsync(CancellationToken cancellationToken = default)
     {
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        await ReadAsync("SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason", r => counts[r.GetString(0)] = r.GetInt64(1), cancellationToken);
+        await ReadAsync("SELECT reason, count FROM rejection_counts ORDER BY reason", r => counts[r.GetString(0)] = r.GetInt64(1), cancellationToken);
         return counts;
     }
 

@@ -107,6 +107,28 @@ public sealed class SqliteLedger : IResultsLedger
                 PRIMARY KEY (image_hash, page)
             );
             CREATE INDEX IF NOT EXISTS images_tps ON images (tps, contest);
+            -- Refusals by reason, counted in the transaction that writes them (the status API reads these, not the table).
+            CREATE TABLE IF NOT EXISTS rejection_counts (
+                reason TEXT    PRIMARY KEY,
+                count  INTEGER NOT NULL
+            );
+            INSERT INTO rejection_counts (reason, count)
+                SELECT reason, COUNT(*) FROM rejections WHERE NOT EXISTS (SELECT 1 FROM rejection_counts) GROUP BY reason;
+            -- The device registry: each device's signing certificate (DER), by id and by serial.
+            CREATE TABLE IF NOT EXISTS devices (
+                device_id   TEXT PRIMARY KEY,
+                tps         TEXT NOT NULL,
+                serial      TEXT NOT NULL,
+                certificate BLOB NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial);
+            -- The newest installed revocation list of each issuing CA.
+            CREATE TABLE IF NOT EXISTS crls (
+                issuer      TEXT    PRIMARY KEY,
+                number      INTEGER NOT NULL,
+                this_update INTEGER NOT NULL,
+                der         BLOB    NOT NULL
+            );
             """);
         Upgrade();
     }
@@ -230,6 +252,17 @@ public sealed class SqliteLedger : IResultsLedger
                     insert.Parameters.AddWithValue("$hash", r.PayloadHash.ToArray());
                     insert.Parameters.AddWithValue("$size", r.Size);
                     insert.ExecuteNonQuery();
+                }
+                using var count = _writer.CreateCommand();
+                count.Transaction = transaction;
+                count.CommandText = "INSERT INTO rejection_counts (reason, count) VALUES ($reason, $n) ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count";
+                var pReason = count.Parameters.Add("$reason", SqliteType.Text);
+                var pCount = count.Parameters.Add("$n", SqliteType.Integer);
+                foreach (var reason in batch.Rejections.GroupBy(r => r.Reason))
+                {
+                    pReason.Value = reason.Key;
+                    pCount.Value = reason.Count();
+                    count.ExecuteNonQuery();
                 }
             }
             InsertEvents(transaction, batch.Events);
@@ -413,22 +446,130 @@ public sealed class SqliteLedger : IResultsLedger
         return Task.FromResult<IReadOnlyList<DeviceLink>>(links);
     }
 
-    public async Task<IReadOnlyList<ChainHoles>> DevicesWithHolesAsync(CancellationToken cancellationToken = default)
+    public Task<ChainChanges> ChainsChangedAfterAsync(long afterPosition, CancellationToken cancellationToken = default)
+    {
+        using var connection = OpenReader();
+        long through = Scalar(connection, "SELECT COALESCE(MAX(position), 0) FROM submissions");
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT device_id, MAX(tps), MAX(sequence), MAX(received_at), COUNT(*) FROM submissions
+            WHERE device_id IN (SELECT device_id FROM submissions WHERE position > $after AND position <= $through)
+            GROUP BY device_id
+            """;
+        command.Parameters.AddWithValue("$after", afterPosition);
+        command.Parameters.AddWithValue("$through", through);
+        var changed = new List<ChainChanges.Summary>();
+        using (var reader = command.ExecuteReader())
+            while (reader.Read())
+                changed.Add(new ChainChanges.Summary(reader.GetString(0), reader.GetString(1), (ulong)reader.GetInt64(2), reader.GetInt64(4),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
+        return ChainChanges.FromAsync(through, changed, device => DeviceLinksAsync(device, cancellationToken));
+    }
+
+    public Task<DeviceRegistration> RegisterDevicesAsync(IReadOnlyList<DeviceRecord> devices, CancellationToken cancellationToken = default)
+    {
+        var (offered, conflicts) = DeviceBatch.Distinct(devices);
+        int added = 0, held = 0;
+        lock (_writeLock)
+        {
+            using var transaction = _writer.BeginTransaction();
+            using var find = _writer.CreateCommand();
+            find.Transaction = transaction;
+            find.CommandText = "SELECT serial, certificate FROM devices WHERE device_id = $device";
+            var pFind = find.Parameters.Add("$device", SqliteType.Text);
+            using var insert = _writer.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = "INSERT INTO devices (device_id, tps, serial, certificate) VALUES ($device, $tps, $serial, $certificate)";
+            var pDevice = insert.Parameters.Add("$device", SqliteType.Text);
+            var pTps = insert.Parameters.Add("$tps", SqliteType.Text);
+            var pSerial = insert.Parameters.Add("$serial", SqliteType.Text);
+            var pCertificate = insert.Parameters.Add("$certificate", SqliteType.Blob);
+            foreach (var (device, certificate) in offered)
+            {
+                pFind.Value = device.DeviceId;
+                using (var reader = find.ExecuteReader())
+                {
+                    if (reader.Read())
+                    {
+                        if (((byte[])reader[1]).AsSpan().SequenceEqual(certificate.Der)) held++;
+                        else conflicts.Add(new DeviceConflict(device.DeviceId, reader.GetString(0), certificate.SerialHex));
+                        continue;
+                    }
+                }
+                pDevice.Value = device.DeviceId;
+                pTps.Value = device.Tps.Value;
+                pSerial.Value = certificate.SerialHex;
+                pCertificate.Value = certificate.Der;
+                insert.ExecuteNonQuery();
+                added++;
+            }
+            transaction.Commit();
+        }
+        return Task.FromResult(new DeviceRegistration(added, held, conflicts));
+    }
+
+    public Task<IReadOnlyList<DeviceRecord>> FindDevicesAsync(IReadOnlyCollection<string> deviceIds, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReadDevices("SELECT certificate FROM devices WHERE device_id = $key", deviceIds));
+
+    public Task<IReadOnlyList<DeviceRecord>> DevicesWithCertificatesAsync(IReadOnlyCollection<string> serialHexes, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReadDevices("SELECT certificate FROM devices WHERE serial = $key", serialHexes));
+
+    /// <summary>One indexed lookup per key (SQLite answers in process: no round trip to save).</summary>
+    private IReadOnlyList<DeviceRecord> ReadDevices(string sql, IReadOnlyCollection<string> keys)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT device_id, MAX(tps), MAX(sequence), MAX(received_at) FROM submissions
-            GROUP BY device_id HAVING COUNT(DISTINCT sequence) < MAX(sequence)
-            """;
-        var gapped = new List<(string Device, string Tps, ulong Head, DateTimeOffset Last)>();
-        using (var reader = command.ExecuteReader())
-            while (reader.Read())
-                gapped.Add((reader.GetString(0), reader.GetString(1), (ulong)reader.GetInt64(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
-        var result = new List<ChainHoles>(gapped.Count);
-        foreach (var (device, tps, head, last) in gapped)
-            result.Add(ChainHoles.Of(device, tps, head, await DeviceLinksAsync(device, cancellationToken), last));
-        return result;
+        command.CommandText = sql;
+        var pKey = command.Parameters.Add("$key", SqliteType.Text);
+        var devices = new List<DeviceRecord>();
+        foreach (var key in keys.Distinct(StringComparer.Ordinal))
+        {
+            pKey.Value = key;
+            using var reader = command.ExecuteReader();
+            while (reader.Read()) devices.Add(DeviceBatch.Read((byte[])reader[0]));
+        }
+        return devices;
+    }
+
+    public Task<long> DeviceCountAsync(CancellationToken cancellationToken = default)
+    {
+        using var connection = OpenReader();
+        return Task.FromResult(Scalar(connection, "SELECT COUNT(*) FROM devices"));
+    }
+
+    public Task<bool> SaveCrlAsync(StoredCrl crl, CancellationToken cancellationToken = default)
+    {
+        lock (_writeLock)
+        {
+            using var command = _writer.CreateCommand();
+            command.CommandText = StoredCrl.UpsertSql;
+            command.Parameters.AddWithValue("@issuer", crl.Version.Issuer);
+            command.Parameters.AddWithValue("@number", crl.Version.Number);
+            command.Parameters.AddWithValue("@this_update", crl.Version.ThisUpdate.ToUnixTimeMilliseconds());
+            command.Parameters.AddWithValue("@der", crl.Der);
+            return Task.FromResult(command.ExecuteNonQuery() > 0);
+        }
+    }
+
+    public Task<IReadOnlyList<CrlVersion>> CrlVersionsAsync(CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<CrlVersion>>(Rows("SELECT issuer, number, this_update FROM crls ORDER BY issuer", ReadCrlVersion));
+
+    public Task<StoredCrl?> CrlAsync(string issuer, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Rows("SELECT issuer, number, this_update, der FROM crls WHERE issuer = $issuer", r => new StoredCrl(ReadCrlVersion(r), (byte[])r[3]),
+            ("$issuer", issuer)).FirstOrDefault());
+
+    private static CrlVersion ReadCrlVersion(SqliteDataReader r) => new(r.GetString(0), r.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)));
+
+    private List<T> Rows<T>(string sql, Func<SqliteDataReader, T> row, params (string Name, object Value)[] values)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in values) command.Parameters.AddWithValue(name, value);
+        using var reader = command.ExecuteReader();
+        var rows = new List<T>();
+        while (reader.Read()) rows.Add(row(reader));
+        return rows;
     }
 
 #pragma warning disable CS1998
@@ -514,7 +655,7 @@ public sealed class SqliteLedger : IResultsLedger
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason";
+        command.CommandText = "SELECT reason, count FROM rejection_counts ORDER BY reason";
         using var reader = command.ExecuteReader();
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         while (reader.Read()) counts[reader.GetString(0)] = reader.GetInt64(1);

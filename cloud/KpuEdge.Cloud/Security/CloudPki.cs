@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using KpuEdge.Cloud.Ledger;
 using KpuEdge.Cloud.Transparency;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Pki;
@@ -36,27 +37,45 @@ public sealed class CloudPki
     public byte[]? CurrentCrl => Trust.Crls.OrderByDescending(c => c.ThisUpdate).FirstOrDefault()?.Der;
 
     /// <summary>
-    /// Installs a CRL signed by a KPU issuing CA and newer than the one installed; returns the entries it adds.
-    /// Safe to accept from anyone: only the CA's signature makes it count.
+    /// Reads a CRL and checks that a KPU issuing CA signed it and that it is newer (<see cref="CrlVersion.IsNewerThan"/>)
+    /// than the one installed here. Safe to take from anyone (or from the ledger's database): only the CA's signature
+    /// makes it count.
     /// </summary>
-    public IReadOnlyList<RevokedCertificate> InstallCrl(ReadOnlySpan<byte> der)
+    /// <exception cref="CrlRefusedException">Not a CRL, not signed by a KPU issuing CA, or not newer.</exception>
+    public RevocationList CheckCrl(ReadOnlySpan<byte> der)
     {
         RevocationList crl;
         try { crl = RevocationList.Parse(der); }
         catch (CertificateFormatException e) { throw new CrlRefusedException($"Not a revocation list: {e.Message}"); }
+        var current = Trust;
+        if (!current.Issuing.Any(i => i.CommonName == crl.IssuerCommonName && crl.VerifySignature(i)))
+            throw new CrlRefusedException($"The revocation list of '{crl.IssuerCommonName}' is not signed by a KPU issuing CA.");
+        NewerThanInstalled(current, crl);
+        return crl;
+    }
+
+    /// <summary>Installs a CRL <see cref="CheckCrl"/> accepted, if it is still newer than the installed one; returns the entries it adds.</summary>
+    /// <exception cref="CrlRefusedException">Not newer (another was installed meanwhile).</exception>
+    public IReadOnlyList<RevokedCertificate> InstallCrl(RevocationList crl)
+    {
         lock (_crlLock)
         {
             var current = Trust;
-            var issuer = current.Issuing.FirstOrDefault(i => i.CommonName == crl.IssuerCommonName && crl.VerifySignature(i))
-                         ?? throw new CrlRefusedException($"The revocation list of '{crl.IssuerCommonName}' is not signed by a KPU issuing CA.");
-            var installed = current.Crls.FirstOrDefault(c => c.IssuerCommonName == crl.IssuerCommonName);
-            if (installed is not null && crl.ThisUpdate <= installed.ThisUpdate)
-                throw new CrlRefusedException($"The revocation list of {crl.ThisUpdate:O} is not newer than the installed one of {installed.ThisUpdate:O}.");
+            var installed = NewerThanInstalled(current, crl);
             var added = crl.Entries.Where(e => installed is null || !installed.TryGet(e.SerialHex, out _)).ToList();
             Volatile.Write(ref _trust, current.WithCrl(crl));
-            _ = issuer;
             return added;
         }
+    }
+
+    /// <summary>The installed CRL of <paramref name="crl"/>'s issuer, if any; throws if <paramref name="crl"/> is not newer.</summary>
+    private static RevocationList? NewerThanInstalled(TrustStore current, RevocationList crl)
+    {
+        var installed = current.Crls.FirstOrDefault(c => c.IssuerCommonName == crl.IssuerCommonName);
+        if (installed is not null && !CrlVersion.Of(crl).IsNewerThan(CrlVersion.Of(installed)))
+            throw new CrlRefusedException(
+                $"The revocation list {crl.CrlNumber} of {crl.ThisUpdate:O} is not newer than the installed one ({installed.CrlNumber} of {installed.ThisUpdate:O}).");
+        return installed;
     }
 
     /// <summary>
