@@ -88,7 +88,9 @@ public sealed class InProcessCloud : IAsyncDisposable
                 logging.SetMinimumLevel(logLevel);
                 // A lone silo that stops finds no silo to migrate its activations to and says so at Error level:
                 // expected here, and noise in a quiet run.
-                if (logLevel >= LogLevel.Error) logging.AddFilter("Orleans.Grain", LogLevel.Critical);
+                // So do the region grains' last reports, which find no silo to place their parents on while it stops.
+                if (logLevel >= LogLevel.Error)
+                    foreach (var category in (string[])["Orleans.Grain", "Orleans.Messaging", "Polly"]) logging.AddFilter(category, LogLevel.Critical);
                 // Runs after the appsettings rules are bound, so the caller's level wins over them.
                 logging.Services.Configure<LoggerFilterOptions>(o => o.Rules.Clear());
             },
