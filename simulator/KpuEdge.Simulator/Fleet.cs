@@ -22,13 +22,15 @@ public sealed record FleetKecamatan(string Code, IReadOnlyList<FleetDevice> Devi
 /// own chain, five contests — four in Jakarta). Provisioning the whole nation (820,161 certificates, ≈ 4.1 M
 /// signatures) takes minutes on two cores, so it is done once per seed and sample and read back as a stream: a run
 /// holds only the kecamatan it is sending, not the nation.
-/// <para>File: <c>fleet.bin</c> = "KPUFLEET1", then per kecamatan: its code, its device count, and per device the
+/// <para>Checking the cache reads only <c>fleet.json</c> (counts and length), not the gigabytes of the fleet.
+/// File: <c>fleet.bin</c> = "KPUFLEET1", then per kecamatan: its code, its device count, and per device the
 /// certificate DER and its forms' wire bytes, each length-prefixed (int32, big-endian).</para>
 /// </summary>
 public sealed class Fleet
 {
     private static readonly byte[] Magic = "KPUFLEET1"u8.ToArray();
     private const string FileName = "fleet.bin";
+    private const string ManifestName = "fleet.json";
     private const string PkiFolder = "pki";
 
     private Fleet(string directory, SimulationPki pki, int kecamatan, int devices, long forms)
@@ -77,7 +79,8 @@ public sealed class Fleet
             var cached = SimulationPki.Load(pkiDirectory, election);
             // Devices' certificates are valid for EphemeralPki.DefaultDeviceValidity from the PKI's creation; an old cache is made again.
             if (cached.Pki.Now + EphemeralPki.DefaultDeviceValidity - TimeSpan.FromDays(1) > time.GetUtcNow()
-                && Count(file) is { } counts && counts.Kecamatan == kecamatan.Count && counts.Devices == kecamatan.Sum(k => k.Count()))
+                && ReadManifest(directory) is { } counts && counts.Bytes == new FileInfo(file).Length
+                && counts.Kecamatan == kecamatan.Count && counts.Devices == kecamatan.Sum(k => k.Count()))
             {
                 provisioned = false;
                 return new Fleet(directory, cached, counts.Kecamatan, counts.Devices, counts.Forms);
@@ -118,7 +121,9 @@ public sealed class Fleet
             }
         }
         File.Move(file + ".tmp", file, overwrite: true);
-        return new Fleet(directory, pki, kecamatan.Count, kecamatan.Sum(k => k.Count()), forms);
+        var manifest = new Manifest(kecamatan.Count, kecamatan.Sum(k => k.Count()), forms, new FileInfo(file).Length);
+        File.WriteAllText(Path.Combine(directory, ManifestName), System.Text.Json.JsonSerializer.Serialize(manifest));
+        return new Fleet(directory, pki, manifest.Kecamatan, manifest.Devices, manifest.Forms);
     }
 
     /// <summary>The kecamatan in file order, one at a time.</summary>
@@ -134,26 +139,15 @@ public sealed class Fleet
         while (ReadKecamatan(input, decodeForms) is { } k) yield return k;
     }
 
-    private static (int Kecamatan, int Devices, long Forms)? Count(string file)
+    /// <summary>What a finished provisioning wrote (<c>fleet.json</c>): counts, and the file's length, so a cut-off file is made again.</summary>
+    private sealed record Manifest(int Kecamatan, int Devices, long Forms, long Bytes);
+
+    private static Manifest? ReadManifest(string directory)
     {
-        try
-        {
-            using var input = new BufferedStream(File.OpenRead(file), 1 << 20);
-            ReadMagic(input);
-            int kecamatan = 0, devices = 0;
-            long forms = 0;
-            while (ReadKecamatan(input, decode: false) is { } k)
-            {
-                kecamatan++;
-                devices += k.Devices.Count;
-                forms += k.Devices.Sum(d => d.Forms.Count);
-            }
-            return (kecamatan, devices, forms);
-        }
-        catch (InvalidDataException)
-        {
-            return null;
-        }
+        string path = Path.Combine(directory, ManifestName);
+        if (!File.Exists(path)) return null;
+        try { return System.Text.Json.JsonSerializer.Deserialize<Manifest>(File.ReadAllText(path)); }
+        catch (System.Text.Json.JsonException) { return null; }
     }
 
     private static byte[] Encode(FleetKecamatan k)
