@@ -50,6 +50,32 @@ public sealed class MerkleTreeTests
         for (int size = 1; size <= Vectors.Length; size++) Assert.Equal(Roots[size - 1], Hex(tree.Root(size)));
     }
 
+    [Fact]
+    public void A_tree_past_its_storage_chunks_agrees_with_the_recursive_definition()
+    {
+        // 70,000 leaves cross two chunk boundaries of the leaf level (32,768 hashes each) and one of level 1.
+        var leaves = Enumerable.Range(0, 70_000).Select(i => MerkleTree.LeafHash(BitConverter.GetBytes(i * 7919))).ToArray();
+        var tree = new MerkleTree();
+        foreach (var leaf in leaves) tree.AppendLeafHash(leaf);
+        foreach (int size in new[] { 32_767, 32_768, 32_769, 65_536, 65_537, 70_000 })
+            Assert.Equal(Hex(Mth(leaves, 0, size)), Hex(tree.Root(size)));
+        foreach (long index in new long[] { 0, 32_767, 32_768, 65_535, 69_999 })
+        {
+            Assert.Equal(Hex(leaves[index]), Hex(tree.LeafHashAt(index)));
+            Assert.True(MerkleProof.VerifyInclusion(index, 70_000, leaves[index], tree.InclusionProof(index, 70_000), tree.Root()));
+        }
+        Assert.True(MerkleProof.VerifyConsistency(32_768, 70_000, tree.Root(32_768), tree.Root(), tree.ConsistencyProof(32_768, 70_000)));
+    }
+
+    /// <summary>RFC 9162 §2.1.1 MTH, recursively, straight from the definition.</summary>
+    private static byte[] Mth(byte[][] leaves, int start, int count)
+    {
+        if (count == 1) return leaves[start];
+        int k = 1;
+        while (k * 2 < count) k *= 2;
+        return MerkleTree.NodeHash(Mth(leaves, start, k), Mth(leaves, start + k, count - k));
+    }
+
     [Theory]
     [InlineData(0, 8, "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7,5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e,6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4")]
     [InlineData(5, 8, "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b,ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0,d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7")]

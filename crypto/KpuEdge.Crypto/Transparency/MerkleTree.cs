@@ -11,7 +11,7 @@ namespace KpuEdge.Crypto.Transparency;
 public sealed class MerkleTree
 {
     // _levels[h][i] = hash of the complete subtree of 2^h leaves starting at leaf i·2^h.
-    private readonly List<List<byte[]>> _levels = [[]];
+    private readonly List<HashColumn> _levels = [new()];
 
     public long Size => _levels[0].Count;
 
@@ -24,11 +24,18 @@ public sealed class MerkleTree
 
     public static byte[] NodeHash(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right)
     {
+        var hash = new byte[Sha256Hash.Size];
+        NodeHash(left, right, hash);
+        return hash;
+    }
+
+    private static void NodeHash(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right, Span<byte> hash)
+    {
         Span<byte> buffer = stackalloc byte[1 + 2 * Sha256Hash.Size];
         buffer[0] = 1;
         left.CopyTo(buffer[1..]);
         right.CopyTo(buffer[(1 + Sha256Hash.Size)..]);
-        return SHA256.HashData(buffer);
+        SHA256.HashData(buffer, hash);
     }
 
     /// <summary>Appends an entry; returns its leaf index.</summary>
@@ -40,16 +47,22 @@ public sealed class MerkleTree
         long index = _levels[0].Count;
         _levels[0].Add(leafHash);
         // Close every subtree this leaf completes.
+        Span<byte> node = stackalloc byte[Sha256Hash.Size];
         for (int h = 0; _levels[h].Count % 2 == 0; h++)
         {
-            if (_levels.Count == h + 1) _levels.Add([]);
+            if (_levels.Count == h + 1) _levels.Add(new HashColumn());
             var level = _levels[h];
-            _levels[h + 1].Add(NodeHash(level[^2], level[^1]));
+            NodeHash(level[level.Count - 2], level[level.Count - 1], node);
+            _levels[h + 1].Add(node);
         }
         return index;
     }
 
-    public byte[] LeafHashAt(long index) => _levels[0][checked((int)index)];
+    public byte[] LeafHashAt(long index)
+    {
+        if (index < 0 || index >= Size) throw new ArgumentOutOfRangeException(nameof(index), $"Leaf {index} is not in a tree of {Size}.");
+        return _levels[0][index].ToArray();
+    }
 
     /// <summary>The root of the tree of the first <paramref name="size"/> leaves (MTH(D[0:size])).</summary>
     public byte[] Root(long size)
@@ -123,7 +136,7 @@ public sealed class MerkleTree
         if ((count & (count - 1)) == 0 && start % count == 0)
         {
             int height = System.Numerics.BitOperations.Log2((ulong)count);
-            return _levels[height][checked((int)(start / count))];
+            return _levels[height][start / count].ToArray();
         }
         long k = LargestPowerOfTwoBelow(count);
         return NodeHash(Hash(start, k), Hash(start + k, count - k));
@@ -134,5 +147,35 @@ public sealed class MerkleTree
     private void CheckSize(long size)
     {
         if (size < 0 || size > Size) throw new ArgumentOutOfRangeException(nameof(size), $"The tree has {Size} leaves, not {size}.");
+    }
+
+    /// <summary>
+    /// One level's hashes back to back in chunks of 1 MiB (the first grows to that size): the nation's four million
+    /// leaves and their inner nodes are a few hundred objects for the garbage collector to trace, not eight million
+    /// 32-byte arrays of 56 bytes each.
+    /// </summary>
+    private sealed class HashColumn
+    {
+        private const int PerChunk = 32_768;
+        private readonly List<byte[]> _chunks = [];
+
+        public long Count { get; private set; }
+
+        public ReadOnlySpan<byte> this[long index] =>
+            _chunks[checked((int)(index / PerChunk))].AsSpan((int)(index % PerChunk) * Sha256Hash.Size, Sha256Hash.Size);
+
+        public void Add(ReadOnlySpan<byte> hash)
+        {
+            int slot = (int)(Count % PerChunk);
+            if (slot == 0) _chunks.Add(new byte[Sha256Hash.Size * 64]);
+            var chunk = _chunks[^1];
+            if ((slot + 1) * Sha256Hash.Size > chunk.Length)
+            {
+                Array.Resize(ref chunk, Math.Min(chunk.Length * 2, PerChunk * Sha256Hash.Size));
+                _chunks[^1] = chunk;
+            }
+            hash.CopyTo(chunk.AsSpan(slot * Sha256Hash.Size));
+            Count++;
+        }
     }
 }
