@@ -113,6 +113,33 @@ public static class NationalBench
         var probes = Task.WhenAll(national.RunAsync(progressStop.Token), apiLoad.RunAsync(progressStop.Token));
         var pacer = new Pacer(settings.Rate);
 
+        async Task SendAsync(SubmissionClient client, SignedSubmission form, CancellationToken ct)
+        {
+            double latency = double.NaN;
+            try
+            {
+                await pacer.WaitAsync(ct);
+                var started = Stopwatch.GetTimestamp();
+                var receipt = await client.SubmitAsync(form, TimeSpan.FromSeconds(60), attempts: 3, ct);
+                latency = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                switch (receipt.Status)
+                {
+                    case ReceiptStatus.Accepted:
+                        Interlocked.Increment(ref accepted);
+                        signedTotals.Add(form.Submission.Tally);
+                        national.Receipted(started);
+                        break;
+                    case ReceiptStatus.Duplicate: Interlocked.Increment(ref duplicates); signedTotals.Add(form.Submission.Tally); break;
+                    default: rejected.AddOrUpdate(receipt.Reason ?? "unknown", 1, (_, n) => n + 1); break;
+                }
+            }
+            catch (Exception e) when (e is TimeoutException or ReceiptNotVerifiedException) { Interlocked.Increment(ref failed); }
+            finally
+            {
+                latencies[Interlocked.Increment(ref done) - 1] = latency;
+            }
+        }
+
         // The kecamatan stream from the fleet file; each is held only while its station sends.
         await Parallel.ForEachAsync(fleet.Read(), new ParallelOptions { MaxDegreeOfParallelism = settings.Stations, CancellationToken = cancellationToken },
             async (kecamatan, ct) =>
@@ -122,45 +149,24 @@ public static class NationalBench
                 var node = nodes[(int)(long.Parse(kecamatan.Code, CultureInfo.InvariantCulture) % nodes.Count)];
                 // Its TPS's forms interleaved the way they come in on the night: every TPS's first form, then every second one…
                 var queue = kecamatan.Devices.SelectMany(d => d.Forms).OrderBy(f => f.Submission.Sequence).ToArray();
+                int taken = 0;
                 try
                 {
                     await using var client = new SubmissionClient(credentials.DeviceId,
                         BrokerConnection.For(credentials, node.BrokerHost, node.BrokerPort, pki.LogKey));
                     await client.ConnectAsync(ct);
-                    using var window = new SemaphoreSlim(settings.Window);
-                    await Task.WhenAll(queue.Select(async form =>
+                    // A window of senders, each taking the next form when its last one is answered (not a task per form
+                    // waiting its turn: a Jakarta kecamatan has three thousand forms).
+                    await Task.WhenAll(Enumerable.Range(0, Math.Min(settings.Window, queue.Length)).Select(async _ =>
                     {
-                        await window.WaitAsync(ct);
-                        double latency = double.NaN;
-                        try
-                        {
-                            await pacer.WaitAsync(ct);
-                            var started = Stopwatch.GetTimestamp();
-                            var receipt = await client.SubmitAsync(form, TimeSpan.FromSeconds(60), attempts: 3, ct);
-                            latency = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                            switch (receipt.Status)
-                            {
-                                case ReceiptStatus.Accepted:
-                                    Interlocked.Increment(ref accepted);
-                                    signedTotals.Add(form.Submission.Tally);
-                                    national.Receipted(started);
-                                    break;
-                                case ReceiptStatus.Duplicate: Interlocked.Increment(ref duplicates); signedTotals.Add(form.Submission.Tally); break;
-                                default: rejected.AddOrUpdate(receipt.Reason ?? "unknown", 1, (_, n) => n + 1); break;
-                            }
-                        }
-                        catch (Exception e) when (e is TimeoutException or ReceiptNotVerifiedException) { Interlocked.Increment(ref failed); }
-                        finally
-                        {
-                            window.Release();
-                            latencies[Interlocked.Increment(ref done) - 1] = latency;
-                        }
+                        for (int i; (i = Interlocked.Increment(ref taken) - 1) < queue.Length;) await SendAsync(client, queue[i], ct);
                     }));
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    Interlocked.Add(ref failed, queue.Length);
-                    Interlocked.Add(ref done, queue.Length);
+                    int left = Math.Max(0, queue.Length - Volatile.Read(ref taken));
+                    Interlocked.Add(ref failed, left);
+                    Interlocked.Add(ref done, left);
                     console.MarkupLine($"[red]{Markup.Escape(credentials.DeviceId)}: {Markup.Escape(e.Message)}[/]");
                 }
             });

@@ -140,8 +140,10 @@ public sealed class SubmissionClient : IAsyncDisposable
                 _pending.TryRemove(key, out _);
                 throw new UnauthorizedAccessException($"The broker refused the publish to '{topic}': not authorised for this device.");
             }
-            var timeout = Task.Delay(receiptTimeout, _time, cancellationToken);
-            if (await Task.WhenAny(pending.Waiter.Task, timeout) == pending.Waiter.Task) return await pending.Waiter.Task;
+            // WaitAsync drops its timer as soon as the receipt is in: a station relaying thousands of forms a minute
+            // would otherwise keep a timer per form alive for the whole timeout.
+            try { return await pending.Waiter.Task.WaitAsync(receiptTimeout, _time, cancellationToken); }
+            catch (TimeoutException) { }
             if (attempt >= attempts)
             {
                 _pending.TryRemove(key, out _);
