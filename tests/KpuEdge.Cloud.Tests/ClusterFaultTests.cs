@@ -84,7 +84,7 @@ public sealed class ClusterFaultTests(FaultClusterFixture fixture) : IClassFixtu
         using var http = new HttpClient { BaseAddress = Cluster.Nodes[^1].ApiBase };
         var view = JsonDocument.Parse(await http.GetStringAsync($"api/v1/results/{contest.Slug()}/{region}")).RootElement;
         Assert.Equal(devices.Length, view.GetProperty("progres").GetProperty("progres").GetInt64());
-        foreach (var (key, votes) in expected.Chart) Assert.Equal(votes, view.GetProperty("chart").GetProperty(key).GetInt64());
+        foreach (var (key, votes) in expected.Chart()) Assert.Equal(votes, view.GetProperty("chart").GetProperty(key).GetInt64());
     }
 
     private long Received => Cluster.Nodes.Sum(n => n.Stats.Received);

@@ -70,7 +70,7 @@ public static class ResultsApi
             view.Children.TryGetValue(child.Value, out var childTotals);
             long expected = context.TpsExpected(contest, child);
             var row = new Dictionary<string, object?>(StringComparer.Ordinal);
-            foreach (var key in keys) row[key] = childTotals?.Chart.GetValueOrDefault(key);
+            foreach (var key in keys) row[key] = childTotals?.VotesFor(key);
             row["psu"] = null;
             row["persen"] = Percent(childTotals?.TpsReported ?? 0, expected);
             row["status_progress"] = childTotals is not null && childTotals.TpsReported >= expected && expected > 0;
@@ -78,7 +78,7 @@ public static class ResultsApi
         }
         long total = context.TpsExpected(contest, region);
         var chart = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (var key in keys) chart[key] = view.Totals.Chart.GetValueOrDefault(key);
+        foreach (var key in keys) chart[key] = view.Totals.VotesFor(key);
         chart["persen"] = Percent(view.Totals.TpsReported, total);
         return Microsoft.AspNetCore.Http.Results.Json(new
         {
@@ -157,7 +157,7 @@ public static class ResultsApi
         {
             kode = tps.Value,
             contest = contest.Slug(),
-            chart = totals.Chart,
+            chart = totals.Chart(),
             images = await ImageUrlsAsync(tps, contest, s.ImageHash, ledger),
             administrasi = Administrasi(totals),
             psu = (string?)null,
@@ -217,7 +217,7 @@ public static class ResultsApi
     {
         if (contest == ContestId.Ppwp) return context.Election.PpwpPairs.Select(p => p.Number.ToString()).ToArray();
         if (contest.IsPartyContest()) return context.Election.Parties.Select(p => p.Number.ToString()).ToArray();
-        return totals.Chart.Keys.Order(StringComparer.Ordinal).ToArray();
+        return totals.Keys.Order(StringComparer.Ordinal).ToArray();
     }
 
     private static double Percent(long reported, long expected) =>
