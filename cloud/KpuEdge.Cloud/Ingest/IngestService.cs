@@ -2,6 +2,7 @@ using System.Buffers;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using System.Threading.Channels;
+using KpuEdge.Broker;
 using KpuEdge.Cloud.Broker;
 using KpuEdge.Cloud.Images;
 using KpuEdge.Cloud.Ledger;
@@ -178,7 +179,8 @@ public sealed class IngestService(
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
             .WithCleanStart()
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(30))
-            .Build();
+            .Build()
+            .WithSocketBuffers(ClientSockets.IngestBufferBytes);
         await ConnectAndSubscribeAsync(cancellationToken);
         _reconnecting = Task.Run(() => KeepConnectedAsync(cancellationToken), CancellationToken.None);
     }

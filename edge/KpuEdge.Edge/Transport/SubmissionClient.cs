@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Buffers;
 using System.Security.Cryptography.X509Certificates;
+using KpuEdge.Broker;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Pki;
@@ -105,7 +106,8 @@ public sealed class SubmissionClient : IAsyncDisposable
             .WithCleanStart()
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(30))
             .WithTimeout(TimeSpan.FromSeconds(30))
-            .Build();
+            .Build()
+            .WithSocketBuffers(ClientSockets.DeviceBufferBytes);
         await _client.ConnectAsync(options, cancellationToken);
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(ReceiptTopic).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
