@@ -9,6 +9,7 @@ using KpuEdge.Crypto.Provisioning;
 using KpuEdge.Edge.Commands;
 using KpuEdge.Edge.Delivery;
 using KpuEdge.Edge.Device;
+using KpuEdge.Edge.Health;
 using KpuEdge.Edge.Relay;
 using KpuEdge.Edge.Transport;
 using KpuEdge.Vision.Forms;
@@ -135,12 +136,43 @@ deliver.SetAction(async (parse, cancellationToken) =>
     return status.AllSettled ? 0 : 4;
 });
 
+// The device's service: deliver whatever the outbox holds and report health, until stopped (a systemd unit on the device).
+var hardwareOption = new Option<string>("--hardware") { Description = "pi: INA219 battery monitor on I2C and the case-open switch on GPIO; none: neither (a PC)", DefaultValueFactory = _ => DeviceHardware.None };
+var i2cBusOption = new Option<int>("--i2c-bus") { Description = "I2C bus of the INA219", DefaultValueFactory = _ => Ina219PowerMonitor.DefaultBus };
+var i2cAddressOption = new Option<int>("--i2c-address") { Description = "I2C address of the INA219 (64 = 0x40)", DefaultValueFactory = _ => Ina219PowerMonitor.DefaultAddress };
+var tamperPinOption = new Option<int>("--tamper-pin") { Description = "GPIO (BCM) pin of the case-open switch", DefaultValueFactory = _ => GpioTamperSwitch.DefaultPin };
+var run = new Command("run", "Device service: keep delivering the outbox and send a signed health report every telemetry interval of the configuration bundle (at once on a tamper or security event). Runs until Ctrl+C.")
+    { deviceDirOption, brokerOption, hardwareOption, i2cBusOption, i2cAddressOption, tamperPinOption };
+run.SetAction(async (parse, cancellationToken) =>
+{
+    string deviceDir = parse.GetValue(deviceDirOption)!;
+    ProvisionedDevice device;
+    try { device = ProvisionedDevice.Load(deviceDir, TimeProvider.System); }
+    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException or FormatException)
+    {
+        return Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
+    }
+    using var hardware = OpenHardware(parse);
+    if (hardware is null) return 1;
+    using var outbox = new Outbox(Path.Combine(deviceDir, Outbox.FileName));
+    var (host, port) = parse.GetValue(brokerOption) is { } brokerText ? ParseBroker(brokerText) : device.Broker;
+    await using var loop = new DeliveryLoop(outbox, device.Identity.DeviceId, device.Connection(host, port));
+    using var health = Reporter(device.Credentials, device.Config, outbox, hardware, loop, deviceDir);
+    Console.WriteLine($"Perangkat {device.Identity.DeviceId} (TPS {device.Identity.Tps}) mengirim ke {host}:{port}; laporan kesehatan tiap " +
+                      $"{device.Config.Telemetry.Interval.TotalSeconds:F0} detik. Hentikan dengan Ctrl+C.");
+    var reporting = health.RunAsync(device.Config.Telemetry.Interval, cancellationToken);
+    await loop.RunAsync(cancellationToken);
+    await reporting;
+    PrintStatus(outbox.Status());
+    return 0;
+});
+
 // A PPK station relays for the TPS devices of its kecamatan: store and forward, receipts back (edge/README.md#ppk-relay).
 var listenOption = new Option<int>("--listen") { Description = "TLS port the station's broker listens on for the kecamatan's TPS devices", Required = true };
 var serverCertOption = new Option<string>("--server-cert") { Description = "The station broker's TLS server certificate, PEM (KPU role service: kpu-provision ca issue-service --purpose tls-server)", Required = true };
 var serverKeyOption = new Option<string>("--server-key") { Description = "That certificate's private key, PEM", Required = true };
 var relay = new Command("relay", "PPK station: take signed forms and page images from the kecamatan's TPS devices, keep them, forward them unchanged to the cloud and return the cloud's receipts. Runs until Ctrl+C.")
-    { deviceDirOption, listenOption, brokerOption, serverCertOption, serverKeyOption };
+    { deviceDirOption, listenOption, brokerOption, serverCertOption, serverKeyOption, hardwareOption, i2cBusOption, i2cAddressOption, tamperPinOption };
 relay.SetAction(async (parse, cancellationToken) =>
 {
     string deviceDir = parse.GetValue(deviceDirOption)!;
@@ -175,11 +207,16 @@ relay.SetAction(async (parse, cancellationToken) =>
             Console.WriteLine(RelayMessages.Status(s));
         }
     };
+    using var hardware = OpenHardware(parse);
+    if (hardware is null) return 1;
+    using var health = Reporter(station.Credentials, station.Config, ppk.Outbox, hardware, ppk.Uplink, deviceDir);
+    var reporting = health.RunAsync(station.Config.Telemetry.Interval, cancellationToken);
     await ppk.StartAsync(cancellationToken);
     Console.WriteLine($"Stasiun PPK {station.Name} (kecamatan {station.Kecamatan.Value}) menerima perangkat TPS di port {ppk.Port} (TLS) " +
                       $"dan meneruskan ke {host}:{port}. Hentikan dengan Ctrl+C.");
     try { await Task.Delay(Timeout.Infinite, cancellationToken); }
     catch (OperationCanceledException) { }
+    await reporting;
     Console.WriteLine(RelayMessages.Status(ppk.Outbox.Status()));
     return 0;
 });
@@ -274,7 +311,7 @@ var benchRead = new Command("bench-read", "Measure form reading on synthetic pho
 benchRead.SetAction(parse => BenchReadCommand.Run(new BenchReadCommand.Settings(parse.GetValue(formsOption), parse.GetValue(benchSeedOption),
     parse.GetValue(digitsOption), parse.GetValue(benchContestOption)!, parse.GetValue(bubbleShareOption), parse.GetValue(jsonOption), parse.GetValue(benchOutOption))));
 
-var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, deliver, relay, status, electionCommand, form, scan, benchRead };
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, deliver, run, relay, status, electionCommand, form, scan, benchRead };
 root.Subcommands.Add(WitnessQrCommand.Create());
 try
 {
@@ -297,6 +334,35 @@ static C1Tally ReadTally(string path)
         // Not a tally at all: say so plainly rather than with a stack trace.
         throw new InvalidDataException($"Berkas {path} bukan data formulir C.Hasil yang sah: {e.Message}", e);
     }
+}
+
+// The hardware --hardware names; null (after saying why) when it cannot be opened: a device without its sensors must not pretend.
+DeviceHardware? OpenHardware(ParseResult parse)
+{
+    try
+    {
+        return DeviceHardware.Open(parse.GetValue(hardwareOption)!, parse.GetValue(i2cBusOption), parse.GetValue(i2cAddressOption), parse.GetValue(tamperPinOption));
+    }
+    catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or PlatformNotSupportedException or InvalidOperationException)
+    {
+        Console.Error.WriteLine($"Perangkat keras tidak dapat dibuka ({parse.GetValue(hardwareOption)}): {e.Message} Pakai --hardware none di PC.");
+        return null;
+    }
+}
+
+static HealthReporter Reporter(DeviceCredentials credentials, DeviceConfig config, Outbox outbox, DeviceHardware hardware, DeliveryLoop loop, string dataDirectory)
+{
+    var reporter = new HealthReporter(credentials.DeviceId, credentials.SigningKey, outbox, new HealthSources
+    {
+        Power = hardware.Power,
+        Tamper = hardware.Tamper,
+        System = new SystemProbe(dataDirectory),
+        Link = loop.Link,
+        AppVersion = typeof(HealthReporter).Assembly.GetName().Version?.ToString() ?? "0",
+        ConfigVersion = () => config.IssuedAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture),
+    });
+    reporter.Attach(loop);
+    return reporter;
 }
 
 static ElectionDefinition LoadElection(string? path) => path is null ? ElectionDefinition.Default : ElectionDefinition.Load(path);

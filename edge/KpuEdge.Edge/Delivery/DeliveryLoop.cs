@@ -1,10 +1,13 @@
 using System.Buffers;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using KpuEdge.Broker;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Images;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Transparency;
+using KpuEdge.Edge.Health;
 using KpuEdge.Edge.Transport;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -51,6 +54,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
     private readonly Random _jitter;
     private readonly IMqttClient _client;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _healthSent;
     private long _connects, _receiptsRefused, _chunksSent, _pageAnswersRefused, _pageRestarts, _refusalsNotFinal, _quotaRefusals;
     /// <summary>Per page being sent: how far chunks went out, and when the cloud last confirmed progress. Reset on reconnect.</summary>
     private readonly Dictionary<(Sha256Hash, int), PageSending> _sending = [];
@@ -90,6 +94,18 @@ public sealed class DeliveryLoop : IAsyncDisposable
 
     /// <summary>Raised after every change the operator should see (queued, sent, receipted, refused).</summary>
     public event Action<OutboxStatus>? StatusChanged;
+
+    /// <summary>The link as this loop sees it (round trip, the cloud's clock, reconnects), for the health reports.</summary>
+    public LinkMonitor Link { get; } = new();
+
+    /// <summary>A receipt came whose log proof or signature did not verify (the form is sent again): a security event.</summary>
+    public event Action<string>? ReceiptProofFailed;
+
+    /// <summary>The broker refused the TLS handshake (a certificate problem, or someone in between).</summary>
+    public event Action<string>? TlsRefused;
+
+    /// <summary>Health reports the broker acknowledged.</summary>
+    public long HealthReportsSent => Interlocked.Read(ref _healthSent);
 
     /// <summary>
     /// Raised for each receipt of an outbox entry that the loop believes (its proof verified, or a rejection), with the
@@ -160,6 +176,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // The link failed (refused, reset, timed out): nothing is lost, the outbox still holds every form.
+                if (e is AuthenticationException || e.InnerException is AuthenticationException) TlsRefused?.Invoke(e.InnerException?.Message ?? e.Message);
             }
             if (cancellationToken.IsCancellationRequested) break;
             var delay = Backoff(attempt++);
@@ -212,9 +229,12 @@ public sealed class DeliveryLoop : IAsyncDisposable
             .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(_options.KeepAlive)
             .WithTimeout(_options.ConnectTimeout)
-            .Build();
+            .Build()
+            .WithSocketBuffers(ClientSockets.DeviceBufferBytes);
         var connected = await _client.ConnectAsync(options, cancellationToken);
         Interlocked.Increment(ref _connects);
+        Link.Connected();
+        Link.TlsAccepted();
         // A resumed session keeps the subscription; subscribing again is harmless and covers a broker that lost it.
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(Topics.Receipt(_deviceId)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
@@ -234,6 +254,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
         {
             // Taken before looking at the outbox: a wake-up during the sends below is not missed.
             var woken = Volatile.Read(ref _wake).Task;
+            await SendHealthAsync(cancellationToken);
             int room = _options.MaxInFlight - _outbox.InFlight(_options.ResendAfter);
             foreach (var entry in room > 0 ? _outbox.Due(_options.ResendAfter, room) : [])
             {
@@ -397,6 +418,25 @@ public sealed class DeliveryLoop : IAsyncDisposable
         return ImageStatement.Verify(ack.Statement, logKey, imageHash, ack.Page, pageHash, outcome).Ok;
     }
 
+    /// <summary>Health reports waiting in the outbox, events first: a report is the cloud's once the broker acknowledges it.</summary>
+    private async Task SendHealthAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (sequence, wire) in _outbox.HealthToSend(8))
+        {
+            var message = new MqttApplicationMessageBuilder()
+                .WithTopic(Topics.Telemetry(_deviceId))
+                .WithPayload(wire)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .Build();
+            var published = await _client.PublishAsync(message, cancellationToken);
+            if (published.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
+                throw new UnauthorizedAccessException($"The broker refused health report {sequence}.");
+            if (published.ReasonCode == MqttClientPublishReasonCode.QuotaExceeded) break; // the rest goes on the next round
+            _outbox.MarkHealthDelivered(sequence);
+            Interlocked.Increment(ref _healthSent);
+        }
+    }
+
     private TimeSpan NextResendIn()
     {
         if (_outbox.NextResendAt(_options.ResendAfter) is not { } dueAt) return _options.ResendAfter;
@@ -420,11 +460,13 @@ public sealed class DeliveryLoop : IAsyncDisposable
             StatusChanged?.Invoke(_outbox.Status());
             return;
         }
-        if (_broker.LogKey is { } logKey && !ReceiptVerifier.Verify(receipt, entry.Wire, logKey).Ok)
+        if (_broker.LogKey is { } logKey && ReceiptVerifier.Verify(receipt, entry.Wire, logKey) is { Ok: false } failed)
         {
             Interlocked.Increment(ref _receiptsRefused);
+            ReceiptProofFailed?.Invoke($"tanda terima {hash.ToString()[..12]}… tidak terverifikasi: {failed.Error} ({failed.Detail})");
             return; // as if lost: the form stays in flight and is sent again
         }
+        if (entry.LastSentAt is { } sentAt) Link.Receipt(sentAt, _time.GetUtcNow(), receipt.Ts);
         Receipted?.Invoke(entry, receipt);
         if (receipt.Status == ReceiptStatus.Rejected) _outbox.MarkRejected(hash, receipt);
         else _outbox.MarkReceipted(hash, receipt);

@@ -3,6 +3,7 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Health;
 using KpuEdge.Crypto.Images;
 using KpuEdge.Edge.Device;
 using Microsoft.Data.Sqlite;
@@ -124,10 +125,120 @@ public sealed class Outbox : IDisposable
                 PRIMARY KEY (image_hash, page)
             );
             """);
+        // Health reports waiting for the link (the newest routine ones and every one carrying an event), and the
+        // report counter, which survives restarts so the cloud can tell a replayed report from a new one.
+        Execute("""
+            CREATE TABLE IF NOT EXISTS health (
+                sequence   INTEGER PRIMARY KEY,
+                wire       BLOB    NOT NULL,
+                urgent     INTEGER NOT NULL,
+                created_at INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS health_counter (
+                id   INTEGER PRIMARY KEY CHECK (id = 1),
+                last INTEGER NOT NULL
+            );
+            """);
         // Outboxes written before pages carried the cloud's signed statement: add its column.
         using var columns = _db.CreateCommand();
         columns.CommandText = "SELECT count(*) FROM pragma_table_info('images') WHERE name = 'statement'";
         if ((long)columns.ExecuteScalar()! == 0) Execute("ALTER TABLE images ADD COLUMN statement TEXT");
+    }
+
+    /// <summary>What waits to be delivered, for the health report: forms without a receipt, pages not stored, the oldest form's age.</summary>
+    public OutboxReading Waiting()
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = """
+                SELECT (SELECT COUNT(*) FROM outbox WHERE state IN (0, 1)),
+                       (SELECT COUNT(*) FROM images WHERE state = 0),
+                       (SELECT MIN(created_at) FROM outbox WHERE state IN (0, 1))
+                """;
+            using var reader = command.ExecuteReader();
+            reader.Read();
+            int age = reader.IsDBNull(2) ? 0
+                : (int)Math.Max(0, (_time.GetUtcNow().ToUnixTimeMilliseconds() - reader.GetInt64(2)) / 1000);
+            return new OutboxReading(reader.GetInt32(0), reader.GetInt32(1), age);
+        }
+    }
+
+    /// <summary>Routine health reports kept while the link is down; older ones give way (an event never does).</summary>
+    public const int MaxRoutineHealthReports = 60;
+
+    /// <summary>The next health report's sequence number, counted durably from 1.</summary>
+    public ulong NextHealthSequence()
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = """
+                INSERT INTO health_counter (id, last) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET last = last + 1;
+                SELECT last FROM health_counter WHERE id = 1;
+                """;
+            return (ulong)(long)command.ExecuteScalar()!;
+        }
+    }
+
+    /// <summary>Keeps a signed health report until the broker has it; <paramref name="urgent"/> ones (events) are never dropped.</summary>
+    public void AddHealth(ulong sequence, byte[] wire, bool urgent)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = """
+                INSERT OR IGNORE INTO health (sequence, wire, urgent, created_at) VALUES ($sequence, $wire, $urgent, $now);
+                DELETE FROM health WHERE urgent = 0 AND sequence NOT IN
+                    (SELECT sequence FROM health WHERE urgent = 0 ORDER BY sequence DESC LIMIT $keep);
+                """;
+            command.Parameters.AddWithValue("$sequence", (long)sequence);
+            command.Parameters.AddWithValue("$wire", wire);
+            command.Parameters.AddWithValue("$urgent", urgent ? 1 : 0);
+            command.Parameters.AddWithValue("$now", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            command.Parameters.AddWithValue("$keep", MaxRoutineHealthReports);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Health reports to send, events first, then oldest first.</summary>
+    public IReadOnlyList<(ulong Sequence, byte[] Wire)> HealthToSend(int max)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT sequence, wire FROM health ORDER BY urgent DESC, sequence LIMIT $max";
+            command.Parameters.AddWithValue("$max", max);
+            using var reader = command.ExecuteReader();
+            var list = new List<(ulong, byte[])>();
+            while (reader.Read()) list.Add(((ulong)reader.GetInt64(0), (byte[])reader[1]));
+            return list;
+        }
+    }
+
+    public int HealthWaiting
+    {
+        get
+        {
+            lock (_lock)
+            {
+                using var command = _db.CreateCommand();
+                command.CommandText = "SELECT count(*) FROM health";
+                return (int)(long)command.ExecuteScalar()!;
+            }
+        }
+    }
+
+    /// <summary>The broker acknowledged the report: it is the cloud's now.</summary>
+    public void MarkHealthDelivered(ulong sequence)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "DELETE FROM health WHERE sequence = $sequence";
+            command.Parameters.AddWithValue("$sequence", (long)sequence);
+            command.ExecuteNonQuery();
+        }
     }
 
     /// <summary>Where the device's chain stands (last sequence number and hash), as durably recorded.</summary>

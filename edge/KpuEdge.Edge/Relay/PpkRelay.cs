@@ -125,6 +125,9 @@ public sealed class PpkRelay : IAsyncDisposable
 
     /// <summary>Whether the link to the cloud is up, and how often it was (re)made.</summary>
     public bool IsForwarding => _loop.IsConnected;
+
+    /// <summary>The station's own link to the cloud (its health reports go through it).</summary>
+    public DeliveryLoop Uplink => _loop;
     public long CloudConnects => _loop.Connects;
 
     /// <summary>Cloud receipts the station did not believe (their proof failed): not passed on, the form is sent again.</summary>
