@@ -197,26 +197,36 @@ public static class NationalBench
         // A node restarted on what it wrote: how long until it serves the same national totals again (its log rebuilt
         // from the ledger, its ingest subscribed, the nation's recap rebuilt on the first request).
         var restart = Stopwatch.StartNew();
-        InProcessCloud restarted;
-        if (cluster is not null)
-        {
-            await cluster.StopNodeAsync(nodes.Count - 1);
-            restart.Restart();
-            restarted = await cluster.StartNodeAsync(nodes.Count - 1, cancellationToken);
-        }
-        else
-        {
-            await single!.DisposeAsync();
-            restart.Restart();
-            restarted = await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, LogLevel.Error, pki: pki, cancellationToken: cancellationToken);
-        }
-        var ready = restart.Elapsed;
         var restartProblems = new List<string>();
-        using (var http = new HttpClient { BaseAddress = restarted.ApiBase })
-            foreach (var contest in Contests.All)
-                restartProblems.AddRange(await RecapCheck.CompareAsync(http, signedTotals.For(contest, RegionCode.Nasional), contest, RegionCode.Nasional));
-        restart.Stop();
-        if (cluster is null) await restarted.DisposeAsync();
+        var ready = TimeSpan.Zero;
+        try
+        {
+            InProcessCloud restarted;
+            if (cluster is not null)
+            {
+                await cluster.StopNodeAsync(nodes.Count - 1);
+                restart.Restart();
+                restarted = await cluster.StartNodeAsync(nodes.Count - 1, cancellationToken);
+            }
+            else
+            {
+                await single!.DisposeAsync();
+                restart.Restart();
+                restarted = await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, LogLevel.Error, pki: pki, cancellationToken: cancellationToken);
+            }
+            ready = restart.Elapsed;
+            using (var http = new HttpClient { BaseAddress = restarted.ApiBase })
+                foreach (var contest in Contests.All)
+                    restartProblems.AddRange(await RecapCheck.CompareAsync(http, signedTotals.For(contest, RegionCode.Nasional), contest, RegionCode.Nasional));
+            restart.Stop();
+            if (cluster is null) await restarted.DisposeAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The run's own figures are kept and recorded; the restart's failure is one of the problems.
+            restart.Stop();
+            restartProblems.Add($"the node did not come back: {e.GetType().Name}: {e.Message}");
+        }
         problems.AddRange(restartProblems.Select(p => "after the restart: " + p));
         var sorted = latencies.Where(l => !double.IsNaN(l)).ToArray();
         Array.Sort(sorted);

@@ -41,14 +41,16 @@ public interface IRegionGrain : IGrainWithStringKey
     [Alias("Flush")]
     Task Flush();
 
-    [Alias("GetView")]
+    /// <remarks>The first call after a cold start waits for the region to rebuild from the ledger (the nation: every
+    /// form of the election), which takes longer than Orleans' default 30 s response timeout.</remarks>
+    [Alias("GetView"), ResponseTimeout("00:10:00")]
     Task<RegionView> GetView(ContestId contest);
 
     /// <summary>
     /// The region's totals now, for a parent rebuilding itself. Interleaves: a child busy pushing to the parent that
     /// asks (and waits for its activation) still answers.
     /// </summary>
-    [Alias("GetSnapshot"), Orleans.Concurrency.AlwaysInterleave]
+    [Alias("GetSnapshot"), Orleans.Concurrency.AlwaysInterleave, ResponseTimeout("00:10:00")]
     Task<RecapSnapshot> GetSnapshot();
 }
 
