@@ -66,6 +66,9 @@ public static class CloudHost
             {
                 silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: "kpu-edge", clusterId: $"kpu-{options.SiloPort}");
             }
+            // A region grain activates by rebuilding from the ledger; on a cold node the nation's cascade (every desa
+            // reading its forms) outlasts Orleans' 30 s activation timeout with a whole election in the ledger.
+            silo.Configure<Orleans.Configuration.GrainCollectionOptions>(c => c.ActivationTimeout = TimeSpan.FromMinutes(10));
         });
 
         var services = builder.Services;

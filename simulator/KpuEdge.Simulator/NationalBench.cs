@@ -221,9 +221,9 @@ public static class NationalBench
             restart.Stop();
             if (cluster is null) await restarted.DisposeAsync();
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            // The run's own figures are kept and recorded; the restart's failure is one of the problems.
+            // The run's own figures are kept and recorded; the restart's failure (a timeout, a cancelled activation) is one of the problems.
             restart.Stop();
             restartProblems.Add($"the node did not come back: {e.GetType().Name}: {e.Message}");
         }

@@ -74,8 +74,11 @@ public sealed class ProcessClusterTests : IAsyncLifetime
         var restart = System.Diagnostics.Stopwatch.StartNew();
         await _cluster.StartNodeAsync(1);
         restart.Stop();
+        // The restarted node may answer its first forms slower than the client's 3 s receipt wait: a resend then gets
+        // "duplicate" for the form the first send already put in. Either way it is in once, as the ledger shows below.
         foreach (var d in devices)
-            Assert.Equal(ReceiptStatus.Accepted, (await DeliverAsync(d, d.Signer.Sign(d.Tally(ContestId.Dpd)), () => d.Node)).Status);
+            Assert.Contains((await DeliverAsync(d, d.Signer.Sign(d.Tally(ContestId.Dpd)), () => d.Node)).Status,
+                new[] { ReceiptStatus.Accepted, ReceiptStatus.Duplicate });
 
         // Exactly the forms the devices were told are in: three per device, in the shared ledger.
         await using (var ledger = PostgresLedger.Open(_cluster.Postgres.ConnectionString))
