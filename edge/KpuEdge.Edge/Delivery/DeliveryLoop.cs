@@ -107,6 +107,9 @@ public sealed class DeliveryLoop : IAsyncDisposable
     /// <summary>Health reports the broker acknowledged.</summary>
     public long HealthReportsSent => Interlocked.Read(ref _healthSent);
 
+    /// <summary>Raised when the broker has acknowledged a health report (its sequence number) and it has left the outbox.</summary>
+    public event Action<ulong>? HealthDelivered;
+
     /// <summary>
     /// Raised for each receipt of an outbox entry that the loop believes (its proof verified, or a rejection), with the
     /// entry it answers, before the outbox records it: a listener that keeps receipts (a PPK station returning them to
@@ -434,6 +437,7 @@ public sealed class DeliveryLoop : IAsyncDisposable
             if (published.ReasonCode == MqttClientPublishReasonCode.QuotaExceeded) break; // the rest goes on the next round
             _outbox.MarkHealthDelivered(sequence);
             Interlocked.Increment(ref _healthSent);
+            HealthDelivered?.Invoke(sequence);
         }
     }
 
