@@ -86,23 +86,9 @@ public static class SubmissionCodec
     }
 
     /// <summary>The bytes the device signs: a domain tag, so a signature over a form can never be reused for anything else.</summary>
-    public static byte[] SignedMessage(ReadOnlySpan<byte> body)
-    {
-        var message = new byte[Domain.Length + body.Length];
-        Domain.CopyTo(message, 0);
-        body.CopyTo(message.AsSpan(Domain.Length));
-        return message;
-    }
+    public static byte[] SignedMessage(ReadOnlySpan<byte> body) => SignedWire.Tagged(Domain, body);
 
-    public static byte[] EncodeWire(ReadOnlySpan<byte> body, ReadOnlySpan<byte> signature)
-    {
-        var w = new CborWriter(CborConformanceMode.Canonical);
-        w.WriteStartArray(2);
-        w.WriteByteString(body);
-        w.WriteByteString(signature);
-        w.WriteEndArray();
-        return w.Encode();
-    }
+    public static byte[] EncodeWire(ReadOnlySpan<byte> body, ReadOnlySpan<byte> signature) => SignedWire.Encode(body, signature);
 
     /// <summary>Splits the wire bytes and decodes the body; the signature is not checked here.</summary>
     public static (Submission Submission, byte[] Body, byte[] Signature) DecodeWire(ReadOnlyMemory<byte> wire)
@@ -111,12 +97,7 @@ public static class SubmissionCodec
             throw new SubmissionFormatException(SubmissionFormatError.Oversized, $"Submission is {wire.Length} bytes; the limit is {MaxWireBytes}.");
         try
         {
-            var r = new CborReader(wire, CborConformanceMode.Canonical);
-            if (r.ReadStartArray() != 2) throw Malformed("wire is not a 2-element array");
-            var body = r.ReadByteString();
-            var signature = r.ReadByteString();
-            r.ReadEndArray();
-            if (r.BytesRemaining != 0) throw Malformed("trailing bytes after the submission");
+            var (body, signature) = SignedWire.Split(wire, "submission", Malformed);
             return (DecodeBody(body), body, signature);
         }
         catch (CborContentException e)

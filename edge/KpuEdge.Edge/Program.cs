@@ -63,15 +63,7 @@ var submit = new Command("submit", "Validate, sign and send a tally to the cloud
 submit.SetAction(async (parse, cancellationToken) =>
 {
     string deviceDir = parse.GetValue(deviceDirOption)!;
-    ProvisionedDevice device;
-    try
-    {
-        device = ProvisionedDevice.Load(deviceDir, TimeProvider.System);
-    }
-    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException or FormatException)
-    {
-        return Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
-    }
+    if (LoadDevice(deviceDir) is not { } device) return 1;
     var identity = device.Identity;
     var tally = ReadTally(parse.GetValue(tallyOption)!);
     var election = LoadElection(parse.GetValue(electionOption));
@@ -122,12 +114,7 @@ var deliver = new Command("deliver", "Send everything in this device's outbox th
 deliver.SetAction(async (parse, cancellationToken) =>
 {
     string deviceDir = parse.GetValue(deviceDirOption)!;
-    ProvisionedDevice device;
-    try { device = ProvisionedDevice.Load(deviceDir, TimeProvider.System); }
-    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException or FormatException)
-    {
-        return Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
-    }
+    if (LoadDevice(deviceDir) is not { } device) return 1;
     using var outbox = new Outbox(Path.Combine(deviceDir, Outbox.FileName));
     var (host, port) = parse.GetValue(brokerOption) is { } brokerText ? ParseBroker(brokerText) : device.Broker;
     await DeliverAsync(outbox, device.Identity.DeviceId, device.Connection(host, port), TimeSpan.FromSeconds(parse.GetValue(timeoutOption)), cancellationToken);
@@ -146,12 +133,7 @@ var run = new Command("run", "Device service: keep delivering the outbox and sen
 run.SetAction(async (parse, cancellationToken) =>
 {
     string deviceDir = parse.GetValue(deviceDirOption)!;
-    ProvisionedDevice device;
-    try { device = ProvisionedDevice.Load(deviceDir, TimeProvider.System); }
-    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException or FormatException)
-    {
-        return Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
-    }
+    if (LoadDevice(deviceDir) is not { } device) return 1;
     using var hardware = OpenHardware(parse);
     if (hardware is null) return 1;
     using var outbox = new Outbox(Path.Combine(deviceDir, Outbox.FileName));
@@ -386,6 +368,17 @@ static void PrintStatus(OutboxStatus s)
     if (s.Images.Pages > 0)
         Console.WriteLine($"Gambar formulir: {s.Images.Stored}/{s.Images.Pages} halaman tersimpan di pusat, {s.Images.Refused} ditolak, " +
                           $"{s.Images.BytesConfirmed / 1024}/{s.Images.BytesTotal / 1024} KB terkirim.");
+}
+
+// The device's folder and bundle, or null after saying why the device is not ready.
+static ProvisionedDevice? LoadDevice(string deviceDir)
+{
+    try { return ProvisionedDevice.Load(deviceDir, TimeProvider.System); }
+    catch (Exception e) when (e is ConfigBundleException or IOException or CertificateFormatException or InvalidDataException or FormatException)
+    {
+        Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
+        return null;
+    }
 }
 
 static int Fail(string message)

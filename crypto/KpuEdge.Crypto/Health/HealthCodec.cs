@@ -78,17 +78,9 @@ public static class HealthCodec
     }
 
     /// <summary>The bytes the device signs: a domain tag, so a signature over a health report is never a form's.</summary>
-    public static byte[] SignedMessage(ReadOnlySpan<byte> body) => [.. Domain, .. body];
+    public static byte[] SignedMessage(ReadOnlySpan<byte> body) => SignedWire.Tagged(Domain, body);
 
-    public static byte[] EncodeWire(ReadOnlySpan<byte> body, ReadOnlySpan<byte> signature)
-    {
-        var w = new CborWriter(CborConformanceMode.Canonical);
-        w.WriteStartArray(2);
-        w.WriteByteString(body);
-        w.WriteByteString(signature);
-        w.WriteEndArray();
-        return w.Encode();
-    }
+    public static byte[] EncodeWire(ReadOnlySpan<byte> body, ReadOnlySpan<byte> signature) => SignedWire.Encode(body, signature);
 
     /// <summary>Splits the wire bytes and decodes the body; the signature is not checked here.</summary>
     public static (HealthReport Report, byte[] Body, byte[] Signature) DecodeWire(ReadOnlyMemory<byte> wire)
@@ -96,12 +88,7 @@ public static class HealthCodec
         if (wire.Length > MaxWireBytes) throw new HealthFormatException($"A health report is at most {MaxWireBytes} bytes, not {wire.Length}.");
         try
         {
-            var r = new CborReader(wire, CborConformanceMode.Canonical);
-            if (r.ReadStartArray() != 2) throw new HealthFormatException("The wire is not a 2-element array.");
-            var body = r.ReadByteString();
-            var signature = r.ReadByteString();
-            r.ReadEndArray();
-            if (r.BytesRemaining != 0) throw new HealthFormatException("Trailing bytes after the report.");
+            var (body, signature) = SignedWire.Split(wire, "report", problem => new HealthFormatException($"Not a health report: {problem}."));
             if (signature.Length != 64) throw new HealthFormatException("The signature is not 64 bytes.");
             return (DecodeBody(body), body, signature);
         }
