@@ -12,6 +12,9 @@ using KpuEdge.Crypto.Transparency;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
+using KpuEdge.Nsoc;
+using KpuEdge.Nsoc.Rules;
+using KpuEdge.Nsoc.Wall;
 using Microsoft.Extensions.Options;
 
 namespace KpuEdge.Cloud;
@@ -25,6 +28,8 @@ public sealed class CloudOverrides
     /// <summary>The PKI to use instead of <see cref="CloudOptions.PkiDirectory"/> (the in-process demo and tests).</summary>
     public CloudPki? Pki { get; init; }
     public Action<ILoggingBuilder>? Logging { get; init; }
+    /// <summary>Changes to the NSOC's settings after configuration is bound.</summary>
+    public Action<NsocOptions>? Nsoc { get; init; }
 }
 
 /// <summary>
@@ -44,9 +49,10 @@ public static class CloudHost
         ResolvePorts(options);
         if (options.Problems() is { Count: > 0 } problems)
             throw new InvalidOperationException("The cloud's settings do not hold together:\n  " + string.Join("\n  ", problems));
+        var nsoc = NsocSettings(builder.Configuration, options, overrides);
 
         overrides.Logging?.Invoke(builder.Logging);
-        builder.WebHost.UseUrls(options.HttpUrl);
+        builder.WebHost.UseUrls(nsoc.WallUrl.Length > 0 ? $"{options.HttpUrl};{nsoc.WallUrl}" : options.HttpUrl);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             // Enforced while reading: a body is cut off at its limit, never buffered whole first (RequestBodyLimits answers).
@@ -119,9 +125,14 @@ public static class CloudHost
         services.AddSingleton<ImageIngest>();
         services.AddSingleton<IngestService>();
         services.AddHostedService(sp => sp.GetRequiredService<IngestService>());
+        services.AddNsoc(nsoc);
+        services.AddSingleton<TelemetryIngest>();
+        services.AddHostedService(sp => sp.GetRequiredService<TelemetryIngest>());
+        services.AddSingleton<INsocSources, CloudNsocSources>();
 
         var app = builder.Build();
         app.Services.GetRequiredService<OperatorToken>(); // made (or read) at start, not at the first operator's request
+        if (nsoc.WallUrl.Length > 0) app.MapWall(new Uri(nsoc.WallUrl).Port);
         app.UseRequestBodyLimits();
         app.MapResultsApi();
         app.MapLogApi();
@@ -133,6 +144,24 @@ public static class CloudHost
 
     public static string LogOrigin(CloudOptions options, ElectionDefinition election) =>
         options.LogOrigin is { Length: > 0 } origin ? origin : Checkpoint.DefaultOrigin(election.ElectionId);
+
+    /// <summary>
+    /// The NSOC's settings (section <c>Nsoc</c>): its store and first password beside the ledger and operator token unless
+    /// set, on the ledger's PostgreSQL in a cluster, and a free port for the wall when asked for port 0.
+    /// </summary>
+    private static NsocOptions NsocSettings(IConfiguration configuration, CloudOptions cloud, CloudOverrides overrides)
+    {
+        var nsoc = new NsocOptions();
+        var section = configuration.GetSection(NsocOptions.Section);
+        section.Bind(nsoc);
+        if (section["StorePath"] is null) nsoc.StorePath = Path.Combine(Path.GetDirectoryName(cloud.LedgerPath) ?? ".", "nsoc.db");
+        if (section["AdminPasswordFile"] is null) nsoc.AdminPasswordFile = Path.Combine(Path.GetDirectoryName(cloud.OperatorTokenFile) ?? ".", "nsoc-admin-password");
+        if (section["PostgresConnection"] is null && cloud.Ledger == LedgerKind.Postgres) nsoc.PostgresConnection = cloud.PostgresConnection;
+        overrides.Nsoc?.Invoke(nsoc);
+        if (nsoc.WallUrl.Length > 0 && Uri.TryCreate(nsoc.WallUrl, UriKind.Absolute, out var wall) && wall.Port == 0)
+            nsoc.WallUrl = new UriBuilder(wall) { Port = FreePort() }.Uri.ToString().TrimEnd('/');
+        return nsoc;
+    }
 
     /// <summary>Replaces port 0 with a free port, for the broker and the silo (Kestrel resolves its own).</summary>
     private static void ResolvePorts(CloudOptions options)

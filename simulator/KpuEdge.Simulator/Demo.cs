@@ -14,7 +14,7 @@ public static class Demo
 {
     public sealed record Settings(
         int Tps, string[] Provinces, int Seed, int Concurrency, string DataDirectory, bool KeepRunning,
-        string? Broker, string? Api, string RegistryPath, int ReadForms = 0, string PkiDirectory = "data/pki", int SatelliteTps = 0);
+        string? Broker, string? Api, string RegistryPath, int ReadForms = 0, string PkiDirectory = "data/pki", int SatelliteTps = 0, int WallPort = 0);
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken cancellationToken)
     {
@@ -51,8 +51,17 @@ public static class Demo
         if (settings.Broker is not null) return await RunAgainstRunningCloudAsync(settings, simulation, devices, pki, forms, cancellationToken);
 
         if (Directory.Exists(settings.DataDirectory)) Directory.Delete(settings.DataDirectory, recursive: true);
+        // The NSOC's telemetry history: InfluxDB of the demo's own, its data under the demo's folder, stopped with it.
+        await using var influx = await KpuEdge.TestSupport.LocalServices.LocalInflux.StartAsync(Path.Combine(settings.DataDirectory, "services"), ct: cancellationToken);
+        string rules = Path.Combine(settings.DataDirectory, "nsoc-rules.json");
+        await File.WriteAllTextAsync(rules, NsocStep.DemoRules, cancellationToken);
         await using var cloud = await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, cancellationToken: cancellationToken,
-            logLevel: Microsoft.Extensions.Logging.LogLevel.Error, pki: pki);
+            logLevel: Microsoft.Extensions.Logging.LogLevel.Error, pki: pki, nsoc: o =>
+            {
+                o.InfluxUrl = influx.Url;
+                o.RulesPath = rules;
+                o.WallUrl = $"http://127.0.0.1:{settings.WallPort}";
+            });
         await cloud.RegisterAsync(devices.Select(d => d.Credentials), cancellationToken);
         console.MarkupLine($"Cloud started in process: Orleans silo, MQTT broker on {cloud.BrokerHost}:{cloud.BrokerPort} (TLS, client certificates " +
                            $"required), ledger and transparency log {cloud.Options.LedgerPath}, API {cloud.ApiBase}");
@@ -78,13 +87,16 @@ public static class Demo
         console.MarkupLine($"Ledger: {await ledger.CountAsync(cancellationToken):N0} accepted submissions in {cloud.Options.LedgerPath}.");
         if (settings.SatelliteTps > 0)
             ok &= await SatelliteStep.RunAsync(console, settings.SatelliteTps, Path.Combine(settings.DataDirectory, "satellite"), tree, election, settings.Seed, cancellationToken);
+        var (nsocOk, fleet) = await NsocStep.RunAsync(console, cloud, devices, target, election, settings.Seed, cancellationToken);
+        await using var _ = fleet;
+        ok &= nsocOk;
         console.MarkupLine($"Total time {stopwatch.Elapsed.TotalSeconds:F1} s.");
 
         if (settings.KeepRunning)
         {
-            console.MarkupLine($"[bold]The cloud keeps running.[/] Try: curl {cloud.ApiBase}api/v1/results/ppwp/0 — MQTT on {cloud.BrokerHost}:{cloud.BrokerPort}. Ctrl+C to stop.");
-            try { await Task.Delay(Timeout.Infinite, cancellationToken); }
-            catch (OperationCanceledException) { }
+            console.MarkupLine($"[bold]The cloud keeps running[/], its devices reporting their health every 30 s. Try: curl {cloud.ApiBase}api/v1/results/ppwp/0 — " +
+                               $"MQTT on {cloud.BrokerHost}:{cloud.BrokerPort} — the wall at {cloud.WallBase}nsoc/. Ctrl+C to stop.");
+            await NsocStep.KeepReportingAsync(fleet, TimeSpan.FromSeconds(30), cancellationToken);
         }
         return ok ? 0 : 1;
     }

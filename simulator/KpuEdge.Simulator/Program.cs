@@ -25,12 +25,25 @@ var readFormsOption = new Option<int>("--read-forms") { Description = "TPS whose
 var benchTpsOption = new Option<int>("--tps") { Description = "TPS devices for the end-to-end run", DefaultValueFactory = _ => 20000 };
 var outputOption = new Option<string>("--output") { Description = "Markdown file to record the figures in", DefaultValueFactory = _ => "docs/benchmarks.md" };
 
+var wallPortOption = new Option<int>("--wall-port") { Description = "The NSOC wall's port (0: a free one, printed)", DefaultValueFactory = _ => 0 };
 var demo = new Command("demo", "Run an election end to end: simulated TPS devices → MQTT → Orleans recap → public API, with an independent check.")
-    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption, readFormsOption, pkiOption, satelliteOption };
+    { tpsOption, provinceOption, seedOption, concurrencyOption, dataOption, keepRunningOption, brokerOption, apiOption, registryOption, readFormsOption, pkiOption, satelliteOption, wallPortOption };
 demo.SetAction((parse, ct) => Demo.RunAsync(new Demo.Settings(
     parse.GetValue(tpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption), parse.GetValue(concurrencyOption),
     parse.GetValue(dataOption)!, parse.GetValue(keepRunningOption), parse.GetValue(brokerOption), parse.GetValue(apiOption),
-    parse.GetValue(registryOption)!, parse.GetValue(readFormsOption), parse.GetValue(pkiOption)!, parse.GetValue(satelliteOption)), ct));
+    parse.GetValue(registryOption)!, parse.GetValue(readFormsOption), parse.GetValue(pkiOption)!, parse.GetValue(satelliteOption), parse.GetValue(wallPortOption)), ct));
+
+// `nsoc`: the wall with a living fleet — the demo's election, then its devices keep reporting (with their faults) until Ctrl+C;
+// with --broker, the fleet's telemetry goes to a running cloud (its registry and PKI as for `demo --broker`).
+var nsocTpsOption = new Option<int>("--tps") { Description = "TPS devices in the fleet", DefaultValueFactory = _ => 2000 };
+var nsoc = new Command("nsoc", "The NSOC wall with a living fleet: devices report their health every 30 s, with faults, until Ctrl+C.")
+    { nsocTpsOption, provinceOption, seedOption, dataOption, brokerOption, registryOption, pkiOption, wallPortOption };
+nsoc.SetAction((parse, ct) => parse.GetValue(brokerOption) is { } broker
+    ? NsocFeed.RunAsync(parse.GetValue(nsocTpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption), broker,
+        parse.GetValue(registryOption)!, parse.GetValue(pkiOption)!, ct)
+    : Demo.RunAsync(new Demo.Settings(parse.GetValue(nsocTpsOption), parse.GetValue(provinceOption)!, parse.GetValue(seedOption), 128,
+        parse.GetValue(dataOption)!, KeepRunning: true, null, null, "data/devices.json", ReadForms: 0, SatelliteTps: 0,
+        WallPort: parse.GetValue(wallPortOption) is 0 ? 8090 : parse.GetValue(wallPortOption)), ct));
 
 var pkiDirOption = new Option<string>("--dir") { Description = "Where to write the cloud's PKI directory", DefaultValueFactory = _ => "data/pki" };
 var pki = new Command("pki", "Create a development PKI (root, issuing CA, broker/ingest TLS, log key) for a separately started kpu-cloud and `demo --broker`.")
@@ -144,6 +157,6 @@ stages.SetAction((parse, ct) => StagesBench.RunAsync(new StagesBench.Settings
 }, WideConsole(), ct));
 bench.Subcommands.Add(stages);
 
-var root = new RootCommand("KpuEdge election simulator") { demo, bench, pki, replay, cluster };
+var root = new RootCommand("KpuEdge election simulator") { demo, nsoc, bench, pki, replay, cluster };
 // Ctrl+C cancels the command and waits for it to put things away (the cluster stops its nodes, PostgreSQL and Redis).
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });

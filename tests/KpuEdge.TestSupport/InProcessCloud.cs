@@ -41,6 +41,8 @@ public sealed class InProcessCloud : IAsyncDisposable
     public string BrokerHost => Options.BrokerHost;
     public int BrokerPort => Options.BrokerPort;
     public Uri ApiBase { get; private set; } = null!;
+    /// <summary>The NSOC wall's address (its own port), e.g. http://127.0.0.1:41234/.</summary>
+    public Uri WallBase => new(Services.GetRequiredService<IOptions<KpuEdge.Nsoc.NsocOptions>>().Value.WallUrl.TrimEnd('/') + "/");
 
     /// <summary>The NSOC operator's bearer token (for the security events), read from its file as an operator would.</summary>
     public string OperatorToken => File.ReadAllText(Options.OperatorTokenFile).Trim();
@@ -49,7 +51,8 @@ public sealed class InProcessCloud : IAsyncDisposable
     /// <param name="pki">KPU's PKI; pass the same one to restart on the same ledger (a new one is made when null).</param>
     public static async Task<InProcessCloud> StartAsync(
         string dataDirectory, RegionTree tree, ElectionDefinition election, LogLevel logLevel = LogLevel.Warning,
-        Action<CloudOptions>? configure = null, SimulationPki? pki = null, CloudPki? cloudPki = null, CancellationToken cancellationToken = default)
+        Action<CloudOptions>? configure = null, SimulationPki? pki = null, CloudPki? cloudPki = null, CancellationToken cancellationToken = default,
+        Action<KpuEdge.Nsoc.NsocOptions>? nsoc = null)
     {
         Directory.CreateDirectory(dataDirectory);
         pki ??= SimulationPki.Create(election);
@@ -81,6 +84,12 @@ public sealed class InProcessCloud : IAsyncDisposable
             Tree = tree,
             Election = election,
             Pki = cloudPki ?? pki.Cloud,
+            // The wall on a free port of its own; no InfluxDB unless the caller starts one (LocalInflux) and says where.
+            Nsoc = o =>
+            {
+                o.WallUrl = "http://127.0.0.1:0";
+                nsoc?.Invoke(o);
+            },
             Logging = logging =>
             {
                 logging.ClearProviders();
@@ -97,7 +106,8 @@ public sealed class InProcessCloud : IAsyncDisposable
         });
         var cloud = new InProcessCloud(app, pki);
         await app.StartAsync(cancellationToken);
-        cloud.ApiBase = new Uri(app.Urls.First());
+        var wallPort = new Uri(cloud.Services.GetRequiredService<IOptions<KpuEdge.Nsoc.NsocOptions>>().Value.WallUrl is { Length: > 0 } w ? w : "http://x:1").Port;
+        cloud.ApiBase = new Uri(app.Urls.First(u => new Uri(u).Port != wallPort));
         await app.Services.GetRequiredService<IngestService>().Ready.WaitAsync(cancellationToken);
         return cloud;
     }

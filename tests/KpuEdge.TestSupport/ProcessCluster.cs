@@ -134,6 +134,7 @@ public sealed class ProcessCluster : IAsyncDisposable
             $"--Cloud:PostgresConnection={Postgres.ConnectionString}",
             $"--Cloud:BrokerPort={node.BrokerPort}",
             $"--Cloud:HttpUrl=http://127.0.0.1:{node.HttpPort}",
+            "--Nsoc:WallUrl=http://127.0.0.1:0",
             $"--Cloud:SiloPort={node.SiloPort}",
             $"--Cloud:GatewayPort={node.GatewayPort}",
             $"--Cloud:PkiDirectory={Path.Combine(node.Directory, "pki")}",

@@ -5,6 +5,9 @@ using KpuEdge.Cloud.Security;
 using KpuEdge.Core.Security;
 using KpuEdge.Crypto.Pki;
 using Microsoft.Extensions.Options;
+using KpuEdge.Cloud.Ingest;
+using KpuEdge.Core.Protocol;
+using MQTTnet.Packets;
 using MQTTnet.Server;
 
 namespace KpuEdge.Cloud.Broker;
@@ -43,6 +46,7 @@ public sealed class EmbeddedBroker(
             MayPublish = TopicAcl.MayPublish,
             MaySubscribe = TopicAcl.MaySubscribe,
             Limits = options.Value.BrokerLimits,
+            OnPublish = StampTelemetry,
             MaxPendingMessagesPerClient = options.Value.BrokerMaxPendingPerClient,
             Time = time,
         });
@@ -51,6 +55,22 @@ public sealed class EmbeddedBroker(
         await broker.StartAsync();
         _broker = broker;
         logger.LogInformation("Embedded MQTT broker listening on {Host}:{Port} only (TLS, client certificates required)", endpoint.Host, broker.Port);
+    }
+
+    /// <summary>
+    /// A health report carries who sent it as the broker knows it from the certificate (TPS device or PPK station, and
+    /// its assignment): the ingest needs it to place a station, which the device registry does not hold. Any value the
+    /// client put there itself is replaced.
+    /// </summary>
+    private static Task StampTelemetry(KpuIdentity identity, InterceptingPublishEventArgs e)
+    {
+        var message = e.ApplicationMessage;
+        if (!Topics.TryParseTelemetry(message.Topic, out _)) return Task.CompletedTask;
+        message.UserProperties?.RemoveAll(p => p.Name == TelemetrySender.Property);
+        message.UserProperties ??= [];
+        message.UserProperties.Add(new MqttUserProperty(TelemetrySender.Property,
+            new ReadOnlyMemory<byte>(System.Text.Encoding.UTF8.GetBytes(new TelemetrySender(identity.Role == KpuRole.Ppk, identity.Assignment).Format()))));
+        return Task.CompletedTask;
     }
 
     /// <summary>A broker refusal becomes a security event: the verified client as subject, else the source address and what was claimed.</summary>

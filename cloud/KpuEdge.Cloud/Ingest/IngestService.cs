@@ -17,6 +17,7 @@ using KpuEdge.Core.Protocol;
 using KpuEdge.Crypto;
 using Microsoft.Extensions.Options;
 using MQTTnet;
+using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
 namespace KpuEdge.Cloud.Ingest;
@@ -45,6 +46,8 @@ public sealed class IngestService(
     RecapService recap,
     IngestStats stats,
     ImageIngest images,
+    TelemetryIngest telemetry,
+    KpuEdge.Nsoc.Rules.AnomalyMonitor anomalies,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<IngestService> logger) : BackgroundService
@@ -147,6 +150,13 @@ public sealed class IngestService(
             // Answers go to the sender the topic names (the broker's ACL ties it to the client's certificate), never to
             // a response topic the message asks for: nobody can have the cloud answer another device.
             var correlation = m.CorrelationData is { Length: > 0 and <= MaxCorrelationBytes } c ? c : null;
+            if (Topics.TryParseTelemetry(m.Topic, out _))
+            {
+                var stamp = m.UserProperties?.FirstOrDefault(p => p.Name == TelemetrySender.Property);
+                var stamped = stamp is null ? null : TelemetrySender.Parse(stamp.ReadValueAsString());
+                await telemetry.EnqueueAsync(new InboundTelemetry(m.Topic, stamped, m.Payload.ToArray(), time.GetUtcNow(), () => AcknowledgeAsync(e, connection)), cancellationToken);
+                return;
+            }
             if (Topics.TryParseImage(m.Topic, out _))
             {
                 // Photos queue apart from the forms: the numbers never wait behind them.
@@ -194,11 +204,12 @@ public sealed class IngestService(
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(Topics.AllSubmissions).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .WithTopicFilter(f => f.WithTopic(Topics.AllImages).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+            .WithTopicFilter(f => f.WithTopic(Topics.AllTelemetry).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .Build();
         var subscribed = await _client.SubscribeAsync(subscribe, cancellationToken);
         if (subscribed.Items.FirstOrDefault(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2) is { } refused)
             throw new InvalidOperationException($"The broker refused the ingest's subscription to {refused.TopicFilter.Topic}: {refused.ResultCode}");
-        logger.LogInformation("Ingest subscribed to {Topics} on {Host}:{Port}", $"{Topics.AllSubmissions}, {Topics.AllImages}", broker.Host, broker.Port);
+        logger.LogInformation("Ingest subscribed to {Topics} on {Host}:{Port}", $"{Topics.AllSubmissions}, {Topics.AllImages}, {Topics.AllTelemetry}", broker.Host, broker.Port);
     }
 
     /// <summary>
@@ -306,6 +317,7 @@ public sealed class IngestService(
                 };
             }
             await SendReceiptAsync(message, receipt);
+            stats.OnAnswered(time.GetTimestamp(), time.GetUtcNow() - message.ReceivedAt);
             await message.Ack();
         }
         catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException || _client is { IsConnected: false })
@@ -326,6 +338,7 @@ public sealed class IngestService(
         if (answer.Kind == DeviceAnswerKind.Accepted)
         {
             await recap.AcceptAsync(s.Tps, s.Contest, answer.Position, s.Sequence, verified.Totals);
+            anomalies.Observe(s.Tally, answer.Position);
             stats.OnAccepted();
         }
         else

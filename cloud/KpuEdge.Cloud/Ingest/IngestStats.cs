@@ -18,4 +18,26 @@ public sealed class IngestStats
     internal void OnAccepted() => Interlocked.Increment(ref _accepted);
     internal void OnDuplicate() => Interlocked.Increment(ref _duplicates);
     internal void OnRejected(string reason) => _rejected.AddOrUpdate(reason, 1, (_, n) => n + 1);
+
+    /// <summary>Forms answered: accepted, duplicate or refused.</summary>
+    public long Answered => Accepted + Duplicates + RejectedTotal;
+
+    // The last forms' receive → receipt times (ring; a lost race overwrites a slot, which a percentile does not mind).
+    private readonly (long At, int Micros)[] _latencies = new (long, int)[8192];
+    private long _latencyNext;
+
+    internal void OnAnswered(long atTimestamp, TimeSpan latency)
+    {
+        long slot = Interlocked.Increment(ref _latencyNext) % _latencies.Length;
+        _latencies[slot] = (atTimestamp, (int)Math.Min(int.MaxValue, latency.Ticks / 10));
+    }
+
+    /// <summary>99th percentile of receive → receipt over forms answered since <paramref name="sinceTimestamp"/>; null if none.</summary>
+    public double? P99Milliseconds(long sinceTimestamp)
+    {
+        var recent = _latencies.Where(l => l.At != 0 && l.At >= sinceTimestamp).Select(l => l.Micros).ToArray();
+        if (recent.Length == 0) return null;
+        Array.Sort(recent);
+        return recent[Math.Min(recent.Length - 1, (int)Math.Ceiling(recent.Length * 0.99) - 1)] / 1000.0;
+    }
 }

@@ -65,7 +65,16 @@ public sealed class SecurityEventRecorder(ILedgerWriter ledger, ILogger<Security
                 if (_recent.Count > RecentKept) _recent.Dequeue();
                 for (int i = _waiters.Count - 1; i >= 0; i--)
                 {
-                    if (!_waiters[i].Match(e)) continue;
+                    bool matched;
+                    try { matched = _waiters[i].Match(e); }
+                    catch (Exception ex)
+                    {
+                        // A waiter's question that throws ends that wait, never the recorder.
+                        _waiters[i].Done.TrySetException(ex);
+                        _waiters.RemoveAt(i);
+                        continue;
+                    }
+                    if (!matched) continue;
                     _waiters[i].Done.TrySetResult(e);
                     _waiters.RemoveAt(i);
                 }

@@ -34,7 +34,7 @@ public static class TopicAcl
     {
         KpuRole.Tps or KpuRole.Ppk => topicFilter == Topics.Receipt(identity.Name) || topicFilter == Topics.ImageAck(identity.Name)
                                       || topicFilter == Topics.Config(identity.Name),
-        KpuRole.Service => topicFilter is Topics.AllSubmissions or Topics.AllImages,
+        KpuRole.Service => topicFilter is Topics.AllSubmissions or Topics.AllImages or Topics.AllTelemetry,
         _ => false,
     };
 

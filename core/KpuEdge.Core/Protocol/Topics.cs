@@ -23,6 +23,9 @@ public static class Topics
     /// <summary>Where the cloud ingest listens for C.Hasil submissions from every TPS and sender.</summary>
     public const string AllSubmissions = "kpu/v1/tps/+/c1/+/+";
 
+    /// <summary>Where the cloud listens for every device's and station's health reports.</summary>
+    public const string AllTelemetry = "kpu/v1/device/+/telemetry";
+
     /// <summary>Where the cloud listens for the form images (chunks) of every TPS and sender.</summary>
     public const string AllImages = "kpu/v1/tps/+/img/+/+";
 
@@ -59,6 +62,15 @@ public static class Topics
         if (!DeviceName.IsValid(parts[6])) return false;
         parsed = new TpsTopic(tps, contest, parts[6]);
         return true;
+    }
+
+    /// <summary>A device's or station's telemetry topic (<c>kpu/v1/device/{name}/telemetry</c>), the name it carries.</summary>
+    public static bool TryParseTelemetry(string? topic, out string name)
+    {
+        name = "";
+        if (!IsDeviceTopic(topic, "/telemetry")) return false;
+        name = topic!.Split('/')[3];
+        return DeviceName.IsValid(name);
     }
 
     /// <summary>Image acknowledgements may only go to a device's image topic.</summary>
