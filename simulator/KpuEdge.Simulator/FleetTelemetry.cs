@@ -27,9 +27,16 @@ public sealed class FleetTelemetry(IReadOnlyList<SimulatedDevice> devices, Simul
     /// <summary>The device whose clock is five minutes slow.</summary>
     public SimulatedDevice? Skewed { get; private set; }
     public int Silent { get; private set; }
+    /// <summary>Devices starting below 11.6 V.</summary>
     public int LowBattery { get; private set; }
+    /// <summary>Devices whose last report said below 11.6 V (a charger lifts some, a drain sinks others).</summary>
+    public int LowBatteryNow => _battery.Values.Count(b => b.Millivolts < 11_600);
     public long ReportsSent { get; private set; }
     public long BytesSent { get; private set; }
+    /// <summary>How the forged attempts were refused, as the client saw it.</summary>
+    public Dictionary<string, int> RefusedHow { get; } = new();
+    /// <summary>Device events sent in reports (each one more InfluxDB point).</summary>
+    public long EventsSent { get; private set; }
 
     /// <summary>Connects every device (64 handshakes at a time) and sets out the faults.</summary>
     public async Task ConnectAsync(CancellationToken cancellationToken)
@@ -92,6 +99,7 @@ public sealed class FleetTelemetry(IReadOnlyList<SimulatedDevice> devices, Simul
                     .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken);
                 lock (_connected)
                 {
+                    EventsSent += events.Count;
                     ReportsSent++;
                     BytesSent += wire.Length;
                 }
@@ -101,7 +109,8 @@ public sealed class FleetTelemetry(IReadOnlyList<SimulatedDevice> devices, Simul
     }
 
     /// <summary>Someone with a certificate from another CA tries again and again: each a refusal at the broker, together an incident.</summary>
-    public async Task<int> ForgedCertificateAttemptsAsync(ElectionDefinition election, int attempts, CancellationToken cancellationToken)
+    /// <param name="serverTrust">KPU's trust store: the outsider trusts the real broker, so the refusal is the broker's.</param>
+    public async Task<int> ForgedCertificateAttemptsAsync(ElectionDefinition election, TrustStore serverTrust, int attempts, CancellationToken cancellationToken)
     {
         var victim = devices[0];
         var foreign = EphemeralPki.Create(election.ElectionId, DateTimeOffset.UtcNow, seed + 7_000_003)
@@ -112,10 +121,15 @@ public sealed class FleetTelemetry(IReadOnlyList<SimulatedDevice> devices, Simul
             using var client = new MqttClientFactory().CreateMqttClient();
             try
             {
-                await client.ConnectAsync(BrokerConnection.For(foreign, target.BrokerHost, target.BrokerPort, null)
+                await client.ConnectAsync((BrokerConnection.For(foreign, target.BrokerHost, target.BrokerPort, null) with { Trust = serverTrust })
                     .ClientOptions(victim.Identity.DeviceId, TimeProvider.System).Build(), cancellationToken);
             }
-            catch (Exception e) when (e is not OperationCanceledException) { refused++; }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                refused++;
+                string why = e.GetBaseException().GetType().Name + ": " + e.GetBaseException().Message;
+                RefusedHow[why] = RefusedHow.GetValueOrDefault(why) + 1;
+            }
         }
         return refused;
     }

@@ -27,7 +27,7 @@ public static class NsocFeed
         AnsiConsole.MarkupLine($"{devices.Count:N0} devices connected to {Markup.Escape(broker)} (registered in {Markup.Escape(registryPath)}); " +
                                $"{fleet.Silent} will go silent, {fleet.LowBattery} start on a low battery, one case opens, one clock is 5 min off. Ctrl+C to stop.");
         await fleet.RoundAsync(cancellationToken);
-        await fleet.ForgedCertificateAttemptsAsync(election, 25, cancellationToken);
+        await fleet.ForgedCertificateAttemptsAsync(election, pki.Pki.Trust, NsocStep.ForgedAttempts, cancellationToken);
         await NsocStep.KeepReportingAsync(fleet, TimeSpan.FromSeconds(30), cancellationToken);
         return 0;
     }

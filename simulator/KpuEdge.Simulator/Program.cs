@@ -85,6 +85,15 @@ flood.SetAction((parse, ct) => FloodBench.RunAsync(new FloodBench.Settings(parse
     parse.GetValue(floodersOption), parse.GetValue(inFlightOption), parse.GetValue(silentOption), parse.GetValue(seedOption), parse.GetValue(outputOption)!), ct));
 bench.Subcommands.Add(flood);
 
+var nsocDevicesOption = new Option<int>("--devices") { Description = "Devices reporting, each on its own mutual-TLS connection", DefaultValueFactory = _ => 2000 };
+var nsocReportsOption = new Option<int>("--reports") { Description = "Reports each device sends as fast as acknowledged", DefaultValueFactory = _ => 20 };
+var nsocSamplesOption = new Option<int>("--latency-samples") { Description = "Tamper reports timed to the wall's event stream", DefaultValueFactory = _ => 100 };
+var nsocBench = new Command("nsoc", "The NSOC's figures: telemetry points/s into InfluxDB, event → wall latency, bytes per device per hour on VSAT, the wall's page weight and first render.")
+    { nsocDevicesOption, nsocReportsOption, nsocSamplesOption, seedOption, outputOption };
+nsocBench.SetAction((parse, ct) => NsocBench.RunAsync(new NsocBench.Settings(parse.GetValue(nsocDevicesOption), parse.GetValue(nsocReportsOption),
+    parse.GetValue(nsocSamplesOption), parse.GetValue(seedOption), parse.GetValue(outputOption)!), ct));
+bench.Subcommands.Add(nsocBench);
+
 var replayRegistryOption = new Option<string?>("--registry") { Description = "Registry of TPS: tps_code,dpt,province,regency,district,village (simulator/KpuEdge.Simulator.Replay/README.md)" };
 var replayResultsOption = new Option<string?>("--results") { Description = "Results, one row per contest per TPS: tps_code,contest,dpt,pengguna_total,suara_sah,suara_tidak_sah,c1,c2,…" };
 var syntheticOption = new Option<int?>("--synthetic") { Description = "Instead of --registry and --results: write synthetic files of N TPS from the 2024 tree (a few rows broken on purpose) into --data, and replay them" };

@@ -107,15 +107,17 @@ public static class RogueDevices
         }
         var foreign = EphemeralPki.Create(election.ElectionId, DateTimeOffset.UtcNow, seed + 1_000_003)
             .IssueDevice(victim.Identity.DeviceId, KpuRole.Tps, victim.Identity.Tps.Value);
-        attempts.Add(new Attempt("certificate from another CA", "connection_refused", await TryConnectAsync(foreign, target, cancellationToken)));
+        // The outsider trusts the real broker (its certificate is no secret): the refusal must be the broker's, not the client's.
+        attempts.Add(new Attempt("certificate from another CA", "connection_refused", await TryConnectAsync(foreign, target, pki.Trust, cancellationToken)));
         return attempts;
     }
 
-    private static async Task<string> TryConnectAsync(DeviceCredentials device, SimulationTarget target, CancellationToken cancellationToken)
+    private static async Task<string> TryConnectAsync(DeviceCredentials device, SimulationTarget target, TrustStore serverTrust, CancellationToken cancellationToken)
     {
         try
         {
-            await using var client = new SubmissionClient(device.DeviceId, BrokerConnection.For(device, target.BrokerHost, target.BrokerPort, null));
+            await using var client = new SubmissionClient(device.DeviceId,
+                BrokerConnection.For(device, target.BrokerHost, target.BrokerPort, null) with { Trust = serverTrust });
             await client.ConnectAsync(cancellationToken);
             return "connected";
         }
