@@ -62,6 +62,9 @@ public sealed class NsocCloud : IAsyncLifetime
         TamperOpen = events.Any(e => e.Kind == DeviceEventKind.TamperOpened), Events = events,
     };
 
+    /// <summary>Lines this node has written to InfluxDB so far.</summary>
+    public long InfluxLines => Cloud.Services.GetRequiredService<KpuEdge.Nsoc.Telemetry.InfluxWriter>().Written;
+
     /// <summary>Waits, write by write, until InfluxDB holds at least <paramref name="lines"/> lines from this node.</summary>
     public async Task InfluxWrittenAsync(long lines)
     {

@@ -16,6 +16,15 @@ public sealed class IncidentStore : IAsyncDisposable
     private readonly Func<DbConnection> _connect;
     private readonly bool _postgres;
     private readonly NpgsqlDataSource? _dataSource;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes at the next change made through this store (this node): the wall pushes it at once. Changes made on
+    /// other nodes reach it through <see cref="ChangedAfterAsync"/>, which the wall also reads every second.
+    /// </summary>
+    public Task NextChange => Volatile.Read(ref _changed).Task;
+
+    private void Signal() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     private IncidentStore(Func<DbConnection> connect, bool postgres, NpgsqlDataSource? dataSource)
     {
@@ -166,7 +175,14 @@ public sealed class IncidentStore : IAsyncDisposable
     /// new one. With <paramref name="cursor"/>, records how far the engine read its sources, in the same transaction.
     /// Answers the incidents opened or changed.
     /// </summary>
-    public Task<IReadOnlyList<long>> RaiseAsync(IReadOnlyList<Alert> alerts, TimeSpan dedupWindow, (string Name, long Value)? cursor = null) =>
+    public async Task<IReadOnlyList<long>> RaiseAsync(IReadOnlyList<Alert> alerts, TimeSpan dedupWindow, (string Name, long Value)? cursor = null)
+    {
+        var changed = await RaiseCoreAsync(alerts, dedupWindow, cursor);
+        if (changed.Count > 0) Signal();
+        return changed;
+    }
+
+    private Task<IReadOnlyList<long>> RaiseCoreAsync(IReadOnlyList<Alert> alerts, TimeSpan dedupWindow, (string Name, long Value)? cursor) =>
         WriteAsync<IReadOnlyList<long>>(async (c, tx) =>
     {
         var changed = new List<long>();
@@ -244,7 +260,15 @@ public sealed class IncidentStore : IAsyncDisposable
     public Task<Incident> AddNoteAsync(long id, string account, string note, DateTimeOffset at, string? source) =>
         ActAsync(id, account, "note", note, at, source, _ => "UPDATE nsoc_incidents SET version = @version WHERE id = @id", null);
 
-    private Task<Incident> ActAsync(long id, string account, string action, string? note, DateTimeOffset at, string? source,
+    private async Task<Incident> ActAsync(long id, string account, string action, string? note, DateTimeOffset at, string? source,
+        Func<IncidentState, string> update, IncidentState? newState)
+    {
+        var incident = await ActCoreAsync(id, account, action, note, at, source, update, newState);
+        Signal();
+        return incident;
+    }
+
+    private Task<Incident> ActCoreAsync(long id, string account, string action, string? note, DateTimeOffset at, string? source,
         Func<IncidentState, string> update, IncidentState? newState) => WriteAsync(async (c, tx) =>
     {
         IncidentState state;

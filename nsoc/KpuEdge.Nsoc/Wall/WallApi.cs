@@ -239,7 +239,8 @@ public static class WallApi
 
     /// <summary>
     /// Server-sent events: <c>wall</c> (the counters and map) every second, and <c>incident</c> for each incident changed
-    /// since the last (from the store's version: every node's wall sees every change, whichever node made it).
+    /// since the last (from the store's version: every node's wall sees every change, whichever node made it), pushed
+    /// at once when the change was made on this node.
     /// </summary>
     private static async Task StreamAsync(HttpContext http, IGrainFactory grains, IncidentStore store, RegionTree tree, TimeProvider time, long? after)
     {
@@ -259,7 +260,12 @@ public static class WallApi
                 }
                 await http.Response.WriteAsync($"event: wall\ndata: {JsonSerializer.Serialize(await WallStateAsync(grains, store, tree), Json)}\n\n", ct);
                 await http.Response.Body.FlushAsync(ct);
-                await Task.Delay(TimeSpan.FromSeconds(1), time, ct);
+                // At the next change on this node, or within a second (another node's change, the counters); at most
+                // ten pushes a second however fast incidents change.
+                var next = store.NextChange;
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, ct);
+                await Task.WhenAny(next, Task.Delay(TimeSpan.FromMilliseconds(900), time, ct));
+                ct.ThrowIfCancellationRequested();
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
