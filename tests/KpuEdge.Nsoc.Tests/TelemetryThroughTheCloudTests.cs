@@ -180,6 +180,39 @@ public sealed class TelemetryThroughTheCloudTests(InfluxServer influx) : IClassF
         Assert.NotNull(await FleetRowAsync(_device));
     }
 
+    [Fact]
+    public async Task With_InfluxDB_down_forms_are_still_counted_and_a_tamper_report_still_files_its_event_and_incident()
+    {
+        var client = await ConnectAsync(_device);
+        var writer = _cloud.Services.GetRequiredService<InfluxWriter>();
+        await influx.Server.StopAsync();
+        try
+        {
+            var opened = new DeviceEvent(DeviceEventKind.TamperOpened, DateTimeOffset.UtcNow, "sakelar casing terbuka");
+            await PublishAsync(client, Topics.Telemetry(_device.DeviceId), SignedHealthReport.Sign(Report(_device, 1, tamper: true, opened), _device.SigningKey).Wire);
+            await EventAsync(e => e.Kind == DeviceEventKindsInLedger.Tamper && e.DeviceId == _device.DeviceId);
+            Assert.Contains(await _cloud.Services.GetRequiredService<IncidentStore>().ListAsync(false, 100), i => i.Rule == RuleCodes.Tamper && i.DeviceId == _device.DeviceId);
+
+            // A TPS's forms go through as ever.
+            var election = new KpuEdge.Simulator.SimulatedElection(NsocFixture.Tree, NsocFixture.Election, seed: 3);
+            var voters = election.Provision(election.PickTps(1, ["91"]), _pki.Pki);
+            _cloud.Register(voters[0].Credentials);
+            var sent = await election.RunAsync(voters, new KpuEdge.Simulator.SimulationTarget(_cloud.BrokerHost, _cloud.BrokerPort, _pki.LogKey), 1);
+            Assert.True(sent.FormsSent > 0);
+            Assert.Equal(sent.FormsSent, sent.Accepted);
+            Assert.Equal(0, writer.Written);
+        }
+        finally
+        {
+            await influx.Server.RestartAsync();
+        }
+        // Back: the held lines (the report and its event) are written.
+        var attempted = new SemaphoreSlim(0);
+        writer.Attempted += () => attempted.Release();
+        while (writer.Written < 2) Assert.True(await attempted.WaitAsync(TimeSpan.FromSeconds(60)), $"InfluxDB holds {writer.Written} lines");
+        Assert.Equal(0, writer.Dropped);
+    }
+
     private static int IndexOf(byte[] haystack, byte[] needle)
     {
         for (int i = 0; i + needle.Length <= haystack.Length; i++)
