@@ -22,13 +22,18 @@ public sealed record ProcessClusterOptions
     public int GatewayPort { get; init; }
     /// <summary>More settings for every node, as kpu-cloud command-line overrides ("--Cloud:LedgerBatchSize=512").</summary>
     public IReadOnlyList<string> ExtraArguments { get; init; } = [];
+    /// <summary>Node 1's NSOC wall port; node N uses the next ones (0: free ports).</summary>
+    public int WallPort { get; init; }
+    /// <summary>Start an InfluxDB for the nodes' telemetry history (`./kpu cluster` does; the fault tests need none).</summary>
+    public bool Influx { get; init; }
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromMinutes(2);
 }
 
 /// <summary>One kpu-cloud process of a <see cref="ProcessCluster"/>.</summary>
-public sealed record ClusterNode(string Name, string Directory, int BrokerPort, int HttpPort, int SiloPort, int GatewayPort)
+public sealed record ClusterNode(string Name, string Directory, int BrokerPort, int HttpPort, int SiloPort, int GatewayPort, int WallPort)
 {
     public Uri ApiBase => new($"http://127.0.0.1:{HttpPort}/");
+    public Uri WallBase => new($"http://127.0.0.1:{WallPort}/nsoc/");
     public string LogPath => Path.Combine(Directory, "node.log");
 }
 
@@ -46,8 +51,9 @@ public sealed class ProcessCluster : IAsyncDisposable
     private readonly ClusterNode[] _nodes;
     private readonly ServiceProcess?[] _processes;
 
-    private ProcessCluster(ProcessClusterOptions options, string cloudDll, SimulationPki pki, LocalRedis redis, LocalPostgres postgres)
+    private ProcessCluster(ProcessClusterOptions options, string cloudDll, SimulationPki pki, LocalRedis redis, LocalPostgres postgres, LocalInflux? influx)
     {
+        Influx = influx;
         _options = options;
         _cloudDll = cloudDll;
         Pki = pki;
@@ -60,13 +66,15 @@ public sealed class ProcessCluster : IAsyncDisposable
             static int Port(int first, int i) => first == 0 ? FreePorts.OnLoopback() : first + i;
             string name = InProcessCluster.NodeName(i);
             _nodes[i] = new ClusterNode(name, Path.Combine(options.DataDirectory, name), Port(options.BrokerPort, i), Port(options.HttpPort, i),
-                Port(options.SiloPort, i), Port(options.GatewayPort, i));
+                Port(options.SiloPort, i), Port(options.GatewayPort, i), Port(options.WallPort, i));
         }
     }
 
     public SimulationPki Pki { get; }
     public LocalRedis Redis { get; }
     public LocalPostgres Postgres { get; }
+    /// <summary>The nodes' InfluxDB, when <see cref="ProcessClusterOptions.Influx"/> asked for one.</summary>
+    public LocalInflux? Influx { get; }
     public IReadOnlyList<ClusterNode> Nodes => _nodes;
     public string RegistryPath => Path.Combine(_options.DataDirectory, "shared", "devices.json");
     public string PkiDirectory => Path.Combine(_options.DataDirectory, "pki");
@@ -87,7 +95,8 @@ public sealed class ProcessCluster : IAsyncDisposable
         try
         {
             postgres = await LocalPostgres.StartAsync(Path.Combine(options.DataDirectory, "services"), ct: cancellationToken);
-            var cluster = new ProcessCluster(options, cloudDll, pki, redis, postgres);
+            var influx = options.Influx ? await LocalInflux.StartAsync(Path.Combine(options.DataDirectory, "services"), ct: cancellationToken) : null;
+            var cluster = new ProcessCluster(options, cloudDll, pki, redis, postgres, influx);
             try
             {
                 // The first node creates the ledger's schema; the others join its cluster.
@@ -134,7 +143,8 @@ public sealed class ProcessCluster : IAsyncDisposable
             $"--Cloud:PostgresConnection={Postgres.ConnectionString}",
             $"--Cloud:BrokerPort={node.BrokerPort}",
             $"--Cloud:HttpUrl=http://127.0.0.1:{node.HttpPort}",
-            "--Nsoc:WallUrl=http://127.0.0.1:0",
+            $"--Nsoc:WallUrl=http://127.0.0.1:{node.WallPort}",
+            $"--Nsoc:InfluxUrl={Influx?.Url ?? ""}",
             $"--Cloud:SiloPort={node.SiloPort}",
             $"--Cloud:GatewayPort={node.GatewayPort}",
             $"--Cloud:PkiDirectory={Path.Combine(node.Directory, "pki")}",
@@ -220,5 +230,6 @@ public sealed class ProcessCluster : IAsyncDisposable
         for (int i = _nodes.Length - 1; i >= 0; i--) await StopNodeAsync(i);
         await Postgres.DisposeAsync();
         await Redis.DisposeAsync();
+        if (Influx is not null) await Influx.DisposeAsync();
     }
 }
