@@ -4,6 +4,7 @@ using KpuEdge.Cloud.Ledger;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
+using KpuEdge.Core.Security;
 using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Images;
@@ -133,6 +134,69 @@ public sealed class PpkRelayTests(CloudFixture fixture) : IClassFixture<CloudFix
 
     private static bool Settled(Outbox outbox, int forms, int pages) =>
         outbox.Status() is { Queued: 0, Sent: 0, Rejected: 0 } s && s.Receipted == forms && s.Images.Stored == pages && s.Images.Pages == pages;
+
+    /// <summary>The case-open switch at its seam: the test opens the case.</summary>
+    private sealed class CaseSwitch : KpuEdge.Edge.Health.ITamperSwitch
+    {
+        public bool IsOpen { get; private set; }
+        public event Action<bool>? Changed;
+        public void Open() { IsOpen = true; Changed?.Invoke(true); }
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public async Task A_TPS_device_s_health_reports_reach_the_NSOC_through_its_station_and_another_kecamatan_s_station_cannot_relay_them()
+    {
+        var device = fixture.NewDevice(TpsAt(3));
+        await using var station = NewStation("ppk-relay-health");
+        await station.StartAsync();
+        using var outbox = new Outbox(Path.Combine(Folder(device.DeviceId), Outbox.FileName));
+        await using var loop = new DeliveryLoop(outbox, device.DeviceId, ToStation(device, station), Fast);
+        var tamper = new CaseSwitch();
+        using var reporter = new KpuEdge.Edge.Health.HealthReporter(device.DeviceId, device.Credentials.SigningKey, outbox, new KpuEdge.Edge.Health.HealthSources
+        {
+            Tamper = tamper, System = new KpuEdge.Edge.Health.SystemProbe(Folder(device.DeviceId)), Link = loop.Link, AppVersion = "test",
+        }, warn: _ => { });
+        reporter.Attach(loop);
+        var recorder = fixture.Cloud.Services.GetRequiredService<KpuEdge.Cloud.Security.SecurityEventRecorder>();
+        var opened = recorder.RecordedAsync(e => e.Kind == KpuEdge.Nsoc.Rules.DeviceEventKindsInLedger.Tamper && e.DeviceId == device.DeviceId);
+        using var stop = new CancellationTokenSource();
+        var running = loop.RunAsync(stop.Token);
+        reporter.Report();
+        tamper.Open(); // reported at once, through the station
+
+        var recorded = await opened.WaitAsync(Patience);
+        Assert.Equal(device.Tps.Value, recorded.Evidence!["place"]); // the device's TPS, not the station's kecamatan
+        var row = await fixture.Cloud.Services.GetRequiredService<IGrainFactory>().GetGrain<KpuEdge.Nsoc.Fleet.IFleetGrain>(device.Tps.Value[..2])
+            .Device(device.DeviceId, DateTimeOffset.UtcNow, KpuEdge.Nsoc.Fleet.FleetBounds.From(KpuEdge.Nsoc.Rules.NsocRules.Default()));
+        Assert.NotNull(row);
+        Assert.False(row.Station);
+        Assert.Equal(device.Tps.Value, row.Tps);
+        Assert.True(station.Uplink.RelayedHealthReportsSent >= 2);
+        Assert.Equal(0, station.Outbox.RelayedHealthWaiting);
+        await stop.CancelAsync();
+        await running;
+
+        // A station of another kecamatan relaying this device's report: the cloud refuses it.
+        var elsewhere = fixture.Pki.Pki.IssueDevice("ppk-relay-elsewhere", KpuRole.Ppk, ElsewhereTps.Region.AncestorAt(RegionLevel.Kecamatan).Value);
+        using var client = new MqttClientFactory().CreateMqttClient();
+        await client.ConnectAsync(fixture.Cloud.ConnectionFor(elsewhere).ClientOptions(elsewhere.DeviceId, TimeProvider.System).Build());
+        var refusedEvent = recorder.RecordedAsync(e => e.Kind == KpuEdge.Nsoc.Rules.DeviceEventKindsInLedger.TelemetryRefused
+                                                       && e.Evidence?.GetValueOrDefault("reason") == "device_not_in_station_kecamatan");
+        var wire = KpuEdge.Crypto.Health.SignedHealthReport.Sign(new KpuEdge.Crypto.Health.HealthReport
+        {
+            DeviceId = device.DeviceId, Sequence = 500, DeviceTime = DateTimeOffset.UtcNow, UptimeSeconds = 60, AppVersion = "test", ConfigVersion = "",
+            DiskFreeMegabytes = 1, MemoryFreeMegabytes = 1, Outbox = new KpuEdge.Crypto.Health.OutboxReading(0, 0, 0), Reconnects = 0, TamperOpen = false,
+        }, device.Credentials.SigningKey).Wire;
+        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(Topics.RelayedTelemetry(elsewhere.DeviceId, device.DeviceId)).WithPayload(wire)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.Equal(SecuritySeverity.Warning, (await refusedEvent.WaitAsync(Patience)).Severity);
+        // Nor may it publish under another station's name.
+        var other = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(Topics.RelayedTelemetry("ppk-relay-health", device.DeviceId)).WithPayload(wire)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, other.ReasonCode);
+        await client.DisconnectAsync();
+    }
 
     [Fact]
     public async Task A_TPS_device_delivers_through_its_PPK_station_and_the_cloud_holds_its_own_signed_forms_and_images()

@@ -65,7 +65,7 @@ public sealed class EmbeddedBroker(
     private static Task StampTelemetry(KpuIdentity identity, InterceptingPublishEventArgs e)
     {
         var message = e.ApplicationMessage;
-        if (!Topics.TryParseTelemetry(message.Topic, out _)) return Task.CompletedTask;
+        if (!Topics.TryParseTelemetry(message.Topic, out _) && !Topics.TryParseRelayedTelemetry(message.Topic, out _, out _)) return Task.CompletedTask;
         message.UserProperties?.RemoveAll(p => p.Name == TelemetrySender.Property);
         message.UserProperties ??= [];
         message.UserProperties.Add(new MqttUserProperty(TelemetrySender.Property,

@@ -150,7 +150,7 @@ public sealed class IngestService(
             // Answers go to the sender the topic names (the broker's ACL ties it to the client's certificate), never to
             // a response topic the message asks for: nobody can have the cloud answer another device.
             var correlation = m.CorrelationData is { Length: > 0 and <= MaxCorrelationBytes } c ? c : null;
-            if (Topics.TryParseTelemetry(m.Topic, out _))
+            if (Topics.TryParseTelemetry(m.Topic, out _) || Topics.TryParseRelayedTelemetry(m.Topic, out _, out _))
             {
                 var stamp = m.UserProperties?.FirstOrDefault(p => p.Name == TelemetrySender.Property);
                 var stamped = stamp is null ? null : TelemetrySender.Parse(stamp.ReadValueAsString());
@@ -205,11 +205,12 @@ public sealed class IngestService(
             .WithTopicFilter(f => f.WithTopic(Topics.AllSubmissions).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .WithTopicFilter(f => f.WithTopic(Topics.AllImages).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .WithTopicFilter(f => f.WithTopic(Topics.AllTelemetry).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+            .WithTopicFilter(f => f.WithTopic(Topics.AllRelayedTelemetry).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .Build();
         var subscribed = await _client.SubscribeAsync(subscribe, cancellationToken);
         if (subscribed.Items.FirstOrDefault(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2) is { } refused)
             throw new InvalidOperationException($"The broker refused the ingest's subscription to {refused.TopicFilter.Topic}: {refused.ResultCode}");
-        logger.LogInformation("Ingest subscribed to {Topics} on {Host}:{Port}", $"{Topics.AllSubmissions}, {Topics.AllImages}, {Topics.AllTelemetry}", broker.Host, broker.Port);
+        logger.LogInformation("Ingest subscribed to {Topics} on {Host}:{Port}", $"{Topics.AllSubmissions}, {Topics.AllImages}, {Topics.AllTelemetry}, {Topics.AllRelayedTelemetry}", broker.Host, broker.Port);
     }
 
     /// <summary>

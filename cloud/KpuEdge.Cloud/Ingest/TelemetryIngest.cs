@@ -99,7 +99,7 @@ public sealed class TelemetryIngest(
         {
             var (report, refusal) = await CheckAsync(message);
             if (refusal is not null) Refuse(message, refusal, report);
-            else ok.Add(ToChecked(message, report!));
+            else ok.Add(await ToCheckedAsync(message, report!));
         }
         foreach (var province in ok.GroupBy(c => c.Province))
         {
@@ -135,9 +135,8 @@ public sealed class TelemetryIngest(
 
     private async Task<(HealthReport? Report, Refusal? Refusal)> CheckAsync(InboundTelemetry message)
     {
-        var parts = message.Topic.Split('/');
-        string deviceId = parts.Length == 5 ? parts[3] : "";
-        if (message.Topic != Topics.Telemetry(deviceId) || !DeviceName.IsValid(deviceId))
+        bool relayed = Topics.TryParseRelayedTelemetry(message.Topic, out _, out string deviceId);
+        if (!relayed && !Topics.TryParseTelemetry(message.Topic, out deviceId))
             return (null, new Refusal("misaddressed", $"'{message.Topic}' is not a telemetry topic"));
         if (message.Payload.Length > HealthCodec.MaxWireBytes)
             return (null, new Refusal("oversized", $"{message.Payload.Length} bytes, at most {HealthCodec.MaxWireBytes}"));
@@ -151,6 +150,19 @@ public sealed class TelemetryIngest(
             return (report, new Refusal("device_mismatch", $"the report names '{report.DeviceId}', the topic '{deviceId}'"));
         if (message.Sender is null)
             return (report, new Refusal("unknown_sender", "the broker did not say who sent it"));
+        if (relayed)
+        {
+            // A station's relay for one of its TPS devices: the device's own signature, and its TPS in the station's kecamatan.
+            if (!message.Sender.Station) return (report, new Refusal("misaddressed", "only a PPK station relays health reports"));
+            var relayedDevice = await devices.FindAsync(deviceId);
+            if (relayedDevice is null) return (report, new Refusal("unknown_device", $"'{deviceId}' is not a registered device"));
+            if (!relayedDevice.Tps.Value.StartsWith(message.Sender.Assignment, StringComparison.Ordinal))
+                return (report, new Refusal("device_not_in_station_kecamatan",
+                    $"'{deviceId}' is registered for TPS {relayedDevice.Tps.Value}, outside the relaying station's kecamatan {message.Sender.Assignment}"));
+            if (!signed.VerifySignature(relayedDevice.PublicKey))
+                return (report, new Refusal("bad_signature", "the relayed report's signature does not verify with the device's registered key"));
+            return (report, null);
+        }
         if (message.Sender.Station)
             // A station is not in the device registry: the broker's check of its certificate (the topic is its own) vouches for it.
             return RegionCodeOk(message.Sender.Assignment, 6) ? (report, null) : (report, new Refusal("unknown_device", $"station assignment '{message.Sender.Assignment}'"));
@@ -165,10 +177,13 @@ public sealed class TelemetryIngest(
 
     private static bool RegionCodeOk(string code, int length) => code.Length == length && code.All(char.IsAsciiDigit);
 
-    private Checked ToChecked(InboundTelemetry message, HealthReport r)
+    private async Task<Checked> ToCheckedAsync(InboundTelemetry message, HealthReport r)
     {
-        string place = message.Sender!.Assignment;
-        var sample = new HealthSample(r.DeviceId, place, message.Sender.Station, r.Sequence, message.ReceivedAt, r.DeviceTime,
+        // A relayed report is its TPS device's: placed at the device's TPS, not at the station.
+        bool relayed = Topics.TryParseRelayedTelemetry(message.Topic, out _, out _);
+        string place = relayed ? (await devices.FindAsync(r.DeviceId))!.Tps.Value : message.Sender!.Assignment;
+        bool station = !relayed && message.Sender!.Station;
+        var sample = new HealthSample(r.DeviceId, place, station, r.Sequence, message.ReceivedAt, r.DeviceTime,
             r.Battery?.BusMillivolts, r.Battery?.CurrentMilliamps, r.CpuDeciCelsius, r.Outbox.Forms, r.Outbox.OldestAgeSeconds,
             r.ClockOffsetMilliseconds, r.LinkRoundTripMilliseconds, r.TamperOpen, r.AppVersion);
         return new Checked(message, r, sample, place[..2]);
@@ -219,14 +234,16 @@ public sealed class TelemetryIngest(
         };
         if (report is not null) evidence["report_sequence"] = report.Sequence.ToString(CultureInfo.InvariantCulture);
         if (more > 0) evidence["repeats_since_last_report"] = more.ToString(CultureInfo.InvariantCulture);
-        var parts = message.Topic.Split('/');
+        string? sender = Topics.TryParseTelemetry(message.Topic, out var own) ? own
+            : Topics.TryParseRelayedTelemetry(message.Topic, out _, out var relayed) ? relayed : null;
         events.Record(new SecurityEvent
         {
             Ts = message.ReceivedAt,
             Kind = refusal.Reason == DeviceEventKindsInLedger.TelemetryReplayed ? DeviceEventKindsInLedger.TelemetryReplayed : DeviceEventKindsInLedger.TelemetryRefused,
-            Severity = refusal.Reason is "bad_signature" or "device_mismatch" or "device_not_assigned_to_tps" ? SecuritySeverity.Warning : SecuritySeverity.Info,
+            Severity = refusal.Reason is "bad_signature" or "device_mismatch" or "device_not_assigned_to_tps" or "device_not_in_station_kecamatan"
+                ? SecuritySeverity.Warning : SecuritySeverity.Info,
             Source = SecurityEventSources.Ingest,
-            DeviceId = parts.Length == 5 && DeviceName.IsValid(parts[3]) ? parts[3] : null,
+            DeviceId = sender,
             Detail = $"Health report refused ({refusal.Reason}): {refusal.Detail}.",
             Evidence = evidence,
         });

@@ -20,7 +20,10 @@ public static class TopicAcl
                 return topic == Topics.Telemetry(identity.Name)
                        || TpsTopicOf(topic) is { } own && own.Sender == identity.Name && own.Tps.Value == identity.Assignment;
             case KpuRole.Ppk:
+                // A station relays its TPS devices' health reports under its own name; the ingest checks each device's
+                // signature and that its TPS lies in the station's kecamatan.
                 return topic == Topics.Telemetry(identity.Name)
+                       || Topics.TryParseRelayedTelemetry(topic, out var station, out _) && station == identity.Name
                        || TpsTopicOf(topic) is { } relayed && relayed.Sender == identity.Name
                           && relayed.Tps.Value.StartsWith(identity.Assignment, StringComparison.Ordinal);
             case KpuRole.Service:
@@ -34,7 +37,7 @@ public static class TopicAcl
     {
         KpuRole.Tps or KpuRole.Ppk => topicFilter == Topics.Receipt(identity.Name) || topicFilter == Topics.ImageAck(identity.Name)
                                       || topicFilter == Topics.Config(identity.Name),
-        KpuRole.Service => topicFilter is Topics.AllSubmissions or Topics.AllImages or Topics.AllTelemetry,
+        KpuRole.Service => topicFilter is Topics.AllSubmissions or Topics.AllImages or Topics.AllTelemetry or Topics.AllRelayedTelemetry,
         _ => false,
     };
 

@@ -26,6 +26,9 @@ public static class Topics
     /// <summary>Where the cloud listens for every device's and station's health reports.</summary>
     public const string AllTelemetry = "kpu/v1/device/+/telemetry";
 
+    /// <summary>Where the cloud listens for the health reports PPK stations relay for their TPS devices.</summary>
+    public const string AllRelayedTelemetry = "kpu/v1/relay/+/telemetry/+";
+
     /// <summary>Where the cloud listens for the form images (chunks) of every TPS and sender.</summary>
     public const string AllImages = "kpu/v1/tps/+/img/+/+";
 
@@ -45,6 +48,21 @@ public static class Topics
 
     /// <summary>Where a device reports its health (the configuration bundle names it; the NSOC reads it).</summary>
     public static string Telemetry(string deviceId) => $"{Prefix}/device/{deviceId}/telemetry";
+
+    /// <summary>Where PPK station <paramref name="station"/> forwards the health report of <paramref name="device"/>, a TPS device it serves.</summary>
+    public static string RelayedTelemetry(string station, string device) => $"{Prefix}/relay/{CheckSender(station)}/telemetry/{CheckSender(device)}";
+
+    /// <summary>Parses a relayed telemetry topic into the station that relays and the device whose report it is.</summary>
+    public static bool TryParseRelayedTelemetry(string? topic, out string station, out string device)
+    {
+        station = device = "";
+        if (topic is null) return false;
+        var parts = topic.Split('/');
+        if (parts.Length != 6 || parts[0] != "kpu" || parts[1] != "v1" || parts[2] != "relay" || parts[4] != "telemetry") return false;
+        if (!DeviceName.IsValid(parts[3]) || !DeviceName.IsValid(parts[5])) return false;
+        (station, device) = (parts[3], parts[5]);
+        return true;
+    }
 
     /// <summary>Parses a submission topic; false for anything else (the message is then misaddressed).</summary>
     public static bool TryParseSubmission(string? topic, out TpsTopic parsed) => TryParseTpsTopic(topic, "c1", out parsed);

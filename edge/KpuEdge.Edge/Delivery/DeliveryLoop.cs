@@ -439,7 +439,26 @@ public sealed class DeliveryLoop : IAsyncDisposable
             Interlocked.Increment(ref _healthSent);
             HealthDelivered?.Invoke(sequence);
         }
+        // A PPK station's: its TPS devices' reports, under its own name.
+        foreach (var (id, device, wire) in _outbox.RelayedHealthToSend(64))
+        {
+            var message = new MqttApplicationMessageBuilder()
+                .WithTopic(Topics.RelayedTelemetry(_deviceId, device))
+                .WithPayload(wire)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .Build();
+            var published = await _client.PublishAsync(message, cancellationToken);
+            if (published.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
+                throw new UnauthorizedAccessException($"The broker refused a health report relayed for {device}.");
+            if (published.ReasonCode == MqttClientPublishReasonCode.QuotaExceeded) break;
+            _outbox.MarkRelayedHealthDelivered(id);
+            Interlocked.Increment(ref _relayedHealthSent);
+        }
     }
+
+    /// <summary>Health reports of TPS devices this station relayed and the broker acknowledged.</summary>
+    public long RelayedHealthReportsSent => Interlocked.Read(ref _relayedHealthSent);
+    private long _relayedHealthSent;
 
     private TimeSpan NextResendIn()
     {

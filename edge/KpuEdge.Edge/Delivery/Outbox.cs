@@ -134,6 +134,13 @@ public sealed class Outbox : IDisposable
                 urgent     INTEGER NOT NULL,
                 created_at INTEGER NOT NULL
             );
+            CREATE TABLE IF NOT EXISTS relayed_health (
+                id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                device     TEXT    NOT NULL,
+                wire       BLOB    NOT NULL,
+                urgent     INTEGER NOT NULL,
+                created_at INTEGER NOT NULL
+            );
             CREATE TABLE IF NOT EXISTS health_counter (
                 id   INTEGER PRIMARY KEY CHECK (id = 1),
                 last INTEGER NOT NULL
@@ -237,6 +244,68 @@ public sealed class Outbox : IDisposable
             using var command = _db.CreateCommand();
             command.CommandText = "DELETE FROM health WHERE sequence = $sequence";
             command.Parameters.AddWithValue("$sequence", (long)sequence);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>
+    /// A PPK station keeps a TPS device's health report until the cloud's broker has it (the device forgot it when the
+    /// station acknowledged): per device the newest <see cref="MaxRoutineHealthReports"/> routine ones, every urgent one.
+    /// </summary>
+    public void AddRelayedHealth(string device, byte[] wire, bool urgent)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = """
+                INSERT INTO relayed_health (device, wire, urgent, created_at) VALUES ($device, $wire, $urgent, $now);
+                DELETE FROM relayed_health WHERE device = $device AND urgent = 0 AND id NOT IN
+                    (SELECT id FROM relayed_health WHERE device = $device AND urgent = 0 ORDER BY id DESC LIMIT $keep);
+                """;
+            command.Parameters.AddWithValue("$device", device);
+            command.Parameters.AddWithValue("$wire", wire);
+            command.Parameters.AddWithValue("$urgent", urgent ? 1 : 0);
+            command.Parameters.AddWithValue("$now", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            command.Parameters.AddWithValue("$keep", MaxRoutineHealthReports);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Relayed health reports to forward, events first, then oldest first.</summary>
+    public IReadOnlyList<(long Id, string Device, byte[] Wire)> RelayedHealthToSend(int max)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT id, device, wire FROM relayed_health ORDER BY urgent DESC, id LIMIT $max";
+            command.Parameters.AddWithValue("$max", max);
+            using var reader = command.ExecuteReader();
+            var list = new List<(long, string, byte[])>();
+            while (reader.Read()) list.Add((reader.GetInt64(0), reader.GetString(1), (byte[])reader[2]));
+            return list;
+        }
+    }
+
+    public int RelayedHealthWaiting
+    {
+        get
+        {
+            lock (_lock)
+            {
+                using var command = _db.CreateCommand();
+                command.CommandText = "SELECT count(*) FROM relayed_health";
+                return (int)(long)command.ExecuteScalar()!;
+            }
+        }
+    }
+
+    public void MarkRelayedHealthDelivered(long id)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "DELETE FROM relayed_health WHERE id = $id";
+            command.Parameters.AddWithValue("$id", id);
             command.ExecuteNonQuery();
         }
     }

@@ -9,6 +9,7 @@ using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Health;
 using KpuEdge.Crypto.Images;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Edge.Delivery;
@@ -155,7 +156,8 @@ public sealed class PpkRelay : IAsyncDisposable
                 : $"This PPK station relays for the TPS of kecamatan {_kecamatan}; '{identity.Name}' serves {identity.Role.ToText()} {identity.Assignment}.",
             MayPublish = (identity, topic) =>
                 (Topics.TryParseSubmission(topic, out var address) || Topics.TryParseImage(topic, out address))
-                && address.Tps.Value == identity.Assignment && address.Sender == identity.Name,
+                && address.Tps.Value == identity.Assignment && address.Sender == identity.Name
+                || topic == Topics.Telemetry(identity.Name),
             MaySubscribe = (identity, filter) => filter == Topics.Receipt(identity.Name) || filter == Topics.ImageAck(identity.Name),
             OnPublish = OnPublishAsync,
             OnSubscribed = OnSubscribed,
@@ -217,10 +219,12 @@ public sealed class PpkRelay : IAsyncDisposable
                 TakeSubmission(e, device, address.Tps, address.Contest);
             else if (Topics.TryParseImage(message.Topic, out address) && address.Tps.Value == device.Assignment && address.Sender == device.Name)
                 TakeChunk(message, device, address.Tps, address.Contest);
+            else if (Topics.TryParseTelemetry(message.Topic, out var reporter) && reporter == device.Name)
+                TakeHealth(e, device);
             else
             {
                 e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
-                e.Response.ReasonString = $"'{device.Name}' may publish only the forms and images of TPS {device.Assignment}.";
+                e.Response.ReasonString = $"'{device.Name}' may publish only the forms, images and health reports of TPS {device.Assignment}.";
                 Raise(new RelayEvent(RelayEventKind.Denied, device.Name, $"may not publish to '{message.Topic}'"));
             }
         }
@@ -232,6 +236,33 @@ public sealed class PpkRelay : IAsyncDisposable
             Raise(new RelayEvent(RelayEventKind.Failed, device.Name, ex.Message));
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A device's health report: read strictly (its own, its size), kept in the station's outbox and forwarded under the
+    /// station's name; the cloud checks the device's signature and that its TPS is in this kecamatan.
+    /// </summary>
+    private void TakeHealth(InterceptingPublishEventArgs e, KpuIdentity device)
+    {
+        var payload = e.ApplicationMessage.Payload.ToArray();
+        HealthReport report;
+        try { report = SignedHealthReport.Decode(payload).Report; }
+        catch (HealthFormatException ex)
+        {
+            e.Response.ReasonCode = MqttPubAckReasonCode.PayloadFormatInvalid;
+            e.Response.ReasonString = ex.Message;
+            Raise(new RelayEvent(RelayEventKind.Denied, device.Name, $"health report refused: {ex.Message}"));
+            return;
+        }
+        if (report.DeviceId != device.Name)
+        {
+            e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+            e.Response.ReasonString = $"A device relays only its own health reports, not {report.DeviceId}'s.";
+            Raise(new RelayEvent(RelayEventKind.Denied, device.Name, $"health report of '{report.DeviceId}' refused"));
+            return;
+        }
+        Outbox.AddRelayedHealth(device.Name, payload, urgent: report.Events.Count > 0);
+        _loop.Wake();
     }
 
     private sealed record Verdict(SignedSubmission? Signed, Submission? Submission, string? Reason, string? Detail);
