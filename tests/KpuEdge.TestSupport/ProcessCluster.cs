@@ -227,7 +227,8 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        for (int i = _nodes.Length - 1; i >= 0; i--) await StopNodeAsync(i);
+        // All nodes at once (a cluster shutting down), then the servers they use, which are still up for their goodbyes.
+        await Task.WhenAll(Enumerable.Range(0, _nodes.Length).Select(StopNodeAsync));
         await Postgres.DisposeAsync();
         await Redis.DisposeAsync();
         if (Influx is not null) await Influx.DisposeAsync();

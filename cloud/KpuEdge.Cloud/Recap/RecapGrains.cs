@@ -2,6 +2,7 @@ using KpuEdge.Cloud.Ledger;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace KpuEdge.Cloud.Recap;
@@ -121,7 +122,8 @@ public sealed class TpsGrain(IFormReader ledger, RecapContext context) : Grain, 
 /// from its reporting children (which rebuild themselves the same way), so no node's loss loses a vote from the recap.
 /// </summary>
 [KeepAlive]
-public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider time, IFormReader ledger, RecapContext context) : Grain, IRegionGrain
+public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider time, IFormReader ledger, RecapContext context, IHostApplicationLifetime lifetime)
+    : Grain, IRegionGrain
 {
     private readonly Dictionary<string, RecapSnapshot> _children = new(StringComparer.Ordinal);
     private IGrainTimer? _flushTimer;
@@ -190,6 +192,9 @@ public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider tim
     {
         var code = Code;
         if (!_dirty || code.IsNasional) return Task.CompletedTask;
+        // A node that is stopping pushes nothing more: its parent may already be gone with the silo (each such call
+        // failed loudly at every stop), and whoever activates the parent next rebuilds it from the ledger.
+        if (lifetime.ApplicationStopping.IsCancellationRequested) return Task.CompletedTask;
         _dirty = false;
         // Versions must grow even across a silo restart; the clock in ticks does, the counter keeps them distinct.
         _version = Math.Max(_version + 1, time.GetUtcNow().UtcTicks);
