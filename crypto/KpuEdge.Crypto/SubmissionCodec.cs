@@ -54,8 +54,6 @@ public static class SubmissionCodec
     private const int MaxTextLength = 64;
     /// <summary>Longest correction reason, in UTF-16 code units: a sentence, not an essay, on a thin link.</summary>
     public const int MaxReasonLength = 200;
-    private const int MaxChoices = 64;
-    private const int MaxCandidates = 64;
     private static readonly byte[] Domain = "KPU-C1\0"u8.ToArray();
 
     public static byte[] EncodeBody(Submission s)
@@ -79,7 +77,7 @@ public static class SubmissionCodec
         w.WriteByteString(s.PreviousHash.Bytes);
         w.WriteInt64(s.DeviceTime.ToUnixTimeMilliseconds());
         w.WriteByteString(s.ImageHash.Bytes);
-        WriteTally(w, s.Tally);
+        TallyCbor.Write(w, s.Tally);
         if (s.CorrectionReason is { } correction) w.WriteTextString(correction);
         w.WriteEndArray();
         return w.Encode();
@@ -138,7 +136,7 @@ public static class SubmissionCodec
         if (timeMs < DateTimeOffset.MinValue.ToUnixTimeMilliseconds() || timeMs > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())
             throw Malformed("device time out of range");
         var image = ReadHash(r, "image hash");
-        var tally = ReadTally(r, contest, tps);
+        var tally = TallyCbor.Read(r, contest, Malformed).ToTally(tps);
         string? correction = null;
         if (length == 11)
         {
@@ -159,108 +157,6 @@ public static class SubmissionCodec
             Tally = tally,
             CorrectionReason = correction,
         };
-    }
-
-    private static void WriteTally(CborWriter w, C1Tally t)
-    {
-        w.WriteStartArray(11);
-        foreach (var count in new[] { t.Dpt, t.PenggunaDpt, t.PenggunaDptb, t.PenggunaDpk, t.PenggunaTotal, t.Disabilitas })
-        {
-            w.WriteStartArray(3);
-            w.WriteInt32(count.L);
-            w.WriteInt32(count.P);
-            w.WriteInt32(count.Total);
-            w.WriteEndArray();
-        }
-        w.WriteStartArray(4);
-        w.WriteInt32(t.Surat.Diterima);
-        w.WriteInt32(t.Surat.Digunakan);
-        w.WriteInt32(t.Surat.Rusak);
-        w.WriteInt32(t.Surat.Sisa);
-        w.WriteEndArray();
-        bool party = t.Contest.IsPartyContest();
-        w.WriteStartArray(t.Suara.Count);
-        foreach (var choice in t.Suara)
-        {
-            w.WriteStartArray(party ? 4 : 2);
-            w.WriteInt32(choice.Number);
-            w.WriteInt32(choice.Total);
-            if (party)
-            {
-                w.WriteInt32(choice.PartyVotes);
-                w.WriteStartArray(choice.CandidateVotes.Length);
-                foreach (int votes in choice.CandidateVotes) w.WriteInt32(votes);
-                w.WriteEndArray();
-            }
-            else if (choice.PartyVotes != 0 || choice.CandidateVotes.Length != 0)
-            {
-                throw new ArgumentException($"Choice {choice.Number} of {t.Contest.Slug()} cannot carry party or candidate votes.");
-            }
-            w.WriteEndArray();
-        }
-        w.WriteEndArray();
-        w.WriteInt32(t.SuaraSah);
-        w.WriteInt32(t.SuaraTidakSah);
-        w.WriteInt32(t.SuaraTotal);
-        w.WriteEndArray();
-    }
-
-    private static C1Tally ReadTally(CborReader r, ContestId contest, TpsCode tps)
-    {
-        if (r.ReadStartArray() != 11) throw Malformed("tally has the wrong number of fields");
-        var counts = new GenderCount[6];
-        for (int i = 0; i < counts.Length; i++)
-        {
-            if (r.ReadStartArray() != 3) throw Malformed("a voter count is not [l, p, total]");
-            counts[i] = new GenderCount(r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
-            r.ReadEndArray();
-        }
-        if (r.ReadStartArray() != 4) throw Malformed("ballot papers are not [diterima, digunakan, rusak, sisa]");
-        var surat = new BallotPapers(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
-        r.ReadEndArray();
-        int choices = r.ReadStartArray() ?? throw Malformed("indefinite vote list");
-        if (choices > MaxChoices) throw Malformed($"{choices} choices; at most {MaxChoices}");
-        bool party = contest.IsPartyContest();
-        var suara = new ChoiceVotes[choices];
-        for (int i = 0; i < choices; i++)
-        {
-            if (r.ReadStartArray() != (party ? 4 : 2)) throw Malformed($"choice {i} has the wrong shape for {contest.Slug()}");
-            int number = r.ReadInt32(), total = r.ReadInt32();
-            if (party)
-            {
-                int partyVotes = r.ReadInt32();
-                int candidates = r.ReadStartArray() ?? throw Malformed("indefinite candidate list");
-                if (candidates > MaxCandidates) throw Malformed($"{candidates} candidates; at most {MaxCandidates}");
-                var votes = new int[candidates];
-                for (int c = 0; c < candidates; c++) votes[c] = r.ReadInt32();
-                r.ReadEndArray();
-                suara[i] = new ChoiceVotes(number, total, partyVotes, votes);
-            }
-            else
-            {
-                suara[i] = new ChoiceVotes(number, total);
-            }
-            r.ReadEndArray();
-        }
-        r.ReadEndArray();
-        var tally = new C1Tally
-        {
-            Contest = contest,
-            Tps = tps,
-            Dpt = counts[0],
-            PenggunaDpt = counts[1],
-            PenggunaDptb = counts[2],
-            PenggunaDpk = counts[3],
-            PenggunaTotal = counts[4],
-            Disabilitas = counts[5],
-            Surat = surat,
-            Suara = suara,
-            SuaraSah = r.ReadInt32(),
-            SuaraTidakSah = r.ReadInt32(),
-            SuaraTotal = r.ReadInt32(),
-        };
-        r.ReadEndArray();
-        return tally;
     }
 
     private static void CheckText(string text, string what, bool allowEmpty)

@@ -26,10 +26,30 @@ public sealed record ChoiceVotes(int Number, int Total, int PartyVotes = 0, int[
 }
 
 /// <summary>
+/// The numbers a C.Hasil form carries and a D.Hasil sums: voters, ballot papers, votes per choice, valid and invalid.
+/// One encoding and one comparison serve both.
+/// </summary>
+public interface ITallyNumbers
+{
+    ContestId Contest { get; }
+    GenderCount Dpt { get; }
+    GenderCount PenggunaDpt { get; }
+    GenderCount PenggunaDptb { get; }
+    GenderCount PenggunaDpk { get; }
+    GenderCount PenggunaTotal { get; }
+    GenderCount Disabilitas { get; }
+    BallotPapers Surat { get; }
+    IReadOnlyList<ChoiceVotes> Suara { get; }
+    int SuaraSah { get; }
+    int SuaraTidakSah { get; }
+    int SuaraTotal { get; }
+}
+
+/// <summary>
 /// The numbers of one C.Hasil form set: one contest at one TPS, as read from paper. A tally can hold
 /// numbers that break the form's rules: <see cref="C1Validator"/> says which.
 /// </summary>
-public sealed record C1Tally
+public sealed record C1Tally : ITallyNumbers
 {
     public required ContestId Contest { get; init; }
     [JsonConverter(typeof(TpsCodeJsonConverter))]

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Formats.Cbor;
 using KpuEdge.Crypto.Pki;
+using KpuEdge.Crypto.Ppk;
 
 namespace KpuEdge.Crypto.Transparency;
 
@@ -11,6 +12,8 @@ public enum LogEntryType : byte
     Submission = 0x01,
     /// <summary>Content = canonical CBOR [1, device_id, certificate_serial_hex, revoked_at_ms, reason].</summary>
     Revocation = 0x02,
+    /// <summary>Content = a signed PPK statement's exact wire bytes (verification, objection, correction, D.Hasil).</summary>
+    PpkStatement = 0x03,
 }
 
 /// <summary>The reason's text in a revocation entry.</summary>
@@ -78,11 +81,12 @@ public sealed class LogEntry
     public const int MaxSerialHexLength = 40;
     private const int RevocationVersion = 1;
 
-    private LogEntry(byte[] bytes, SignedSubmission? submission, LoggedRevocation? revocation)
+    private LogEntry(byte[] bytes, SignedSubmission? submission, LoggedRevocation? revocation, SignedPpkStatement? statement = null)
     {
         Bytes = bytes;
         Submission = submission;
         Revocation = revocation;
+        Statement = statement;
     }
 
     public LogEntryType Type => (LogEntryType)Bytes[0];
@@ -93,6 +97,8 @@ public sealed class LogEntry
     public SignedSubmission? Submission { get; }
     /// <summary>Set for <see cref="LogEntryType.Revocation"/>.</summary>
     public LoggedRevocation? Revocation { get; }
+    /// <summary>Set for <see cref="LogEntryType.PpkStatement"/> (decoded, signature not checked).</summary>
+    public SignedPpkStatement? Statement { get; }
 
     public byte[] LeafHash() => MerkleTree.LeafHash(Bytes);
 
@@ -101,6 +107,11 @@ public sealed class LogEntry
     public static LogEntry For(SignedSubmission submission) => new(EncodeSubmission(submission.Wire), submission, null);
 
     public static LogEntry For(LoggedRevocation revocation) => new(EncodeRevocation(revocation), null, revocation);
+
+    public static LogEntry For(SignedPpkStatement statement) => new(EncodeStatement(statement.Wire), null, null, statement);
+
+    /// <summary>0x03 ‖ the statement's wire bytes, untouched.</summary>
+    public static byte[] EncodeStatement(ReadOnlySpan<byte> wire) => [(byte)LogEntryType.PpkStatement, .. wire];
 
     /// <summary>0x01 ‖ the submission's wire bytes, untouched.</summary>
     public static byte[] EncodeSubmission(ReadOnlySpan<byte> wire)
@@ -147,6 +158,15 @@ public sealed class LogEntry
                 }
             case LogEntryType.Revocation:
                 return new LogEntry(bytes, null, DecodeRevocation(entry[1..]));
+            case LogEntryType.PpkStatement:
+                try
+                {
+                    return new LogEntry(bytes, null, null, SignedPpkStatement.Decode(entry[1..]));
+                }
+                catch (PpkStatementFormatException e)
+                {
+                    throw new LogEntryFormatException($"A PPK statement entry whose content is not a statement: {e.Message}", e);
+                }
             default:
                 throw new LogEntryFormatException($"Unknown entry type 0x{bytes[0]:x2}.");
         }
