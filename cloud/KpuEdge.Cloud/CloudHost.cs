@@ -95,6 +95,7 @@ public static class CloudHost
         services.AddSingleton<ILedgerWriter>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<IFormReader>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<IDeviceChains>(sp => sp.GetRequiredService<IResultsLedger>());
+        services.AddSingleton<IPpkRecord>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<ILogStore>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<IAuditTrail>(sp => sp.GetRequiredService<IResultsLedger>());
         services.AddSingleton<IImageIndex>(sp => sp.GetRequiredService<IResultsLedger>());
@@ -123,6 +124,8 @@ public static class CloudHost
         services.AddSingleton<CrlUploadSlots>();
         services.AddSingleton<ImageReceiver>();
         services.AddSingleton<ImageIngest>();
+        services.AddSingleton<KpuEdge.Cloud.Ppk.PpkStatementChecker>();
+        services.AddSingleton<KpuEdge.Cloud.Ppk.PpkIngest>();
         services.AddSingleton<IngestService>();
         services.AddHostedService(sp => sp.GetRequiredService<IngestService>());
         services.AddNsoc(nsoc);
@@ -136,6 +139,7 @@ public static class CloudHost
         app.UseRequestBodyLimits();
         app.MapResultsApi();
         app.MapLogApi();
+        app.MapPpkApi();
         app.MapTrustApi();
         app.MapImageApi();
         app.MapGet("/", () => "KpuEdge cloud: GET /api/v1/results/{contest}/{region}, /api/v1/status, /api/v1/log/checkpoint (docs/verification.md)");

@@ -251,6 +251,61 @@ public abstract class LedgerContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Logs_PPK_statements_after_the_batch_forms_once_each_and_finds_them_by_station_kecamatan_TPS_and_desa()
+    {
+        var a = new LedgerDevice("dev-a", Tps[0]);
+        var b = new LedgerDevice("dev-b", Tps[1]);
+        var formA = a.Next();
+        var formB = b.Next();
+        var kecamatan = Tps[0].Region.AncestorAt(RegionLevel.Kecamatan);
+        var station = KpuEdge.Crypto.Pki.EphemeralPki.Create(CloudFixture.Election.ElectionId, DateTimeOffset.UnixEpoch.AddYears(59), seed: 5)
+            .IssueDevice("ppk-" + kecamatan.Value, KpuEdge.Crypto.Pki.KpuRole.Ppk, kecamatan.Value);
+        KpuEdge.Crypto.Ppk.SignedPpkStatement Sign(KpuEdge.Crypto.Ppk.PpkStatement s) =>
+            KpuEdge.Crypto.Ppk.SignedPpkStatement.Sign(s, station.SigningCertificate, station.SigningKey);
+        var verification = Sign(new KpuEdge.Crypto.Ppk.PpkVerification
+        {
+            ElectionId = CloudFixture.Election.ElectionId, StationId = station.DeviceId, Kecamatan = kecamatan, Sequence = 1, StationTime = DateTimeOffset.UnixEpoch,
+            Verified = [new(Tps[0], ContestId.Ppwp, formA.Hash)],
+        });
+        var correction = Sign(new KpuEdge.Crypto.Ppk.PpkCorrection
+        {
+            ElectionId = CloudFixture.Election.ElectionId, StationId = station.DeviceId, Kecamatan = kecamatan, Sequence = 2, PreviousHash = verification.Hash,
+            StationTime = DateTimeOffset.UnixEpoch, Replaces = new(Tps[1], ContestId.Ppwp, formB.Hash), Reason = "pleno", Tally = formB.Submission.Tally,
+        });
+
+        var commit = await Ledger.AppendAsync(Forms(formA, formB) with
+        {
+            Statements = [new StatementRecord(verification, DateTimeOffset.UnixEpoch), new StatementRecord(correction, DateTimeOffset.UnixEpoch, "{}")],
+        });
+        Assert.Equal([0L, 1], commit.SubmissionLogIndexes);
+        Assert.Equal([2L, 3], commit.StatementLogIndexes);
+        Assert.Empty(commit.StatementConflicts);
+        Assert.Equal(KpuEdge.Crypto.Transparency.LogEntry.EncodeStatement(correction.Wire), commit.LogEntries[3]);
+        Assert.Equal(KpuEdge.Crypto.Transparency.LogEntry.EncodeStatement(verification.Wire), await Ledger.ReadLogAsync(2, 3).SingleAsync());
+
+        // The same bytes again, or another statement under a sequence number taken: conflicts, nothing written, no index moved.
+        var fork = Sign(new KpuEdge.Crypto.Ppk.PpkObjection
+        {
+            ElectionId = CloudFixture.Election.ElectionId, StationId = station.DeviceId, Kecamatan = kecamatan, Sequence = 2, StationTime = DateTimeOffset.UnixEpoch,
+            Form = new(Tps[1], ContestId.Ppwp, formB.Hash), Objector = "Panwascam", Text = "x",
+        });
+        var again = await Ledger.AppendAsync(new LedgerBatch { Statements = [new StatementRecord(verification, DateTimeOffset.UnixEpoch), new StatementRecord(fork, DateTimeOffset.UnixEpoch)] });
+        Assert.Equal([-1L, -1], again.StatementLogIndexes);
+        Assert.Equal(new HashSet<int> { 0, 1 }, again.StatementConflicts);
+        Assert.Equal(4, await Ledger.LogCountAsync());
+
+        Assert.Equal([1UL, 2], (await Ledger.StationLinksAsync(station.DeviceId)).Select(l => l.Link.Sequence));
+        Assert.Equal(correction.Hash, (await Ledger.StationLinksAsync(station.DeviceId))[1].Link.Hash);
+        var found = await Ledger.FindStatementAsync(correction.Hash);
+        Assert.Equal((3L, "{}", KpuEdge.Crypto.Ppk.PpkStatementKind.Correction), (found!.LogIndex, found.Finding, found.Kind));
+        Assert.Equal(correction.Wire, found.Wire);
+        Assert.Equal([verification.Hash, correction.Hash], (await Ledger.StatementsForKecamatanAsync(kecamatan)).Select(s => s.Hash));
+        Assert.Equal([verification.Hash], (await Ledger.StatementsForTpsAsync(Tps[0])).Select(s => s.Hash));
+        Assert.Equal([correction.Hash], (await Ledger.CorrectionsForDesaAsync(Tps[1].Desa)).Select(s => s.Hash));
+        Assert.Empty(await Ledger.StatementsForTpsAsync(Tps[2]));
+    }
+
+    [Fact]
     public async Task Finds_a_form_by_hash_and_by_position_with_everything_it_was_written_with()
     {
         var a = new LedgerDevice("dev-a", Tps[0]);

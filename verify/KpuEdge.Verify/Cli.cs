@@ -175,8 +175,24 @@ public static class Cli
             return Emit(report, parse.GetValue(json), stdout);
         });
 
-        var root = new RootCommand("kpu-verify: check KPU election results yourself — signed submissions, device certificates, the transparency log.")
-            { submission, inclusion, consistency, qr, image, audit };
+        var dhasilHash = new Option<string>("--hash") { Description = "The D.Hasil statement's hash (64 hex digits), as the public API lists it", Required = true };
+        var dhasil = new Command("dhasil", "Check a kecamatan's D.Hasil: proven in the log, signed by its PPK station (against your root), every form it sums proven and signed, and their sum.")
+            { log, key, rootPem, issuingPem, crl, dhasilHash, json };
+        dhasil.SetAction(async (parse, ct) =>
+        {
+            var report = new VerificationReport("dhasil");
+            bool asJson = parse.GetValue(json);
+            if (!TryLogAndKey(parse.GetValue(log)!, parse.GetValue(key)!, report, out var uri, out var logKey)
+                || !TryReadAnchors(parse.GetValue(rootPem)!, parse.GetValue(issuingPem)!, parse.GetValue(crl), report, out var anchors))
+                return Emit(report, asJson, stdout);
+            string text = parse.GetValue(dhasilHash)!;
+            if (!Sha256Hash.TryParseHex(text, out var h) || h.IsEmpty)
+                return Emit(report.CannotCheck("usage", $"'{text}' is not a SHA-256 hash (64 hex digits)."), asJson, stdout);
+            return Emit(await verifier.VerifyDhasilAsync(uri, logKey, anchors, h, ct), asJson, stdout);
+        });
+
+        var root = new RootCommand("kpu-verify: check KPU election results yourself — signed submissions, device certificates, PPK statements, the transparency log.")
+            { submission, inclusion, consistency, qr, image, dhasil, audit };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

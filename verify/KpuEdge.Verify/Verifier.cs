@@ -27,7 +27,7 @@ public abstract record InclusionTarget
 /// kpu-verify's checks, as a class so tests call them directly. Trusts only what the caller brings: the log's
 /// verifier key and KPU's root and issuing certificates. The log's HTTP API is transport; each answer is verified.
 /// </summary>
-public sealed class Verifier(HttpClient http)
+public sealed partial class Verifier(HttpClient http)
 {
     /// <summary>Entries asked for per request in an audit (the API's own maximum).</summary>
     public const int AuditPageSize = 1000;

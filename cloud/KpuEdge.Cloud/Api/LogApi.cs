@@ -50,45 +50,50 @@ public static class LogApi
 
     private static async Task<IResult> Inclusion(IResultsLedger ledger, TransparencyLog log, string? hash, string? tps, string? contest, long? size)
     {
-        LedgerEntry? entry;
+        long logIndex;
+        Sha256Hash entryHash;
         if (hash is not null)
         {
             if (!Sha256Hash.TryParseHex(hash, out var h) || h.IsEmpty) return Error(400, $"'{hash}' is not a SHA-256 hash (64 hex digits).");
-            entry = await ledger.FindByHashAsync(h);
-            if (entry is null) return Error(404, $"No accepted submission has hash {hash}.");
+            // A TPS's form, or a PPK station's statement (verification, objection, correction, D.Hasil).
+            if (await ledger.FindByHashAsync(h) is { } form) logIndex = form.LogIndex;
+            else if (await ledger.FindStatementAsync(h) is { } statement) logIndex = statement.LogIndex;
+            else return Error(404, $"No accepted submission or PPK statement has hash {hash}.");
+            entryHash = h;
         }
         else if (tps is not null && contest is not null)
         {
             if (!TpsCode.TryParse(tps, out var code)) return Error(400, $"'{tps}' is not a TPS code (13 digits).");
             if (!Contests.TryParseSlug(contest, out var c)) return Error(400, $"Unknown contest '{contest}'.");
-            // The version the recap counts: the highest device sequence, as in the results API.
-            entry = (await ledger.ForTpsAsync(code)).Where(e => e.Contest == c).OrderBy(e => e.Sequence).ThenBy(e => e.Position).LastOrDefault();
+            // The device's version the recap counts: the highest device sequence, as in the results API.
+            var entry = (await ledger.ForTpsAsync(code)).Where(e => e.Contest == c).OrderBy(e => e.Sequence).ThenBy(e => e.Position).LastOrDefault();
             if (entry is null) return Error(404, $"TPS {tps} has no accepted {contest} submission.");
+            (logIndex, entryHash) = (entry.LogIndex, entry.Hash);
         }
         else
         {
             return Error(400, "Give hash, or tps and contest.");
         }
 
-        var entryBytes = await ledger.ReadLogAsync(entry.LogIndex, entry.LogIndex + 1).SingleAsync();
+        var entryBytes = await ledger.ReadLogAsync(logIndex, logIndex + 1).SingleAsync();
         // Another node may have written it since this node's tree last looked.
-        await log.CatchUpAsync(entry.LogIndex + 1);
+        await log.CatchUpAsync(logIndex + 1);
         if (size is { } treeSize)
         {
-            if (treeSize <= entry.LogIndex || treeSize > log.Size)
-                return Error(400, $"Entry {entry.LogIndex} is not in a tree of {treeSize} (the log has {log.Size}).");
-            var proof = log.ProveInclusionAt(entry.LogIndex, treeSize);
+            if (treeSize <= logIndex || treeSize > log.Size)
+                return Error(400, $"Entry {logIndex} is not in a tree of {treeSize} (the log has {log.Size}).");
+            var proof = log.ProveInclusionAt(logIndex, treeSize);
             return Results.Json(new
             {
-                leaf_index = entry.LogIndex, tree_size = treeSize, proof = proof.Select(Convert.ToBase64String),
-                entry = Convert.ToBase64String(entryBytes), submission_hash = entry.Hash.ToString(),
+                leaf_index = logIndex, tree_size = treeSize, proof = proof.Select(Convert.ToBase64String),
+                entry = Convert.ToBase64String(entryBytes), submission_hash = entryHash.ToString(),
             }, Json);
         }
-        var answer = log.ProveInclusion(entry.LogIndex, await log.CheckpointCoveringAsync(entry.LogIndex));
+        var answer = log.ProveInclusion(logIndex, await log.CheckpointCoveringAsync(logIndex));
         return Results.Json(new
         {
             leaf_index = answer.LeafIndex, tree_size = answer.TreeSize, proof = answer.Proof.Select(Convert.ToBase64String),
-            checkpoint = answer.Checkpoint.Note, entry = Convert.ToBase64String(entryBytes), submission_hash = entry.Hash.ToString(),
+            checkpoint = answer.Checkpoint.Note, entry = Convert.ToBase64String(entryBytes), submission_hash = entryHash.ToString(),
         }, Json);
     }
 }

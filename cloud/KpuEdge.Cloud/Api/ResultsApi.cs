@@ -2,12 +2,14 @@ using System.Globalization;
 using System.Text.Json;
 using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Ppk;
 using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
 using KpuEdge.Core.Regions;
 using KpuEdge.Cloud.Security;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Ppk;
 using KpuEdge.Crypto.Transparency;
 
 namespace KpuEdge.Cloud.Api;
@@ -145,7 +147,10 @@ public static class ResultsApi
         var current = versions[^1];
         var signed = SignedSubmission.Decode(current.Wire);
         var s = signed.Submission;
-        var totals = ContestTotals.FromTally(s.Tally, ballot);
+        // The PPK's word on this form: a correction at the plenary is counted in place of the device's version.
+        var ppk = PpkFormStatus.Of(tps, contest, current.Hash, await ledger.StatementsForTpsAsync(tps));
+        var correction = ppk.CountedByPpk ? (PpkCorrection)ppk.Statements.Last(x => x.Kind == PpkStatementKind.Correction).Signed.Statement : null;
+        var totals = ContestTotals.FromTally(correction?.Tally ?? s.Tally, ballot);
         var device = await devices.FindAsync(s.DeviceId);
         string signature = device is null ? "device_unknown"
             : signed.VerifySignature(device.PublicKey) ? "verified" : "invalid";
@@ -164,6 +169,14 @@ public static class ResultsApi
             ts = Ts(current.ReceivedAt),
             status_suara = true,
             status_adm = true,
+            // Who signed the numbers shown: the TPS device (submission), or the PPK station's correction of it (ppk).
+            counted_by = ppk.CountedByPpk ? "ppk" : "device",
+            ppk = new
+            {
+                status = PpkFormStatus.Text(ppk.Review),
+                counted = ppk.Counted?.ToString(),
+                statements = ppk.Statements.Select(x => PpkApi.StatementJson(x, withWire: false)),
+            },
             submission = new
             {
                 hash = current.Hash.ToString(),

@@ -47,6 +47,7 @@ public sealed class IngestService(
     IngestStats stats,
     ImageIngest images,
     TelemetryIngest telemetry,
+    KpuEdge.Cloud.Ppk.PpkIngest statements,
     KpuEdge.Nsoc.Rules.AnomalyMonitor anomalies,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -99,6 +100,7 @@ public sealed class IngestService(
             var workers = new List<Task>();
             workers.AddRange(_inbound.Select(channel => Task.Run(() => CheckLoopAsync(channel.Reader, stoppingToken), stoppingToken)));
             workers.Add(Task.Run(() => images.RunAsync(AnswerImageAsync, stoppingToken), stoppingToken));
+            workers.Add(Task.Run(() => statements.RunAsync(AnswerStatementAsync, stoppingToken), stoppingToken));
 
             await ConnectAsync(stoppingToken);
             _ready.TrySetResult();
@@ -157,6 +159,13 @@ public sealed class IngestService(
                 await telemetry.EnqueueAsync(new InboundTelemetry(m.Topic, stamped, m.Payload.ToArray(), time.GetUtcNow(), () => AcknowledgeAsync(e, connection)), cancellationToken);
                 return;
             }
+            if (Topics.TryParsePpkStatement(m.Topic, out _))
+            {
+                // A PPK station's statements queue apart too: few, but each may read a whole kecamatan from the ledger.
+                await statements.EnqueueAsync(new KpuEdge.Cloud.Ppk.InboundStatement(m.Topic, m.Payload.ToArray(), correlation, time.GetUtcNow(),
+                    () => AcknowledgeAsync(e, connection)), cancellationToken);
+                return;
+            }
             if (Topics.TryParseImage(m.Topic, out _))
             {
                 // Photos queue apart from the forms: the numbers never wait behind them.
@@ -206,11 +215,12 @@ public sealed class IngestService(
             .WithTopicFilter(f => f.WithTopic(Topics.AllImages).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .WithTopicFilter(f => f.WithTopic(Topics.AllTelemetry).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .WithTopicFilter(f => f.WithTopic(Topics.AllRelayedTelemetry).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+            .WithTopicFilter(f => f.WithTopic(Topics.AllPpkStatements).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .Build();
         var subscribed = await _client.SubscribeAsync(subscribe, cancellationToken);
         if (subscribed.Items.FirstOrDefault(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2) is { } refused)
             throw new InvalidOperationException($"The broker refused the ingest's subscription to {refused.TopicFilter.Topic}: {refused.ResultCode}");
-        logger.LogInformation("Ingest subscribed to {Topics} on {Host}:{Port}", $"{Topics.AllSubmissions}, {Topics.AllImages}, {Topics.AllTelemetry}, {Topics.AllRelayedTelemetry}", broker.Host, broker.Port);
+        logger.LogInformation("Ingest subscribed to {Topics} on {Host}:{Port}", $"{Topics.AllSubmissions}, {Topics.AllImages}, {Topics.AllTelemetry}, {Topics.AllRelayedTelemetry}, {Topics.AllPpkStatements}", broker.Host, broker.Port);
     }
 
     /// <summary>
@@ -497,6 +507,9 @@ public sealed class IngestService(
     /// </remarks>
     private Task AnswerImageAsync(string topic, byte[] ack, byte[]? correlation) =>
         ReplyAsync(topic, ack, correlation, "image acknowledgement", MqttQualityOfServiceLevel.AtMostOnce);
+
+    /// <summary>Answers a PPK statement on its station's receipt topic.</summary>
+    private Task AnswerStatementAsync(string topic, byte[] receipt, byte[]? correlation) => ReplyAsync(topic, receipt, correlation, "PPK statement receipt");
 
     /// <summary>The receipt goes to the sender's own receipt topic, derived from the topic the broker let it publish to.</summary>
     private async Task SendReceiptAsync(Inbound message, Receipt receipt)

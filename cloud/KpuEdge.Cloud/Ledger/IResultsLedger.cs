@@ -123,6 +123,7 @@ public sealed record LedgerBatch
     public IReadOnlyList<Rejection> Rejections { get; init; } = [];
     public IReadOnlyList<SecurityEvent> Events { get; init; } = [];
     public IReadOnlyList<RevocationRecord> Revocations { get; init; } = [];
+    public IReadOnlyList<StatementRecord> Statements { get; init; } = [];
 }
 
 /// <summary>
@@ -139,6 +140,13 @@ public sealed record LedgerCommit(
     long FirstLogIndex, IReadOnlyList<byte[]> LogEntries)
 {
     public IReadOnlySet<int> Conflicts { get; init; } = new HashSet<int>();
+
+    /// <summary>
+    /// Log indexes of the batch's PPK statements (logged after its submissions and revocations); -1 for one the ledger
+    /// held already (same bytes, or the same station and sequence number), whose index is then in <see cref="StatementConflicts"/>.
+    /// </summary>
+    public IReadOnlyList<long> StatementLogIndexes { get; init; } = [];
+    public IReadOnlySet<int> StatementConflicts { get; init; } = new HashSet<int>();
 
     /// <summary>The log size this commit left behind (its last entry's index + 1).</summary>
     public long LogEnd => FirstLogIndex + LogEntries.Count;
@@ -301,13 +309,13 @@ public interface IImageIndex
 }
 
 /// <summary>
-/// The results ledger: the durable, append-only source of truth for accepted forms, the transparency log's entries,
-/// revocations and security events — and what every node must share: the device registry and the revocation lists.
+/// The results ledger: the durable, append-only source of truth for accepted forms, PPK statements, the transparency
+/// log's entries, revocations and security events — and what every node must share: the device registry and the revocation lists.
 /// Everything else (grains, Merkle tree, API) is a projection of it. Two
 /// implementations: <see cref="SqliteLedger"/> (one node: the demo, most tests) and <see cref="PostgresLedger"/>
 /// (a cluster: every node writes to it). Each part of the cloud asks for the narrow interface it needs.
 /// </summary>
 public interface IResultsLedger : ILedgerWriter, IFormReader, IDeviceChains, ILogStore, IAuditTrail, IImageIndex, IDeviceDirectory,
-    IRevocationLists, IAsyncDisposable
+    IRevocationLists, IPpkRecord, IAsyncDisposable
 {
 }

@@ -8,7 +8,12 @@ namespace KpuEdge.Cloud.Ledger;
 /// <param name="LogEnd">The log size the group commit left behind; this node's tree holds at least that many entries.</param>
 public sealed record BatchResult(
     IReadOnlyList<long> Positions, IReadOnlyList<long> SubmissionLogIndexes, IReadOnlyList<long> RevocationLogIndexes,
-    IReadOnlySet<int> Conflicts, long LogEnd);
+    IReadOnlySet<int> Conflicts, long LogEnd)
+{
+    /// <summary>Log indexes of the batch's PPK statements; -1 for one the ledger held already (its index in <see cref="StatementConflicts"/>).</summary>
+    public IReadOnlyList<long> StatementLogIndexes { get; init; } = [];
+    public IReadOnlySet<int> StatementConflicts { get; init; } = new HashSet<int>();
+}
 
 /// <summary>
 /// A node's group commit: every batch handed in while a transaction is under way is written together in the next one
@@ -81,6 +86,7 @@ public sealed class LedgerWriter : IAsyncDisposable
             Rejections = group.SelectMany(p => p.Batch.Rejections).ToList(),
             Events = group.SelectMany(p => p.Batch.Events).ToList(),
             Revocations = group.SelectMany(p => p.Batch.Revocations).ToList(),
+            Statements = group.SelectMany(p => p.Batch.Statements).ToList(),
         };
         LedgerCommit commit;
         try
@@ -106,17 +112,25 @@ public sealed class LedgerWriter : IAsyncDisposable
             foreach (var p in group) p.Done.TrySetException(e);
             return;
         }
-        int form = 0, revocation = 0;
+        int form = 0, revocation = 0, statement = 0;
         foreach (var p in group)
         {
-            int forms = p.Batch.Accepted.Count, revocations = p.Batch.Revocations.Count;
+            int forms = p.Batch.Accepted.Count, revocations = p.Batch.Revocations.Count, statements = p.Batch.Statements.Count;
             var conflicts = new HashSet<int>();
             for (int i = 0; i < forms; i++)
                 if (commit.Conflicts.Contains(form + i)) conflicts.Add(i);
+            var statementConflicts = new HashSet<int>();
+            for (int i = 0; i < statements; i++)
+                if (commit.StatementConflicts.Contains(statement + i)) statementConflicts.Add(i);
             p.Done.TrySetResult(new BatchResult(Slice(commit.Positions, form, forms), Slice(commit.SubmissionLogIndexes, form, forms),
-                Slice(commit.RevocationLogIndexes, revocation, revocations), conflicts, commit.LogEnd));
+                Slice(commit.RevocationLogIndexes, revocation, revocations), conflicts, commit.LogEnd)
+            {
+                StatementLogIndexes = Slice(commit.StatementLogIndexes, statement, statements),
+                StatementConflicts = statementConflicts,
+            });
             form += forms;
             revocation += revocations;
+            statement += statements;
         }
     }
 

@@ -167,6 +167,31 @@ public sealed class PostgresLedger : IResultsLedger
             certificate bytea NOT NULL
         );
         CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial);
+        -- PPK stations' signed statements (verification, objection, correction, D.Hasil), each logged whole.
+        CREATE TABLE IF NOT EXISTS ppk_statements (
+            hash         bytea   PRIMARY KEY,
+            station      text    NOT NULL,
+            sequence     bigint  NOT NULL,
+            kind         integer NOT NULL,
+            kecamatan    text    NOT NULL,
+            received_at  bigint  NOT NULL,
+            prev_hash    bytea   NOT NULL,
+            station_time bigint  NOT NULL,
+            wire         bytea   NOT NULL,
+            log_index    bigint  NOT NULL,
+            finding      text,
+            UNIQUE (station, sequence)
+        );
+        CREATE INDEX IF NOT EXISTS ppk_statements_kecamatan ON ppk_statements (kecamatan);
+        -- The forms each statement names (a D.Hasil, one row per TPS): a TPS's page and a desa's recap find them by TPS.
+        CREATE TABLE IF NOT EXISTS ppk_statement_forms (
+            statement_hash bytea   NOT NULL,
+            tps            text    NOT NULL,
+            contest        integer NOT NULL,
+            form_hash      bytea   NOT NULL,
+            kind           integer NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS ppk_statement_forms_tps ON ppk_statement_forms (tps, kind);
         -- The newest installed revocation list of each issuing CA; nodes poll (issuer, number).
         CREATE TABLE IF NOT EXISTS crls (
             issuer      text   PRIMARY KEY,
@@ -188,6 +213,7 @@ public sealed class PostgresLedger : IResultsLedger
         // holds already; and take the batch's event ids.
         long lastPosition, firstLogIndex;
         var conflicts = InBatchRepeats(accepted);
+        var statementConflicts = StatementRepeats(batch.Statements);
         var logged = new Dictionary<string, long>(StringComparer.Ordinal);
         var eventIds = new List<long>(batch.Events.Count);
         await using (var lookup = new NpgsqlBatch(connection, transaction))
@@ -196,6 +222,7 @@ public sealed class PostgresLedger : IResultsLedger
             if (accepted.Count > 0) lookup.BatchCommands.Add(HeldFormsCommand(accepted));
             if (revocations.Count > 0) lookup.BatchCommands.Add(LoggedRevocationsCommand(revocations));
             if (batch.Events.Count > 0) lookup.BatchCommands.Add(EventIdsCommand(batch.Events.Count));
+            if (batch.Statements.Count > 0) lookup.BatchCommands.Add(HeldStatementsCommand(batch.Statements));
             await using var reader = await lookup.ExecuteReaderAsync(cancellationToken);
             if (!await reader.ReadAsync(cancellationToken)) throw new InvalidDataException("The ledger has no head row.");
             (lastPosition, firstLogIndex) = (reader.GetInt64(0), reader.GetInt64(1));
@@ -213,6 +240,11 @@ public sealed class PostgresLedger : IResultsLedger
             {
                 await reader.NextResultAsync(cancellationToken);
                 eventIds.AddRange(await ReadEventIdsAsync(reader, batch.Events.Count, cancellationToken));
+            }
+            if (batch.Statements.Count > 0)
+            {
+                await reader.NextResultAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken)) statementConflicts.Add((int)reader.GetInt64(0) - 1);
             }
         }
 
@@ -248,11 +280,26 @@ public sealed class PostgresLedger : IResultsLedger
             freshRevocations.Add(i);
         }
 
+        var statementLog = new long[batch.Statements.Count];
+        var freshStatements = new List<(StatementRecord Record, long LogIndex)>();
+        for (int i = 0; i < batch.Statements.Count; i++)
+        {
+            if (statementConflicts.Contains(i))
+            {
+                statementLog[i] = -1;
+                continue;
+            }
+            statementLog[i] = nextLog++;
+            entries.Add(LogEntry.EncodeStatement(batch.Statements[i].Signed.Wire));
+            freshStatements.Add((batch.Statements[i], statementLog[i]));
+        }
+
         // Round trip 2: everything written, the head moved; then the commit.
         await using (var write = new NpgsqlBatch(connection, transaction))
         {
             if (rows.Count > 0) AddSubmissions(write, rows.Select(i => (accepted[i].Submission, accepted[i].ReceivedAt, positions[i], submissionLog[i])).ToList());
             if (freshRevocations.Count > 0) AddRevocations(write, freshRevocations.Select(i => (revocations[i], revocationLog[i])).ToList());
+            if (freshStatements.Count > 0) AddStatements(write, freshStatements);
             if (batch.Rejections.Count > 0) AddRejections(write, batch.Rejections);
             var events = RecordedEvents(batch.Events, eventIds);
             if (events.Count > 0) AddEvents(write, events);
@@ -263,7 +310,113 @@ public sealed class PostgresLedger : IResultsLedger
             await write.ExecuteNonQueryAsync(cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
-        return new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries) { Conflicts = conflicts };
+        return new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries)
+        {
+            Conflicts = conflicts, StatementLogIndexes = statementLog, StatementConflicts = statementConflicts,
+        };
+    }
+
+    /// <summary>Statements that repeat one earlier in the batch (same bytes, or same station and sequence).</summary>
+    private static HashSet<int> StatementRepeats(IReadOnlyList<StatementRecord> statements)
+    {
+        var repeats = new HashSet<int>();
+        var seen = new HashSet<(string, ulong)>();
+        var seenHashes = new HashSet<Sha256Hash>();
+        for (int i = 0; i < statements.Count; i++)
+        {
+            var s = statements[i].Signed;
+            if (!seen.Add((s.Statement.StationId, s.Statement.Sequence)) | !seenHashes.Add(s.Hash)) repeats.Add(i);
+        }
+        return repeats;
+    }
+
+    /// <summary>The (1-based) ordinals of the statements the ledger already holds: the same bytes, or the same station and sequence.</summary>
+    private static NpgsqlBatchCommand HeldStatementsCommand(IReadOnlyList<StatementRecord> statements)
+    {
+        var command = new NpgsqlBatchCommand("""
+            SELECT t.i FROM unnest(@hash, @station, @sequence) WITH ORDINALITY AS t(hash, station, sequence, i)
+            WHERE EXISTS (SELECT 1 FROM ppk_statements s WHERE s.hash = t.hash)
+               OR EXISTS (SELECT 1 FROM ppk_statements s WHERE s.station = t.station AND s.sequence = t.sequence)
+            """);
+        command.Parameters.AddWithValue("hash", statements.Select(s => s.Signed.Hash.ToArray()).ToArray());
+        command.Parameters.AddWithValue("station", statements.Select(s => s.Signed.Statement.StationId).ToArray());
+        command.Parameters.AddWithValue("sequence", statements.Select(s => (long)s.Signed.Statement.Sequence).ToArray());
+        return command;
+    }
+
+    private static void AddStatements(NpgsqlBatch batch, IReadOnlyList<(StatementRecord Record, long LogIndex)> statements)
+    {
+        foreach (var (record, logIndex) in statements)
+        {
+            var (signed, receivedAt, finding) = record;
+            var s = signed.Statement;
+            var insert = new NpgsqlBatchCommand("""
+                INSERT INTO ppk_statements (hash, station, sequence, kind, kecamatan, received_at, prev_hash, station_time, wire, log_index, finding)
+                VALUES (@hash, @station, @sequence, @kind, @kecamatan, @received, @prev, @time, @wire, @log_index, @finding)
+                """);
+            insert.Parameters.AddWithValue("hash", signed.Hash.ToArray());
+            insert.Parameters.AddWithValue("station", s.StationId);
+            insert.Parameters.AddWithValue("sequence", (long)s.Sequence);
+            insert.Parameters.AddWithValue("kind", (int)s.Kind);
+            insert.Parameters.AddWithValue("kecamatan", s.Kecamatan.Value);
+            insert.Parameters.AddWithValue("received", receivedAt.ToUnixTimeMilliseconds());
+            insert.Parameters.AddWithValue("prev", s.PreviousHash.ToArray());
+            insert.Parameters.AddWithValue("time", s.StationTime.ToUnixTimeMilliseconds());
+            insert.Parameters.AddWithValue("wire", signed.Wire);
+            insert.Parameters.AddWithValue("log_index", logIndex);
+            insert.Parameters.Add(new NpgsqlParameter("finding", NpgsqlDbType.Text) { Value = (object?)finding ?? DBNull.Value });
+            batch.BatchCommands.Add(insert);
+            var rows = PpkSql.FormRows(signed).ToList();
+            var forms = new NpgsqlBatchCommand("""
+                INSERT INTO ppk_statement_forms (statement_hash, tps, contest, form_hash, kind)
+                SELECT @hash, tps, contest, form_hash, @kind FROM unnest(@tps, @contest, @form_hash) AS t(tps, contest, form_hash)
+                """);
+            forms.Parameters.AddWithValue("hash", signed.Hash.ToArray());
+            forms.Parameters.AddWithValue("kind", (int)s.Kind);
+            forms.Parameters.AddWithValue("tps", rows.Select(r => r.Tps).ToArray());
+            forms.Parameters.AddWithValue("contest", rows.Select(r => r.Contest).ToArray());
+            forms.Parameters.AddWithValue("form_hash", rows.Select(r => r.FormHash).ToArray());
+            batch.BatchCommands.Add(forms);
+            var log = new NpgsqlBatchCommand("INSERT INTO log_entries (log_index, type, position, content) VALUES (@log_index, @type, NULL, @content)");
+            log.Parameters.AddWithValue("log_index", logIndex);
+            log.Parameters.AddWithValue("type", (int)LogEntryType.PpkStatement);
+            log.Parameters.AddWithValue("content", LogEntry.EncodeStatement(signed.Wire));
+            batch.BatchCommands.Add(log);
+        }
+    }
+
+    public async Task<IReadOnlyList<StationLink>> StationLinksAsync(string station, CancellationToken cancellationToken = default)
+    {
+        var links = new List<StationLink>();
+        await ReadAsync(PpkSql.Links, r => links.Add(new StationLink(
+            new ChainLink((ulong)r.GetInt64(0), Sha256Hash.FromBytes((byte[])r[1]), Sha256Hash.FromBytes((byte[])r[2]),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))), r.GetInt64(4))), cancellationToken, ("station", station));
+        return links;
+    }
+
+    public async Task<StoredStatement?> FindStatementAsync(Sha256Hash hash, CancellationToken cancellationToken = default) =>
+        (await StatementsAsync(PpkSql.Find, cancellationToken, ("hash", hash.ToArray()))).FirstOrDefault();
+
+    public Task<IReadOnlyList<StoredStatement>> StatementsForKecamatanAsync(RegionCode kecamatan, CancellationToken cancellationToken = default) =>
+        StatementsAsync(PpkSql.ForKecamatan, cancellationToken, ("kecamatan", kecamatan.Value));
+
+    public Task<IReadOnlyList<StoredStatement>> StatementsForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
+        StatementsAsync(PpkSql.ForTps, cancellationToken, ("tps", tps.Value));
+
+    public Task<IReadOnlyList<StoredStatement>> CorrectionsForDesaAsync(RegionCode desa, CancellationToken cancellationToken = default)
+    {
+        var (from, to) = PpkSql.DesaRange(desa);
+        return StatementsAsync(PpkSql.CorrectionsForDesa, cancellationToken, ("from", from), ("to", to), ("kind", (int)KpuEdge.Crypto.Ppk.PpkStatementKind.Correction));
+    }
+
+    private async Task<IReadOnlyList<StoredStatement>> StatementsAsync(string sql, CancellationToken cancellationToken, params (string Name, object Value)[] values)
+    {
+        var statements = new List<StoredStatement>();
+        await ReadAsync(sql, r => statements.Add(new StoredStatement(
+            Sha256Hash.FromBytes((byte[])r[0]), r.GetString(1), (ulong)r.GetInt64(2), (KpuEdge.Crypto.Ppk.PpkStatementKind)r.GetInt32(3),
+            RegionCode.Parse(r.GetString(4)), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5)), (byte[])r[6], r.GetInt64(7),
+            r.IsDBNull(8) ? null : r.GetString(8))), cancellationToken, values);
+        return statements;
     }
 
     /// <summary>Forms that repeat one earlier in the batch (same bytes, or same device and sequence).</summary>

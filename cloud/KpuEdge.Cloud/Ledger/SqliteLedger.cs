@@ -122,6 +122,31 @@ public sealed class SqliteLedger : IResultsLedger
                 certificate BLOB NOT NULL
             );
             CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial);
+            -- PPK stations' signed statements (verification, objection, correction, D.Hasil), each logged whole.
+            CREATE TABLE IF NOT EXISTS ppk_statements (
+                hash         BLOB    PRIMARY KEY,
+                station      TEXT    NOT NULL,
+                sequence     INTEGER NOT NULL,
+                kind         INTEGER NOT NULL,
+                kecamatan    TEXT    NOT NULL,
+                received_at  INTEGER NOT NULL,
+                prev_hash    BLOB    NOT NULL,
+                station_time INTEGER NOT NULL,
+                wire         BLOB    NOT NULL,
+                log_index    INTEGER NOT NULL,
+                finding      TEXT,
+                UNIQUE (station, sequence)
+            );
+            CREATE INDEX IF NOT EXISTS ppk_statements_kecamatan ON ppk_statements (kecamatan);
+            -- The forms each statement names (a D.Hasil, one row per TPS): a TPS's page and a desa's recap find them by TPS.
+            CREATE TABLE IF NOT EXISTS ppk_statement_forms (
+                statement_hash BLOB    NOT NULL,
+                tps            TEXT    NOT NULL,
+                contest        INTEGER NOT NULL,
+                form_hash      BLOB    NOT NULL,
+                kind           INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS ppk_statement_forms_tps ON ppk_statement_forms (tps, kind);
             -- The newest installed revocation list of each issuing CA.
             CREATE TABLE IF NOT EXISTS crls (
                 issuer      TEXT    PRIMARY KEY,
@@ -233,6 +258,7 @@ public sealed class SqliteLedger : IResultsLedger
                 insert.ExecuteNonQuery();
                 entries.Add(r.LogEntry);
             }
+            var (statementLog, statementConflicts) = InsertStatements(batch.Statements, transaction, ref nextLog, entries);
             if (batch.Rejections.Count > 0)
             {
                 using var insert = _writer.CreateCommand();
@@ -267,9 +293,109 @@ public sealed class SqliteLedger : IResultsLedger
             }
             InsertEvents(transaction, batch.Events);
             transaction.Commit();
-            return Task.FromResult(new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries) { Conflicts = conflicts });
+            return Task.FromResult(new LedgerCommit(positions, submissionLog, revocationLog, firstLogIndex, entries)
+            {
+                Conflicts = conflicts, StatementLogIndexes = statementLog, StatementConflicts = statementConflicts,
+            });
         }
     }
+
+    /// <summary>
+    /// Writes the batch's PPK statements with the forms they name and their log entries (0x03 ‖ wire, stored whole). One the
+    /// ledger holds already — the same bytes, or the station's sequence number taken — is not written: -1 and a conflict.
+    /// </summary>
+    private (long[] LogIndexes, HashSet<int> Conflicts) InsertStatements(
+        IReadOnlyList<StatementRecord> statements, SqliteTransaction transaction, ref long nextLog, List<byte[]> entries)
+    {
+        var logIndexes = new long[statements.Count];
+        var conflicts = new HashSet<int>();
+        if (statements.Count == 0) return (logIndexes, conflicts);
+        using var held = _writer.CreateCommand();
+        held.Transaction = transaction;
+        held.CommandText = "SELECT EXISTS (SELECT 1 FROM ppk_statements WHERE hash = @hash OR (station = @station AND sequence = @sequence))";
+        var hHash = held.Parameters.Add("@hash", SqliteType.Blob);
+        var hStation = held.Parameters.Add("@station", SqliteType.Text);
+        var hSequence = held.Parameters.Add("@sequence", SqliteType.Integer);
+        using var insert = _writer.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = """
+            INSERT INTO ppk_statements (hash, station, sequence, kind, kecamatan, received_at, prev_hash, station_time, wire, log_index, finding)
+            VALUES (@hash, @station, @sequence, @kind, @kecamatan, @received, @prev, @time, @wire, @log_index, @finding);
+            INSERT INTO log_entries (log_index, type, position, content) VALUES (@log_index, @type, NULL, @content);
+            """;
+        using var form = _writer.CreateCommand();
+        form.Transaction = transaction;
+        form.CommandText = "INSERT INTO ppk_statement_forms (statement_hash, tps, contest, form_hash, kind) VALUES (@hash, @tps, @contest, @form_hash, @kind)";
+        var seen = new HashSet<(string, ulong)>();
+        var seenHashes = new HashSet<Sha256Hash>();
+        for (int i = 0; i < statements.Count; i++)
+        {
+            var (signed, receivedAt, finding) = statements[i];
+            var s = signed.Statement;
+            hHash.Value = signed.Hash.ToArray();
+            hStation.Value = s.StationId;
+            hSequence.Value = (long)s.Sequence;
+            if (!seen.Add((s.StationId, s.Sequence)) | !seenHashes.Add(signed.Hash) || (long)held.ExecuteScalar()! != 0)
+            {
+                logIndexes[i] = -1;
+                conflicts.Add(i);
+                continue;
+            }
+            logIndexes[i] = nextLog++;
+            var entry = LogEntry.EncodeStatement(signed.Wire);
+            insert.Parameters.Clear();
+            insert.Parameters.AddWithValue("@hash", signed.Hash.ToArray());
+            insert.Parameters.AddWithValue("@station", s.StationId);
+            insert.Parameters.AddWithValue("@sequence", (long)s.Sequence);
+            insert.Parameters.AddWithValue("@kind", (int)s.Kind);
+            insert.Parameters.AddWithValue("@kecamatan", s.Kecamatan.Value);
+            insert.Parameters.AddWithValue("@received", receivedAt.ToUnixTimeMilliseconds());
+            insert.Parameters.AddWithValue("@prev", s.PreviousHash.ToArray());
+            insert.Parameters.AddWithValue("@time", s.StationTime.ToUnixTimeMilliseconds());
+            insert.Parameters.AddWithValue("@wire", signed.Wire);
+            insert.Parameters.AddWithValue("@log_index", logIndexes[i]);
+            insert.Parameters.AddWithValue("@finding", (object?)finding ?? DBNull.Value);
+            insert.Parameters.AddWithValue("@type", (int)LogEntryType.PpkStatement);
+            insert.Parameters.AddWithValue("@content", entry);
+            insert.ExecuteNonQuery();
+            foreach (var (tps, contest, formHash) in PpkSql.FormRows(signed))
+            {
+                form.Parameters.Clear();
+                form.Parameters.AddWithValue("@hash", signed.Hash.ToArray());
+                form.Parameters.AddWithValue("@tps", tps);
+                form.Parameters.AddWithValue("@contest", contest);
+                form.Parameters.AddWithValue("@form_hash", formHash);
+                form.Parameters.AddWithValue("@kind", (int)s.Kind);
+                form.ExecuteNonQuery();
+            }
+            entries.Add(entry);
+        }
+        return (logIndexes, conflicts);
+    }
+
+    public Task<IReadOnlyList<StationLink>> StationLinksAsync(string station, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<StationLink>>(Rows(PpkSql.Links, r => new StationLink(ReadLink(r, 0), r.GetInt64(4)), ("@station", station)));
+
+    public Task<StoredStatement?> FindStatementAsync(Sha256Hash hash, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Rows(PpkSql.Find, ReadStatement, ("@hash", hash.ToArray())).FirstOrDefault());
+
+    public Task<IReadOnlyList<StoredStatement>> StatementsForKecamatanAsync(RegionCode kecamatan, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<StoredStatement>>(Rows(PpkSql.ForKecamatan, ReadStatement, ("@kecamatan", kecamatan.Value)));
+
+    public Task<IReadOnlyList<StoredStatement>> StatementsForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<StoredStatement>>(Rows(PpkSql.ForTps, ReadStatement, ("@tps", tps.Value)));
+
+    public Task<IReadOnlyList<StoredStatement>> CorrectionsForDesaAsync(RegionCode desa, CancellationToken cancellationToken = default)
+    {
+        var (from, to) = PpkSql.DesaRange(desa);
+        return Task.FromResult<IReadOnlyList<StoredStatement>>(Rows(PpkSql.CorrectionsForDesa, ReadStatement,
+            ("@from", from), ("@to", to), ("@kind", (int)KpuEdge.Crypto.Ppk.PpkStatementKind.Correction)));
+    }
+
+    private static StoredStatement ReadStatement(SqliteDataReader r) => new(
+        Sha256Hash.FromBytes((byte[])r[0]), r.GetString(1), (ulong)r.GetInt64(2), (KpuEdge.Crypto.Ppk.PpkStatementKind)r.GetInt32(3),
+        RegionCode.Parse(r.GetString(4)), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5)), (byte[])r[6], r.GetInt64(7),
+        r.IsDBNull(8) ? null : r.GetString(8));
 
     /// <summary>The log index of the revocation of this certificate serial, if the ledger holds it.</summary>
     private long? LoggedRevocation(string serialHex, SqliteTransaction transaction)

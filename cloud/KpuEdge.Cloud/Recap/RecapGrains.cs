@@ -2,20 +2,27 @@ using KpuEdge.Cloud.Ledger;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.Crypto;
+using KpuEdge.Crypto.Ppk;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace KpuEdge.Cloud.Recap;
 
 /// <summary>
-/// Orders the accepted versions of one TPS's form: the device's own sequence first (a correction is signed after the
-/// original even if it arrives first), then the ledger position.
+/// Orders the accepted versions of one TPS's form: a PPK correction above every device version (the plenary's numbers
+/// are the kecamatan's word), later corrections above earlier ones by log index; among the device's own versions its
+/// sequence first (a correction is signed after the original even if it arrives first), then the ledger position.
 /// </summary>
+/// <param name="ByPpk">A PPK correction: <paramref name="Sequence"/> is then its log index and <paramref name="Position"/> 0.</param>
 [GenerateSerializer, Immutable, Alias("kpu.FormVersion")]
-public readonly record struct FormVersion([property: Id(0)] ulong Sequence, [property: Id(1)] long Position) : IComparable<FormVersion>
+public readonly record struct FormVersion([property: Id(0)] ulong Sequence, [property: Id(1)] long Position, [property: Id(2)] bool ByPpk = false)
+    : IComparable<FormVersion>
 {
+    public static FormVersion OfCorrection(long logIndex) => new((ulong)logIndex, 0, ByPpk: true);
+
     public int CompareTo(FormVersion other) =>
-        Sequence != other.Sequence ? Sequence.CompareTo(other.Sequence) : Position.CompareTo(other.Position);
+        ByPpk != other.ByPpk ? ByPpk.CompareTo(other.ByPpk)
+        : Sequence != other.Sequence ? Sequence.CompareTo(other.Sequence) : Position.CompareTo(other.Position);
 }
 
 /// <summary>One TPS: the current form of each contest (the latest version wins), pushed to its desa.</summary>
@@ -79,7 +86,17 @@ public sealed class TpsForms
         Merge(entry.Contest, new FormVersion(entry.Sequence, entry.Position), ContestTotals.FromTally(tally, ballot));
     }
 
-    /// <summary>Ledger positions only grow, so the newest position seen is a version that survives deactivation.</summary>
+    /// <summary>Merges a PPK correction (its numbers from the signed statement); one without a ballot here is skipped.</summary>
+    public void Merge(StoredStatement correction, RecapContext context)
+    {
+        if (correction.Signed.Statement is not PpkCorrection c || context.Ballots.For(c.Tally.Contest, c.Tally.Tps) is not { } ballot) return;
+        Merge(c.Tally.Contest, FormVersion.OfCorrection(correction.LogIndex), ContestTotals.FromTally(c.Tally, ballot));
+    }
+
+    /// <summary>
+    /// Ledger positions only grow, so the newest position seen is a version that survives deactivation. A PPK correction
+    /// adds no position: its snapshot carries the same version, and a region takes an equal version as the newer.
+    /// </summary>
     public RecapSnapshot Snapshot() => new() { Version = _maxPosition, Contests = _forms.ToDictionary(f => f.Key, f => f.Value.Totals) };
 }
 
@@ -89,7 +106,7 @@ public sealed class TpsForms
 /// ledger read).
 /// </summary>
 [CollectionAgeLimit(Minutes = 2)]
-public sealed class TpsGrain(IFormReader ledger, RecapContext context) : Grain, ITpsGrain
+public sealed class TpsGrain(IFormReader ledger, IPpkRecord statements, RecapContext context) : Grain, ITpsGrain
 {
     private readonly TpsForms _forms = new();
 
@@ -97,6 +114,8 @@ public sealed class TpsGrain(IFormReader ledger, RecapContext context) : Grain, 
     {
         var tps = TpsCode.Parse(this.GetPrimaryKeyString());
         foreach (var entry in await ledger.ForTpsAsync(tps, cancellationToken)) _forms.Merge(entry, context);
+        foreach (var correction in await statements.CorrectionsForDesaAsync(tps.Desa, cancellationToken))
+            if (((PpkCorrection)correction.Signed.Statement).Replaces.Tps == tps) _forms.Merge(correction, context);
     }
 
     public Task Accept(ContestId contest, FormVersion version, ContestTotals totals)
@@ -122,7 +141,8 @@ public sealed class TpsGrain(IFormReader ledger, RecapContext context) : Grain, 
 /// from its reporting children (which rebuild themselves the same way), so no node's loss loses a vote from the recap.
 /// </summary>
 [KeepAlive]
-public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider time, IFormReader ledger, RecapContext context, IHostApplicationLifetime lifetime)
+public sealed class RegionGrain(
+    IOptions<CloudOptions> options, TimeProvider time, IFormReader ledger, IPpkRecord statements, RecapContext context, IHostApplicationLifetime lifetime)
     : Grain, IRegionGrain
 {
     private readonly Dictionary<string, RecapSnapshot> _children = new(StringComparer.Ordinal);
@@ -152,6 +172,8 @@ public sealed class RegionGrain(IOptions<CloudOptions> options, TimeProvider tim
                 if (!byTps.TryGetValue(entry.Tps, out var forms)) byTps[entry.Tps] = forms = new TpsForms();
                 forms.Merge(entry, context);
             }
+            foreach (var correction in await statements.CorrectionsForDesaAsync(code, cancellationToken))
+                if (byTps.TryGetValue(((PpkCorrection)correction.Signed.Statement).Replaces.Tps, out var forms)) forms.Merge(correction, context);
             foreach (var (tps, forms) in byTps)
                 if (forms.Count > 0) Remember(tps.Value, forms.Snapshot());
         }

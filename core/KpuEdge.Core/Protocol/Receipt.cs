@@ -53,11 +53,23 @@ public static class RejectReasons
     public const string TooManyVersions = "too_many_versions";
     /// <summary>The sender sent more than its share in a short time: refused unread, to be sent again later.</summary>
     public const string RateLimited = "rate_limited";
+    /// <summary>
+    /// A PPK statement signed under a certificate that is not that station's for that kecamatan: another station's
+    /// certificate, or one station speaking for a kecamatan it does not serve.
+    /// </summary>
+    public const string StationNotAssigned = "station_not_assigned";
+    /// <summary>
+    /// A PPK statement naming a version of a TPS's form that is not the one counted now: a newer version came first, or the
+    /// station has one the cloud has not yet received. Not final: the station looks again, or sends once the cloud has it.
+    /// </summary>
+    public const string StaleForm = "stale_form";
+    /// <summary>A PPK statement naming a form the cloud does not hold for that TPS and contest (not yet, or never): not final.</summary>
+    public const string UnknownForm = "unknown_form";
 
     /// <summary>Reasons that smell of attack rather than of a mistake: each also becomes a security event.</summary>
     public static bool IsSecurityRelevant(string reason) =>
         reason is BadSignature or UnknownDevice or DeviceNotAssigned or ChainFork or ChainRewind or RevokedDevice or UntrustedCertificate
-            or Oversized or ReplayedByOtherDevice or ChainJump or DeviceTimeOutOfRange or TooManyVersions;
+            or Oversized or ReplayedByOtherDevice or ChainJump or DeviceTimeOutOfRange or TooManyVersions or StationNotAssigned or UnknownForm;
 
     /// <summary>
     /// Whether a refusal is a verdict on the form's own bytes (and the history of its device), the same whoever sent it
@@ -69,7 +81,7 @@ public static class RejectReasons
     public static bool IsFinal(string? reason) =>
         reason is Malformed or UnsupportedVersion or Oversized or UnknownDevice or BadSignature or DeviceNotAssigned or WrongElection
             or UnknownTps or ContestNotHeld or InvalidTally or ChainFork or ChainRewind or RevokedDevice or CorrectionWithoutReason
-            or UntrustedCertificate or ChainJump or DeviceTimeOutOfRange or TooManyVersions;
+            or UntrustedCertificate or ChainJump or DeviceTimeOutOfRange or TooManyVersions or StationNotAssigned;
 }
 
 /// <summary>The cloud's answer to one submission, sent to the device's receipt topic (JSON).</summary>
@@ -95,6 +107,11 @@ public sealed record Receipt
     public string? Detail { get; init; }
     /// <summary>The rule violations (field and rule) for <see cref="RejectReasons.InvalidTally"/>.</summary>
     public IReadOnlyList<string>? Violations { get; init; }
+    /// <summary>
+    /// For an accepted D.Hasil: the cloud's comparison with its own sum of the same forms ("agrees: …" or "differs: …").
+    /// A D.Hasil that differs is still recorded (it is what the PPK signed) and raised to the NSOC.
+    /// </summary>
+    public string? Finding { get; init; }
     public string? Tps { get; init; }
     public string? Contest { get; init; }
     public ulong? Sequence { get; init; }

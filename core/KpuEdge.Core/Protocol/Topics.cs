@@ -29,6 +29,9 @@ public static class Topics
     /// <summary>Where the cloud listens for the health reports PPK stations relay for their TPS devices.</summary>
     public const string AllRelayedTelemetry = "kpu/v1/relay/+/telemetry/+";
 
+    /// <summary>Where the cloud listens for every PPK station's statements (verification, objection, correction, D.Hasil).</summary>
+    public const string AllPpkStatements = "kpu/v1/ppk/+/statement";
+
     /// <summary>Where the cloud listens for the form images (chunks) of every TPS and sender.</summary>
     public const string AllImages = "kpu/v1/tps/+/img/+/+";
 
@@ -45,6 +48,20 @@ public static class Topics
 
     /// <summary>Where the cloud pushes a device its configuration bundle (retained).</summary>
     public static string Config(string deviceId) => $"{Prefix}/device/{deviceId}/config";
+
+    /// <summary>Where PPK station <paramref name="station"/> publishes its signed statements; the cloud answers on its receipt topic.</summary>
+    public static string PpkStatement(string station) => $"{Prefix}/ppk/{CheckSender(station)}/statement";
+
+    /// <summary>The station a statement topic names; false for anything else.</summary>
+    public static bool TryParsePpkStatement(string? topic, out string station)
+    {
+        station = "";
+        if (topic is null) return false;
+        var parts = topic.Split('/');
+        if (parts.Length != 5 || parts[0] != "kpu" || parts[1] != "v1" || parts[2] != "ppk" || parts[4] != "statement" || !DeviceName.IsValid(parts[3])) return false;
+        station = parts[3];
+        return true;
+    }
 
     /// <summary>Where a device reports its health (the configuration bundle names it; the NSOC reads it).</summary>
     public static string Telemetry(string deviceId) => $"{Prefix}/device/{deviceId}/telemetry";

@@ -36,6 +36,10 @@ public static class SecurityEventKinds
     public const string FormReplayed = "form_replayed";
     /// <summary>A form whose sequence number lies far beyond its device's chain: a cloned key or a forged counter, never counted.</summary>
     public const string ChainJump = "chain_jump";
+    /// <summary>A PPK station's statement refused for what smells of forgery: a certificate not its own, a form it cannot know.</summary>
+    public const string PpkStatementRefused = "ppk_statement_refused";
+    /// <summary>A D.Hasil whose numbers differ from the cloud's own sum of the forms it names: recorded, and a case for the NSOC.</summary>
+    public const string DhasilMismatch = "dhasil_mismatch";
 }
 
 /// <summary>Where an event was observed.</summary>

@@ -6,14 +6,15 @@ namespace KpuEdge.Edge.Transport;
 
 /// <summary>
 /// What a device checks before it believes a receipt: the checkpoint is signed by the log key from its configuration
-/// bundle, and the inclusion proof leads from exactly the bytes it sent (0x01 ‖ wire) to that checkpoint's root; a
+/// bundle, and the inclusion proof leads from exactly the bytes it sent (0x01 ‖ wire for a form, 0x03 ‖ wire for a PPK
+/// station's statement) to that checkpoint's root; a
 /// rejection carries the cloud's statement signed by the same key, about exactly these bytes and this reason — and only
 /// a reason that judges the form itself (<see cref="RejectReasons.IsFinal"/>) is ever believed.
 /// A receipt that fails is ignored as if lost, so the form stays undelivered and is sent again.
 /// </summary>
 public static class ReceiptVerifier
 {
-    public static LogVerificationResult Verify(Receipt receipt, ReadOnlySpan<byte> wire, NoteVerifierKey logKey)
+    public static LogVerificationResult Verify(Receipt receipt, ReadOnlySpan<byte> wire, NoteVerifierKey logKey, LogEntryType entry = LogEntryType.Submission)
     {
         if (receipt.Status == ReceiptStatus.Rejected)
         {
@@ -32,6 +33,7 @@ public static class ReceiptVerifier
             try { proof.Add(Convert.FromBase64String(hash)); }
             catch (FormatException) { return LogVerificationResult.Failure(LogErrors.BadProof, "A proof hash is not base64."); }
         }
-        return LogVerification.VerifyInclusion(LogEntry.EncodeSubmission(wire), index, proof, checkpoint!, logKey);
+        var leaf = entry == LogEntryType.PpkStatement ? LogEntry.EncodeStatement(wire) : LogEntry.EncodeSubmission(wire);
+        return LogVerification.VerifyInclusion(leaf, index, proof, checkpoint!, logKey);
     }
 }

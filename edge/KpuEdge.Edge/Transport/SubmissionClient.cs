@@ -47,7 +47,7 @@ public sealed class ReceiptNotVerifiedException(string message) : Exception(mess
 /// </summary>
 public sealed class SubmissionClient : IAsyncDisposable
 {
-    private sealed record Pending(TaskCompletionSource<Receipt> Waiter, byte[] Wire)
+    private sealed record Pending(TaskCompletionSource<Receipt> Waiter, byte[] Wire, LogEntryType Entry)
     {
         public string? LastRefusal { get; set; }
     }
@@ -78,7 +78,7 @@ public sealed class SubmissionClient : IAsyncDisposable
             bool notFinal = receipt.Status == ReceiptStatus.Rejected && !RejectReasons.IsFinal(receipt.Reason);
             if (_broker.LogKey is { } logKey && !notFinal)
             {
-                var check = ReceiptVerifier.Verify(receipt, pending.Wire, logKey);
+                var check = ReceiptVerifier.Verify(receipt, pending.Wire, logKey, pending.Entry);
                 if (!check.Ok)
                 {
                     Interlocked.Increment(ref _receiptsRefused);
@@ -123,11 +123,16 @@ public sealed class SubmissionClient : IAsyncDisposable
         SendAsync(Topics.Submission(submission.Submission.Tps, submission.Submission.Contest, _deviceId), submission.Wire,
             submission.Hash.ToArray(), receiptTimeout, attempts, cancellationToken);
 
+    /// <summary>Sends a PPK station's signed statement and waits for its verified receipt (the station's own, not relayed).</summary>
+    public Task<Receipt> SubmitStatementAsync(Crypto.Ppk.SignedPpkStatement statement, TimeSpan receiptTimeout, int attempts = 3, CancellationToken cancellationToken = default) =>
+        SendAsync(Topics.PpkStatement(_deviceId), statement.Wire, statement.Hash.ToArray(), receiptTimeout, attempts, cancellationToken, LogEntryType.PpkStatement);
+
     /// <summary>Publishes any bytes to any topic and waits for the receipt (tests of bad input use this).</summary>
-    public async Task<Receipt> SendAsync(string topic, byte[] payload, byte[] correlation, TimeSpan receiptTimeout, int attempts = 1, CancellationToken cancellationToken = default)
+    public async Task<Receipt> SendAsync(string topic, byte[] payload, byte[] correlation, TimeSpan receiptTimeout, int attempts = 1,
+        CancellationToken cancellationToken = default, LogEntryType entry = LogEntryType.Submission)
     {
         string key = Convert.ToHexStringLower(correlation);
-        var pending = _pending.GetOrAdd(key, _ => new Pending(new TaskCompletionSource<Receipt>(TaskCreationOptions.RunContinuationsAsynchronously), payload));
+        var pending = _pending.GetOrAdd(key, _ => new Pending(new TaskCompletionSource<Receipt>(TaskCreationOptions.RunContinuationsAsynchronously), payload, entry));
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(topic)
             .WithPayload(payload)

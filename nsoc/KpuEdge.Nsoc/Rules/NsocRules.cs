@@ -17,6 +17,8 @@ public static class RuleCodes
     public const string CertificateRefusals = "certificate_refusals";
     public const string ChainIntegrity = "chain_integrity";
     public const string ImageHashMismatch = "image_hash_mismatch";
+    public const string DhasilMismatch = "dhasil_mismatch";
+    public const string PpkStatementRefused = "ppk_statement_refused";
     public const string RegionStalled = "region_stalled";
     public const string IngestBacklog = "ingest_backlog";
     public const string NumbersAnomaly = "numbers_anomaly";
@@ -89,6 +91,8 @@ public sealed record NsocRules
     public CountRule CertificateRefusals { get; init; } = new();
     public RuleBase ChainIntegrity { get; init; } = new() { Severity = SecuritySeverity.Critical };
     public RuleBase ImageHashMismatch { get; init; } = new() { Severity = SecuritySeverity.Critical };
+    public RuleBase DhasilMismatch { get; init; } = new() { Severity = SecuritySeverity.Critical };
+    public RuleBase PpkStatementRefused { get; init; } = new();
     public StalledRule RegionStalled { get; init; } = new();
     public BacklogRule IngestBacklog { get; init; } = new();
     public AnomalyRule NumbersAnomaly { get; init; } = new() { Severity = SecuritySeverity.Info };

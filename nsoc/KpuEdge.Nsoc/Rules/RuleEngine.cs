@@ -57,6 +57,14 @@ public sealed class RuleEngine(NsocRules rules, RegionTree tree)
             case SecurityEventKinds.ImageRefused when rules.ImageHashMismatch.Enabled && e.Evidence?.GetValueOrDefault("reason") == "hash_mismatch":
                 return new Alert(RuleCodes.ImageHashMismatch, device, rules.ImageHashMismatch.Severity,
                     $"Foto formulir tidak cocok dengan hash yang ditandatangani — {device}", e.Detail, e.Ts) { DeviceId = e.DeviceId, Region = tps, EventId = e.Id };
+            case SecurityEventKinds.DhasilMismatch when rules.DhasilMismatch.Enabled:
+                return new Alert(RuleCodes.DhasilMismatch, $"{e.Subject}:{e.Evidence?.GetValueOrDefault("contest")}", rules.DhasilMismatch.Severity,
+                    $"D.Hasil kecamatan {e.Subject} ({e.Evidence?.GetValueOrDefault("contest")}) berbeda dari jumlah C.Hasil — {device}", e.Detail, e.Ts)
+                    { DeviceId = e.DeviceId, Region = e.Subject, EventId = e.Id };
+            case SecurityEventKinds.PpkStatementRefused when rules.PpkStatementRefused.Enabled:
+                return new Alert(RuleCodes.PpkStatementRefused, $"{device}:{e.Evidence?.GetValueOrDefault("reason")}", rules.PpkStatementRefused.Severity,
+                    $"Pernyataan PPK ditolak ({e.Evidence?.GetValueOrDefault("reason")}) — {device}", e.Detail, e.Ts)
+                    { DeviceId = e.DeviceId, Region = e.Subject, EventId = e.Id };
             case SecurityEventKinds.CertificateRefused when rules.CertificateRefusals.Enabled:
             {
                 string source = SourceAddress(e);
