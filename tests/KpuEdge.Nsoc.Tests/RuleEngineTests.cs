@@ -115,6 +115,29 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public void A_D_Hasil_that_differs_from_its_forms_is_a_critical_alert_per_kecamatan_and_contest_and_a_refused_statement_a_warning()
+    {
+        var engine = new RuleEngine(Rules, NsocFixture.Tree);
+        SecurityEvent Mismatch(string contest) => new()
+        {
+            Ts = _clock.GetUtcNow(), Kind = SecurityEventKinds.DhasilMismatch, Severity = SecuritySeverity.Critical, Source = SecurityEventSources.Ingest,
+            DeviceId = "ppk-917101", Subject = "917101", Detail = "differs in suara_sah",
+            Evidence = new Dictionary<string, string> { ["contest"] = contest, ["differences"] = "suara_sah" },
+        };
+        var ppwp = engine.FromEvent(Mismatch("ppwp"))!;
+        Assert.Equal((RuleCodes.DhasilMismatch, SecuritySeverity.Critical, "917101:ppwp", "917101"), (ppwp.Rule, ppwp.Severity, ppwp.Subject, ppwp.Region));
+        Assert.Contains("D.Hasil kecamatan 917101 (ppwp)", ppwp.Title);
+        Assert.Equal("917101:dpr", engine.FromEvent(Mismatch("dpr"))!.Subject);
+        var refused = engine.FromEvent(new SecurityEvent
+        {
+            Ts = _clock.GetUtcNow(), Kind = SecurityEventKinds.PpkStatementRefused, Severity = SecuritySeverity.Critical, Source = SecurityEventSources.Ingest,
+            DeviceId = "ppk-917102", Subject = "917101", Detail = "another kecamatan's certificate",
+            Evidence = new Dictionary<string, string> { ["reason"] = "station_not_assigned" },
+        })!;
+        Assert.Equal((RuleCodes.PpkStatementRefused, SecuritySeverity.Warning, "ppk-917102:station_not_assigned"), (refused.Rule, refused.Severity, refused.Subject));
+    }
+
+    [Fact]
     public void A_province_whose_count_stops_moving_is_stalled_after_the_rules_minutes_and_a_growing_backlog_is_flagged()
     {
         var engine = new RuleEngine(Rules, NsocFixture.Tree);
