@@ -8,6 +8,7 @@ using KpuEdge.Core.Tally;
 using KpuEdge.Crypto;
 using KpuEdge.Crypto.Pki;
 using KpuEdge.Crypto.Ppk;
+using KpuEdge.Edge.Device;
 using KpuEdge.Edge.Transport;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -215,6 +216,36 @@ public sealed class PpkStatementTests(CloudFixture fixture) : IClassFixture<Clou
         Assert.Equal("device", result.GetProperty("counted_by").GetString());
         Assert.Equal("verified", result.GetProperty("ppk").GetProperty("status").GetString());
         Assert.Single(result.GetProperty("ppk").GetProperty("statements").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_station_signs_while_its_uplink_is_down_and_its_outbox_delivers_its_statements_after_the_forms_when_the_link_returns()
+    {
+        // A TPS device's form the station took in to relay, and the station's own statements about it, all signed and
+        // kept while the station has no uplink: nothing has reached the cloud yet.
+        var tps = Kecamatans[1].ElementAt(1);
+        var device = fixture.NewDevice(tps);
+        var form = device.Next(seed: 13);
+        var credentials = fixture.Pki.Pki.IssueDevice($"ppk-{Kecamatans[1].Key}-{Guid.NewGuid():N}"[..30], KpuRole.Ppk, Kecamatans[1].Key.Value);
+        var signer = KpuEdge.Edge.Relay.StatementSigner.For(credentials, CloudFixture.Election, CloudFixture.Ballots, TimeProvider.System);
+        string folder = Path.Combine(fixture.DataDirectory, "station-" + Guid.NewGuid().ToString("N")[..8]);
+        using var outbox = new KpuEdge.Edge.Delivery.Outbox(Path.Combine(folder, KpuEdge.Edge.Delivery.Outbox.FileName));
+        var objection = outbox.SignAndAdd(signer, signer.Objection(Ref(form), "Saksi Partai 5", "Tanda tangan saksi tidak lengkap."));
+        outbox.Add(form); // the relayed form arrives at the station after the objection was typed in: it still goes first
+        var verification = outbox.SignAndAdd(signer, signer.Verification([Ref(form)]));
+        Assert.Throws<TallyRejectedException>(() => outbox.SignAndAdd(signer, signer.Correction(Ref(form), "pleno",
+            form.Submission.Tally with { SuaraSah = form.Submission.Tally.SuaraSah + 1 })));
+        Assert.Equal((2UL, verification.Hash.ToString()), (outbox.StatementChain.Sequence, outbox.StatementChain.PreviousHash));
+
+        // The link returns: the form first, then the statements; each receipt's proof checked against the log key.
+        await using (var loop = new KpuEdge.Edge.Delivery.DeliveryLoop(outbox, credentials.DeviceId, fixture.Cloud.ConnectionFor(credentials)))
+            Assert.True(await loop.RunUntilSettledAsync(TimeSpan.FromSeconds(60)), $"not settled: {outbox.Status()}");
+        var statements = outbox.Statements();
+        Assert.Equal([objection.Hash, verification.Hash], statements.Select(s => s.Hash));
+        Assert.All(statements, s => Assert.Equal(KpuEdge.Edge.Delivery.OutboxState.Receipted, s.State));
+        Assert.Equal(KpuEdge.Edge.Delivery.OutboxState.Receipted, outbox.Find(form.Hash)!.State);
+        Assert.True(statements[1].LogIndex > outbox.Find(form.Hash)!.LogIndex);
+        Assert.Equal("verified", (await GetAsync($"api/v1/results/ppwp/{tps}")).GetProperty("ppk").GetProperty("status").GetString());
     }
 
     /// <summary>The tally with <paramref name="moved"/> votes moved from the second choice to the first: every sum stays consistent.</summary>

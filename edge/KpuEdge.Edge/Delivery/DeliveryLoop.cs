@@ -261,9 +261,10 @@ public sealed class DeliveryLoop : IAsyncDisposable
             int room = _options.MaxInFlight - _outbox.InFlight(_options.ResendAfter);
             foreach (var entry in room > 0 ? _outbox.Due(_options.ResendAfter, room) : [])
             {
-                // Under our own name: the cloud answers the sender the topic names, on its receipt topic.
+                // Under our own name: the cloud answers the sender the topic names, on its receipt topic. A PPK station's
+                // own statements go to its statement topic.
                 var message = new MqttApplicationMessageBuilder()
-                    .WithTopic(Topics.Submission(entry.Tps, entry.Contest, _deviceId))
+                    .WithTopic(entry.Kind == OutboxKind.PpkStatement ? Topics.PpkStatement(_deviceId) : Topics.Submission(entry.Tps, entry.Contest, _deviceId))
                     .WithPayload(entry.Wire)
                     .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                     .WithCorrelationData(entry.Hash.ToArray())
@@ -483,7 +484,8 @@ public sealed class DeliveryLoop : IAsyncDisposable
             StatusChanged?.Invoke(_outbox.Status());
             return;
         }
-        if (_broker.LogKey is { } logKey && ReceiptVerifier.Verify(receipt, entry.Wire, logKey) is { Ok: false } failed)
+        var logged = entry.Kind == OutboxKind.PpkStatement ? LogEntryType.PpkStatement : LogEntryType.Submission;
+        if (_broker.LogKey is { } logKey && ReceiptVerifier.Verify(receipt, entry.Wire, logKey, logged) is { Ok: false } failed)
         {
             Interlocked.Increment(ref _receiptsRefused);
             ReceiptProofFailed?.Invoke($"tanda terima {hash.ToString()[..12]}… tidak terverifikasi: {failed.Error} ({failed.Detail})");

@@ -28,11 +28,25 @@ public static class OutboxPriority
 {
     public const int Tally = 0;
     public const int Correction = 1;
+    /// <summary>A PPK station's statements go after the forms they are about, which must reach the cloud first.</summary>
+    public const int Statement = 2;
 }
 
+/// <summary>What an outbox entry carries.</summary>
+public enum OutboxKind
+{
+    /// <summary>A signed C.Hasil form (the device's own, or one a PPK station relays).</summary>
+    Form = 0,
+    /// <summary>A PPK station's own signed statement (verification, objection, correction, D.Hasil).</summary>
+    PpkStatement = 1,
+}
+
+/// <param name="Tps">For a statement, the TPS of the first form it names.</param>
+/// <param name="Finding">For a receipted D.Hasil, the cloud's comparison with its own sum (JSON).</param>
 public sealed record OutboxEntry(
     Sha256Hash Hash, ulong Sequence, TpsCode Tps, ContestId Contest, int Priority, byte[] Wire, OutboxState State,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastSentAt, int Attempts, string? Reason, long? LogIndex);
+    DateTimeOffset CreatedAt, DateTimeOffset? LastSentAt, int Attempts, string? Reason, long? LogIndex,
+    OutboxKind Kind = OutboxKind.Form, string? Finding = null);
 
 /// <summary>Where the form photos stand: pages stored by the cloud, pages refused, and bytes the cloud holds of all.</summary>
 public sealed record ImageProgress(int Pages, int Stored, int Refused, long BytesConfirmed, long BytesTotal)
@@ -146,10 +160,86 @@ public sealed class Outbox : IDisposable
                 last INTEGER NOT NULL
             );
             """);
-        // Outboxes written before pages carried the cloud's signed statement: add its column.
+        // Outboxes written before pages carried the cloud's signed statement, or before PPK statements: add their columns.
+        AddColumnIfMissing("images", "statement", "TEXT");
+        AddColumnIfMissing("outbox", "kind", "INTEGER NOT NULL DEFAULT 0");
+        AddColumnIfMissing("outbox", "finding", "TEXT");
+        // A PPK station's chain of its own statements (apart from the forms it relays).
+        Execute("""
+            CREATE TABLE IF NOT EXISTS statement_chain (
+                id       INTEGER PRIMARY KEY CHECK (id = 1),
+                sequence INTEGER NOT NULL,
+                hash     TEXT    NOT NULL
+            );
+            """);
+    }
+
+    private void AddColumnIfMissing(string table, string column, string type)
+    {
         using var columns = _db.CreateCommand();
-        columns.CommandText = "SELECT count(*) FROM pragma_table_info('images') WHERE name = 'statement'";
-        if ((long)columns.ExecuteScalar()! == 0) Execute("ALTER TABLE images ADD COLUMN statement TEXT");
+        columns.CommandText = $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+        if ((long)columns.ExecuteScalar()! == 0) Execute($"ALTER TABLE {table} ADD COLUMN {column} {type}");
+    }
+
+    /// <summary>
+    /// Signs a PPK station's statement as the next link of its chain and stores it with the advanced chain in one
+    /// transaction, to be sent after the forms (<see cref="OutboxPriority.Statement"/>) whenever the link allows.
+    /// </summary>
+    public Crypto.Ppk.SignedPpkStatement SignAndAdd(Relay.StatementSigner signer, Crypto.Ppk.PpkStatement statement)
+    {
+        lock (_lock)
+        {
+            signer.Chain = StatementChain;
+            var signed = signer.Sign(statement);
+            var first = signed.Statement.Forms[0];
+            using var transaction = _db.BeginTransaction();
+            using (var insert = _db.CreateCommand())
+            {
+                insert.Transaction = transaction;
+                insert.CommandText = """
+                    INSERT INTO outbox (hash, sequence, tps, contest, priority, wire, state, created_at, kind)
+                    VALUES ($hash, $sequence, $tps, $contest, $priority, $wire, 0, $now, 1);
+                    INSERT INTO statement_chain (id, sequence, hash) VALUES (1, $sequence, $hex) ON CONFLICT (id) DO UPDATE SET sequence = $sequence, hash = $hex;
+                    """;
+                insert.Parameters.AddWithValue("$hash", signed.Hash.ToArray());
+                insert.Parameters.AddWithValue("$hex", signed.Hash.ToString());
+                insert.Parameters.AddWithValue("$sequence", (long)signed.Statement.Sequence);
+                insert.Parameters.AddWithValue("$tps", first.Tps.Value);
+                insert.Parameters.AddWithValue("$contest", (int)first.Contest);
+                insert.Parameters.AddWithValue("$priority", OutboxPriority.Statement);
+                insert.Parameters.AddWithValue("$wire", signed.Wire);
+                insert.Parameters.AddWithValue("$now", _time.GetUtcNow().ToUnixTimeMilliseconds());
+                insert.ExecuteNonQuery();
+            }
+            transaction.Commit();
+            return signed;
+        }
+    }
+
+    /// <summary>Where the station's chain of statements stands.</summary>
+    public ChainState StatementChain
+    {
+        get
+        {
+            lock (_lock)
+            {
+                using var command = _db.CreateCommand();
+                command.CommandText = "SELECT sequence, hash FROM statement_chain WHERE id = 1";
+                using var r = command.ExecuteReader();
+                return r.Read() ? new ChainState((ulong)r.GetInt64(0), r.GetString(1)) : ChainState.Start;
+            }
+        }
+    }
+
+    /// <summary>The station's statements, oldest first, with where each stands.</summary>
+    public IReadOnlyList<OutboxEntry> Statements()
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = $"{Select} WHERE kind = 1 ORDER BY sequence";
+            return Read(command);
+        }
     }
 
     /// <summary>What waits to be delivered, for the health report: forms without a receipt, pages not stored, the oldest form's age.</summary>
@@ -553,7 +643,8 @@ public sealed class Outbox : IDisposable
 
     /// <summary>
     /// What to send now, first things first: queued forms, and forms sent more than <paramref name="resendAfter"/> ago
-    /// without a verified receipt; at most <paramref name="max"/>.
+    /// without a verified receipt; at most <paramref name="max"/>. A PPK station's own statements only once no form
+    /// waits or is in flight: they name forms the cloud must hold first.
     /// </summary>
     public IReadOnlyList<OutboxEntry> Due(TimeSpan resendAfter, int max)
     {
@@ -561,7 +652,8 @@ public sealed class Outbox : IDisposable
         {
             using var command = _db.CreateCommand();
             command.CommandText = $"""
-                {Select} WHERE state = 0 OR (state = 1 AND last_sent_at <= $before)
+                {Select} WHERE (state = 0 OR (state = 1 AND last_sent_at <= $before))
+                  AND (kind = 0 OR NOT EXISTS (SELECT 1 FROM outbox f WHERE f.kind = 0 AND f.state IN (0, 1)))
                 ORDER BY priority, sequence LIMIT $max
                 """;
             command.Parameters.AddWithValue("$before", (_time.GetUtcNow() - resendAfter).ToUnixTimeMilliseconds());
@@ -609,7 +701,7 @@ public sealed class Outbox : IDisposable
         lock (_lock)
         {
             using var command = _db.CreateCommand();
-            command.CommandText = $"{Select} ORDER BY sequence";
+            command.CommandText = $"{Select} WHERE kind = 0 ORDER BY sequence";
             return Read(command);
         }
     }
@@ -632,7 +724,7 @@ public sealed class Outbox : IDisposable
 
     /// <summary>Delivered: the receipt verified. Later receipts for it change nothing.</summary>
     public void MarkReceipted(Sha256Hash hash, Receipt receipt) =>
-        Update(hash, "state = 2, log_index = $log_index, reason = NULL", "state IN (0, 1)", ("$log_index", receipt.LogIndex));
+        Update(hash, "state = 2, log_index = $log_index, reason = NULL, finding = $finding", "state IN (0, 1)", ("$log_index", receipt.LogIndex), ("$finding", receipt.Finding));
 
     public void MarkRejected(Sha256Hash hash, Receipt receipt) =>
         Update(hash, "state = 3, reason = $reason", "state IN (0, 1)", ("$reason", $"{receipt.Reason}: {receipt.Detail}"));
@@ -686,7 +778,7 @@ public sealed class Outbox : IDisposable
 
     public void Dispose() => _db.Dispose();
 
-    private const string Select = "SELECT hash, sequence, tps, contest, priority, wire, state, created_at, last_sent_at, attempts, reason, log_index FROM outbox";
+    private const string Select = "SELECT hash, sequence, tps, contest, priority, wire, state, created_at, last_sent_at, attempts, reason, log_index, kind, finding FROM outbox";
 
     private static List<OutboxEntry> Read(SqliteCommand command)
     {
@@ -698,7 +790,8 @@ public sealed class Outbox : IDisposable
                 Sha256Hash.FromBytes((byte[])reader[0]), (ulong)reader.GetInt64(1), TpsCode.Parse(reader.GetString(2)), (ContestId)reader.GetInt32(3),
                 reader.GetInt32(4), (byte[])reader[5], (OutboxState)reader.GetInt32(6), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)),
                 reader.IsDBNull(8) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8)), reader.GetInt32(9),
-                reader.IsDBNull(10) ? null : reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetInt64(11)));
+                reader.IsDBNull(10) ? null : reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetInt64(11),
+                (OutboxKind)reader.GetInt32(12), reader.IsDBNull(13) ? null : reader.GetString(13)));
         }
         return entries;
     }

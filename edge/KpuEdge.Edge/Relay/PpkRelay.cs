@@ -430,6 +430,8 @@ public sealed class PpkRelay : IAsyncDisposable
     /// </summary>
     private void OnCloudReceipt(OutboxEntry entry, Receipt receipt)
     {
+        // The station's own statements are nobody else's to be told about: the outbox keeps their receipts.
+        if (entry.Kind == OutboxKind.PpkStatement) return;
         byte[] json = receipt.ToUtf8();
         _store.SaveReceipt(entry.Hash, json, _time.GetUtcNow());
         var submission = SignedSubmission.Decode(entry.Wire).Submission;
