@@ -29,7 +29,8 @@ public static class NsocModule
             : IncidentStore.OpenSqliteAsync(options.StorePath)).GetAwaiter().GetResult());
         services.AddSingleton<AnomalyMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<AnomalyMonitor>());
-        services.AddSingleton<WallAccounts>();
+        services.AddSingleton(sp => new OperatorAccounts<NsocRole>(sp.GetRequiredService<IncidentStore>(), options.SessionLifetime,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("KpuEdge.Nsoc.Wall")));
         services.AddHostedService<NsocPump>();
         return services;
     }
@@ -40,7 +41,7 @@ public static class NsocModule
 /// first operator account at the first start. Every node runs one; the engine itself is one grain in the cluster.
 /// </summary>
 public sealed class NsocPump(
-    NsocRules rules, INsocSources sources, IGrainFactory grains, WallAccounts accounts, TimeProvider time, IHostApplicationLifetime lifetime,
+    NsocRules rules, INsocSources sources, IGrainFactory grains, OperatorAccounts<NsocRole> accounts, IOptions<NsocOptions> options, TimeProvider time, IHostApplicationLifetime lifetime,
     ILogger<NsocPump> logger) : BackgroundService
 {
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -59,7 +60,7 @@ public sealed class NsocPump(
         }
         try
         {
-            await accounts.EnsureFirstOperatorAsync();
+            await accounts.EnsureFirstOperatorAsync(NsocRole.Operator, options.Value.AdminPasswordFile, "NSOC");
             _ready.TrySetResult();
         }
         catch (Exception e)

@@ -62,7 +62,7 @@ public sealed class WallAccessTests(NsocCloud nsoc) : IClassFixture<NsocCloud>
     [Fact]
     public async Task Wrong_passwords_are_refused_audited_and_lock_the_name()
     {
-        var accounts = nsoc.Cloud.Services.GetRequiredService<WallAccounts>();
+        var accounts = nsoc.Cloud.Services.GetRequiredService<KpuEdge.Access.OperatorAccounts<KpuEdge.Nsoc.Incidents.NsocRole>>();
         await accounts.CreateAsync("locked-out", NsocRole.Viewer, "kata-sandi-yang-benar", "test", null);
         for (int i = 0; i < 5; i++)
             Assert.Equal(HttpStatusCode.Unauthorized, (await Client().PostAsJsonAsync("nsoc/api/login", new { name = "locked-out", password = "salah-salah-salah" })).StatusCode);
@@ -85,19 +85,19 @@ public sealed class WallAccessTests(NsocCloud nsoc) : IClassFixture<NsocCloud>
         var (op, csrf) = await LoginAsync("admin", nsoc.AdminPassword);
         Assert.Equal(HttpStatusCode.Forbidden, (await op.PostAsJsonAsync($"nsoc/api/incidents/{id}/ack", new { note = "tanpa token" })).StatusCode);
         var withToken = new HttpRequestMessage(HttpMethod.Post, $"nsoc/api/incidents/{id}/ack") { Content = JsonContent.Create(new { note = "petugas dikirim" }) };
-        withToken.Headers.Add(WallAccounts.CsrfHeader, csrf);
+        withToken.Headers.Add(KpuEdge.Access.OperatorAccounts<KpuEdge.Nsoc.Incidents.NsocRole>.CsrfHeader, csrf);
         var acked = await op.SendAsync(withToken);
         Assert.Equal(HttpStatusCode.OK, acked.StatusCode);
         Assert.Equal("acknowledged", (await JsonAsync(acked)).GetProperty("state").GetString());
 
         // An operator makes a viewer; the viewer sees, but may not act.
         var make = new HttpRequestMessage(HttpMethod.Post, "nsoc/api/accounts") { Content = JsonContent.Create(new { name = "pemantau", password = "pemantau-kata-sandi", role = "viewer" }) };
-        make.Headers.Add(WallAccounts.CsrfHeader, csrf);
+        make.Headers.Add(KpuEdge.Access.OperatorAccounts<KpuEdge.Nsoc.Incidents.NsocRole>.CsrfHeader, csrf);
         Assert.Equal(HttpStatusCode.Created, (await op.SendAsync(make)).StatusCode);
         var (viewer, viewerCsrf) = await LoginAsync("pemantau", "pemantau-kata-sandi");
         Assert.Equal(HttpStatusCode.OK, (await viewer.GetAsync("nsoc/api/incidents")).StatusCode);
         var resolve = new HttpRequestMessage(HttpMethod.Post, $"nsoc/api/incidents/{id}/resolve") { Content = JsonContent.Create(new { note = "x" }) };
-        resolve.Headers.Add(WallAccounts.CsrfHeader, viewerCsrf);
+        resolve.Headers.Add(KpuEdge.Access.OperatorAccounts<KpuEdge.Nsoc.Incidents.NsocRole>.CsrfHeader, viewerCsrf);
         Assert.Equal(HttpStatusCode.Forbidden, (await viewer.SendAsync(resolve)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await viewer.GetAsync("nsoc/api/audit")).StatusCode);
 
@@ -105,7 +105,7 @@ public sealed class WallAccessTests(NsocCloud nsoc) : IClassFixture<NsocCloud>
         async Task<HttpStatusCode> Act(string path)
         {
             var r = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(new { note = "n" }) };
-            r.Headers.Add(WallAccounts.CsrfHeader, csrf);
+            r.Headers.Add(KpuEdge.Access.OperatorAccounts<KpuEdge.Nsoc.Incidents.NsocRole>.CsrfHeader, csrf);
             return (await op.SendAsync(r)).StatusCode;
         }
         Assert.Equal(HttpStatusCode.Conflict, await Act($"nsoc/api/incidents/{id}/delete"));

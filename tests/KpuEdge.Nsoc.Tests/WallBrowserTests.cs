@@ -110,7 +110,7 @@ public sealed class WallBrowserTests(NsocCloud nsoc) : IClassFixture<NsocCloud>
     [Fact]
     public async Task A_viewer_sees_the_incidents_but_cannot_act_on_them()
     {
-        var accounts = nsoc.Cloud.Services.GetRequiredService<KpuEdge.Nsoc.Wall.WallAccounts>();
+        var accounts = nsoc.Cloud.Services.GetRequiredService<KpuEdge.Access.OperatorAccounts<KpuEdge.Nsoc.Incidents.NsocRole>>();
         await accounts.CreateAsync("pengamat", KpuEdge.Nsoc.Incidents.NsocRole.Viewer, "kata-sandi-pengamat", "test", null);
         var (device, client) = await nsoc.DeviceAsync(NsocFixture.Tree.TpsIn(RegionCode.Parse("3273")).Skip(9).First().Value);
         await nsoc.SendAsync(device, client, NsocCloud.Report(device, 1, 12_000,

@@ -69,9 +69,5 @@ public enum NsocRole
     [JsonStringEnumMemberName("operator")] Operator,
 }
 
-public sealed record NsocAccount(string Name, NsocRole Role, string PasswordHash, bool Disabled);
-
-public sealed record NsocSession(string Account, NsocRole Role, string Csrf, DateTimeOffset ExpiresAt);
-
 /// <summary>An operator's action that the incident's state does not allow (resolving a resolved incident, …).</summary>
 public sealed class IncidentActionException(string message) : Exception(message);

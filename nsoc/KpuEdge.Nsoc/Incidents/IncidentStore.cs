@@ -11,7 +11,7 @@ namespace KpuEdge.Nsoc.Incidents;
 /// sessions. SQLite for one node, PostgreSQL for a cluster (every node's wall and the one rules engine share it); the
 /// statements are the same on both, only the tables' definitions differ. Times are Unix milliseconds.
 /// </summary>
-public sealed class IncidentStore : IAsyncDisposable
+public sealed class IncidentStore : IAccountStore<NsocRole>, IAsyncDisposable
 {
     private readonly Func<DbConnection> _connect;
     private readonly bool _postgres;

@@ -22,6 +22,8 @@ public static class WallApi
 {
     private static readonly JsonSerializerOptions Json = KpuJson.Wire;
     public const string Prefix = "/nsoc";
+    /// <summary>The session cookie (HttpOnly, SameSite=Strict, path /nsoc).</summary>
+    public const string CookieName = "kpu_nsoc";
 
     /// <summary>Maps the wall; requests on <paramref name="wallPort"/> reach only it, and it answers on no other port.</summary>
     public static void MapWall(this WebApplication app, int wallPort)
@@ -96,8 +98,8 @@ public static class WallApi
     private static async ValueTask<object?> RequireSession(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        var accounts = http.RequestServices.GetRequiredService<WallAccounts>();
-        var session = await accounts.SessionAsync(http.Request.Cookies[WallAccounts.CookieName]);
+        var accounts = http.RequestServices.GetRequiredService<OperatorAccounts<NsocRole>>();
+        var session = await accounts.SessionAsync(http.Request.Cookies[CookieName]);
         if (session is null)
         {
             bool page = !http.Request.Path.StartsWithSegments(Prefix + "/api");
@@ -108,7 +110,7 @@ public static class WallApi
     }
 
     private static async ValueTask<object?> RequireCsrf(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
-        WallAccounts.CsrfMatches(Session(context.HttpContext), context.HttpContext.Request.Headers[WallAccounts.CsrfHeader])
+        OperatorAccounts<NsocRole>.CsrfMatches(Session(context.HttpContext), context.HttpContext.Request.Headers[OperatorAccounts<NsocRole>.CsrfHeader])
             ? await next(context)
             : Results.Json(new { error = "Token CSRF tidak cocok; muat ulang halaman." }, Json, statusCode: 403);
 
@@ -119,7 +121,7 @@ public static class WallApi
 
     private sealed record LoginRequest(string? Name, string? Password);
 
-    private static async Task<IResult> LoginAsync(HttpContext http, WallAccounts accounts, Microsoft.Extensions.Options.IOptions<NsocOptions> options)
+    private static async Task<IResult> LoginAsync(HttpContext http, OperatorAccounts<NsocRole> accounts, Microsoft.Extensions.Options.IOptions<NsocOptions> options)
     {
         // JSON only: a cross-site form cannot send it without the browser asking first (and the cookie is SameSite=Strict).
         if (!http.Request.HasJsonContentType()) return Results.Json(new { error = "Kirim JSON." }, Json, statusCode: 415);
@@ -130,17 +132,17 @@ public static class WallApi
             return Bad("Nama dan kata sandi wajib diisi.");
         var result = await accounts.LoginAsync(name, password, http.Connection.RemoteIpAddress?.ToString());
         if (result is not { } ok) return Results.Json(new { error = "Nama atau kata sandi salah (atau akun dikunci sementara)." }, Json, statusCode: 401);
-        http.Response.Cookies.Append(WallAccounts.CookieName, ok.Token, new CookieOptions
+        http.Response.Cookies.Append(CookieName, ok.Token, new CookieOptions
         {
             HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = options.Value.SecureCookies, Path = Prefix, Expires = ok.Session.ExpiresAt,
         });
         return Results.Json(Me(ok.Session), Json);
     }
 
-    private static async Task<IResult> LogoutAsync(HttpContext http, WallAccounts accounts)
+    private static async Task<IResult> LogoutAsync(HttpContext http, OperatorAccounts<NsocRole> accounts)
     {
-        await accounts.LogoutAsync(http.Request.Cookies[WallAccounts.CookieName]!, Session(http).Account, http.Connection.RemoteIpAddress?.ToString());
-        http.Response.Cookies.Delete(WallAccounts.CookieName, new CookieOptions { Path = Prefix });
+        await accounts.LogoutAsync(http.Request.Cookies[CookieName]!, Session(http).Account, http.Connection.RemoteIpAddress?.ToString());
+        http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = Prefix });
         return Results.Json(new { ok = true }, Json);
     }
 
@@ -176,7 +178,7 @@ public static class WallApi
 
     private sealed record AccountRequest(string? Name, string? Password, NsocRole? Role);
 
-    private static async Task<IResult> CreateAccountAsync(HttpContext http, WallAccounts accounts)
+    private static async Task<IResult> CreateAccountAsync(HttpContext http, OperatorAccounts<NsocRole> accounts)
     {
         AccountRequest? request;
         try { request = await http.Request.ReadFromJsonAsync<AccountRequest>(Json); }
