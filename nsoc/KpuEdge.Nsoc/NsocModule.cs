@@ -31,6 +31,8 @@ public static class NsocModule
         services.AddHostedService(sp => sp.GetRequiredService<AnomalyMonitor>());
         services.AddSingleton(sp => new OperatorAccounts<NsocRole>(sp.GetRequiredService<IncidentStore>(), options.SessionLifetime,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("KpuEdge.Nsoc.Wall")));
+        services.AddSingleton(sp => new SessionEndpoints<NsocRole>(sp.GetRequiredService<OperatorAccounts<NsocRole>>(), WallApi.Prefix, WallApi.CookieName,
+            () => sp.GetRequiredService<IOptions<NsocOptions>>().Value.SecureCookies, KpuEdge.Core.Protocol.KpuJson.Wire));
         services.AddHostedService<NsocPump>();
         return services;
     }

@@ -42,7 +42,7 @@ public static class PpkApi
             foreach (var contest in Contests.All.Where(c => context.Ballots.For(c, tps) is not null))
             {
                 var device = (await ledger.NewestVersionsAsync(tps, contest, 1)).LastOrDefault();
-                var status = PpkFormStatus.Of(tps, contest, device?.Hash, statements);
+                var status = PpkFormStatus.Of(tps, contest, device?.Hash, statements, s => s.Signed);
                 forms.Add(new
                 {
                     tps = tps.Value, contest = contest.Slug(), status = PpkFormStatus.Text(status.Review),

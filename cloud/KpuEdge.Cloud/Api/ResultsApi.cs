@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Ledger;
-using KpuEdge.Cloud.Ppk;
 using KpuEdge.Cloud.Recap;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Protocol;
@@ -148,8 +147,8 @@ public static class ResultsApi
         var signed = SignedSubmission.Decode(current.Wire);
         var s = signed.Submission;
         // The PPK's word on this form: a correction at the plenary is counted in place of the device's version.
-        var ppk = PpkFormStatus.Of(tps, contest, current.Hash, await ledger.StatementsForTpsAsync(tps));
-        var correction = ppk.CountedByPpk ? (PpkCorrection)ppk.Statements.Last(x => x.Kind == PpkStatementKind.Correction).Signed.Statement : null;
+        var ppk = PpkFormStatus.Of(tps, contest, current.Hash, await ledger.StatementsForTpsAsync(tps), s => s.Signed);
+        var correction = ppk.Correction;
         var totals = ContestTotals.FromTally(correction?.Tally ?? s.Tally, ballot);
         var device = await devices.FindAsync(s.DeviceId);
         string signature = device is null ? "device_unknown"

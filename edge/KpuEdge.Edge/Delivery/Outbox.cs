@@ -603,6 +603,21 @@ public sealed class Outbox : IDisposable
         }
     }
 
+    /// <summary>The bytes of every page of a form image the outbox holds, in page order (empty when it holds none).</summary>
+    public IReadOnlyList<byte[]> PageImages(Sha256Hash imageHash)
+    {
+        lock (_lock)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT bytes FROM images WHERE image_hash = $image ORDER BY page";
+            command.Parameters.AddWithValue("$image", imageHash.ToArray());
+            using var r = command.ExecuteReader();
+            var pages = new List<byte[]>();
+            while (r.Read()) pages.Add((byte[])r[0]);
+            return pages;
+        }
+    }
+
     /// <summary>Every page image in the outbox with its state and the reason when refused (a refused form's pages are refused too).</summary>
     public IReadOnlyList<(Sha256Hash ImageHash, int Page, ContestId Contest, int Size, int Confirmed, PageState State, string? Reason)> Pages()
     {

@@ -52,17 +52,15 @@ public static class WallApi
             await next();
         });
 
+        var sessions = app.Services.GetRequiredService<SessionEndpoints<NsocRole>>();
         var wall = app.MapGroup(Prefix);
         wall.MapGet("/login", () => Asset("login.html"));
         wall.MapGet("/login.js", () => Asset("login.js"));
         wall.MapGet("/wall.css", () => Asset("wall.css"));
-        wall.MapPost("/api/login", LoginAsync);
-
-        var authed = wall.MapGroup("").AddEndpointFilter(RequireSession);
+        var authed = wall.MapGroup("").AddEndpointFilter(sessions.RequireSession);
+        sessions.Map(wall, authed);
         authed.MapGet("/", () => Asset("wall.html"));
         authed.MapGet("/wall.js", () => Asset("wall.js"));
-        authed.MapGet("/api/me", (HttpContext c) => Results.Json(Me(Session(c)), Json));
-        authed.MapPost("/api/logout", LogoutAsync).AddEndpointFilter(RequireCsrf);
         authed.MapGet("/api/wall", WallAsync);
         authed.MapGet("/api/stream", StreamAsync);
         authed.MapGet("/api/incidents", async (IncidentStore store, bool? all, string? region) =>
@@ -70,12 +68,12 @@ public static class WallApi
                 : Results.Json(new { incidents = await store.ListAsync(all == true, 500, region is "0" ? null : region) }, Json));
         authed.MapGet("/api/incidents/{id:long}", async (long id, IncidentStore store) =>
             await store.GetAsync(id) is { } incident ? Results.Json(incident, Json) : Results.NotFound());
-        authed.MapPost("/api/incidents/{id:long}/{action}", ActAsync).AddEndpointFilter(RequireCsrf).AddEndpointFilter(RequireOperator);
+        authed.MapPost("/api/incidents/{id:long}/{action}", ActAsync).AddEndpointFilter(sessions.RequireCsrf).AddEndpointFilter((c, n) => sessions.RequireRole(NsocRole.Operator, "Hanya operator yang boleh melakukan ini.", c, n));
         authed.MapGet("/api/region/{code}", RegionAsync);
         authed.MapGet("/api/device/{id}", DeviceAsync);
         authed.MapGet("/api/audit", async (IncidentStore store, long? after) => Results.Json(new { audit = await store.AuditTrailAsync(after ?? 0, 500) }, Json))
-            .AddEndpointFilter(RequireOperator);
-        authed.MapPost("/api/accounts", CreateAccountAsync).AddEndpointFilter(RequireCsrf).AddEndpointFilter(RequireOperator);
+            .AddEndpointFilter((c, n) => sessions.RequireRole(NsocRole.Operator, "Hanya operator yang boleh melakukan ini.", c, n));
+        authed.MapPost("/api/accounts", CreateAccountAsync).AddEndpointFilter(sessions.RequireCsrf).AddEndpointFilter((c, n) => sessions.RequireRole(NsocRole.Operator, "Hanya operator yang boleh melakukan ini.", c, n));
     }
 
     private static IResult Bad(string message) => Results.Json(new { error = message }, Json, statusCode: 400);
@@ -91,60 +89,7 @@ public static class WallApi
         return Results.Stream(stream, type);
     }
 
-    private static NsocSession Session(HttpContext c) => (NsocSession)c.Items[nameof(NsocSession)]!;
-
-    private static object Me(NsocSession s) => new { name = s.Account, role = s.Role, csrf = s.Csrf, expires_at = s.ExpiresAt };
-
-    private static async ValueTask<object?> RequireSession(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        var http = context.HttpContext;
-        var accounts = http.RequestServices.GetRequiredService<OperatorAccounts<NsocRole>>();
-        var session = await accounts.SessionAsync(http.Request.Cookies[CookieName]);
-        if (session is null)
-        {
-            bool page = !http.Request.Path.StartsWithSegments(Prefix + "/api");
-            return page ? Results.Redirect(Prefix + "/login") : Results.Json(new { error = "Silakan masuk (login) dulu." }, Json, statusCode: 401);
-        }
-        http.Items[nameof(NsocSession)] = session;
-        return await next(context);
-    }
-
-    private static async ValueTask<object?> RequireCsrf(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
-        OperatorAccounts<NsocRole>.CsrfMatches(Session(context.HttpContext), context.HttpContext.Request.Headers[OperatorAccounts<NsocRole>.CsrfHeader])
-            ? await next(context)
-            : Results.Json(new { error = "Token CSRF tidak cocok; muat ulang halaman." }, Json, statusCode: 403);
-
-    private static async ValueTask<object?> RequireOperator(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
-        Session(context.HttpContext).Role == NsocRole.Operator
-            ? await next(context)
-            : Results.Json(new { error = "Hanya operator yang boleh melakukan ini." }, Json, statusCode: 403);
-
-    private sealed record LoginRequest(string? Name, string? Password);
-
-    private static async Task<IResult> LoginAsync(HttpContext http, OperatorAccounts<NsocRole> accounts, Microsoft.Extensions.Options.IOptions<NsocOptions> options)
-    {
-        // JSON only: a cross-site form cannot send it without the browser asking first (and the cookie is SameSite=Strict).
-        if (!http.Request.HasJsonContentType()) return Results.Json(new { error = "Kirim JSON." }, Json, statusCode: 415);
-        LoginRequest? request;
-        try { request = await http.Request.ReadFromJsonAsync<LoginRequest>(Json); }
-        catch (JsonException) { return Bad("Permintaan tidak terbaca."); }
-        if (request is not { Name: { Length: > 0 } name, Password: { Length: > 0 } password } || password.Length > 200)
-            return Bad("Nama dan kata sandi wajib diisi.");
-        var result = await accounts.LoginAsync(name, password, http.Connection.RemoteIpAddress?.ToString());
-        if (result is not { } ok) return Results.Json(new { error = "Nama atau kata sandi salah (atau akun dikunci sementara)." }, Json, statusCode: 401);
-        http.Response.Cookies.Append(CookieName, ok.Token, new CookieOptions
-        {
-            HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = options.Value.SecureCookies, Path = Prefix, Expires = ok.Session.ExpiresAt,
-        });
-        return Results.Json(Me(ok.Session), Json);
-    }
-
-    private static async Task<IResult> LogoutAsync(HttpContext http, OperatorAccounts<NsocRole> accounts)
-    {
-        await accounts.LogoutAsync(http.Request.Cookies[CookieName]!, Session(http).Account, http.Connection.RemoteIpAddress?.ToString());
-        http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = Prefix });
-        return Results.Json(new { ok = true }, Json);
-    }
+    private static NsocSession Session(HttpContext c) => SessionEndpoints<NsocRole>.Session(c);
 
     private sealed record ActionRequest(string? Note);
 
