@@ -153,8 +153,9 @@ run.SetAction(async (parse, cancellationToken) =>
 var listenOption = new Option<int>("--listen") { Description = "TLS port the station's broker listens on for the kecamatan's TPS devices", Required = true };
 var serverCertOption = new Option<string>("--server-cert") { Description = "The station broker's TLS server certificate, PEM (KPU role service: kpu-provision ca issue-service --purpose tls-server)", Required = true };
 var serverKeyOption = new Option<string>("--server-key") { Description = "That certificate's private key, PEM", Required = true };
-var relay = new Command("relay", "PPK station: take signed forms and page images from the kecamatan's TPS devices, keep them, forward them unchanged to the cloud and return the cloud's receipts. Runs until Ctrl+C.")
-    { deviceDirOption, listenOption, brokerOption, serverCertOption, serverKeyOption, hardwareOption, i2cBusOption, i2cAddressOption, tamperPinOption };
+var screenOption = new Option<string?>("--screen") { Description = "Serve the PPK's screen (verify, keberatan, koreksi, D.Hasil) at this URL on the kecamatan LAN, e.g. http://0.0.0.0:8070" };
+var relay = new Command("relay", "PPK station: take signed forms and page images from the kecamatan's TPS devices, keep them, forward them unchanged to the cloud and return the cloud's receipts; with --screen, the PPK's screen. Runs until Ctrl+C.")
+    { deviceDirOption, listenOption, brokerOption, serverCertOption, serverKeyOption, hardwareOption, i2cBusOption, i2cAddressOption, tamperPinOption, screenOption, electionOption };
 relay.SetAction(async (parse, cancellationToken) =>
 {
     string deviceDir = parse.GetValue(deviceDirOption)!;
@@ -196,6 +197,14 @@ relay.SetAction(async (parse, cancellationToken) =>
     await ppk.StartAsync(cancellationToken);
     Console.WriteLine($"Stasiun PPK {station.Name} (kecamatan {station.Kecamatan.Value}) menerima perangkat TPS di port {ppk.Port} (TLS) " +
                       $"dan meneruskan ke {host}:{port}. Hentikan dengan Ctrl+C.");
+    await using var screen = parse.GetValue(screenOption) is { } screenUrl
+        ? new KpuEdge.Edge.Station.StationScreen(ppk.Desk(LoadElection(parse.GetValue(electionOption)), RegionTree.LoadEmbedded()), deviceDir, screenUrl)
+        : null;
+    if (screen is not null)
+    {
+        await screen.StartAsync(cancellationToken);
+        Console.WriteLine($"Layar PPK: {screen.Address} — akun pertama 'admin', kata sandinya di {Path.GetFullPath(screen.AdminPasswordFile)}.");
+    }
     try { await Task.Delay(Timeout.Infinite, cancellationToken); }
     catch (OperationCanceledException) { }
     await reporting;

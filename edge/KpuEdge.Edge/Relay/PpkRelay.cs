@@ -114,8 +114,12 @@ public sealed class PpkRelay : IAsyncDisposable
         _loop.StatusChanged += status => StatusChanged?.Invoke(status);
     }
 
-    /// <summary>The station's own outbox: the forms and pages it holds for the cloud.</summary>
+    /// <summary>The station's own outbox: the forms and pages it holds for the cloud, and its own statements.</summary>
     public Outbox Outbox { get; }
+
+    /// <summary>The PPK's work on the kecamatan through this station: statements signed into its outbox and sent when the link allows.</summary>
+    public Station.StationDesk Desk(ElectionDefinition election, RegionTree tree) =>
+        new(Outbox, StatementSigner.For(_station, election, election.Ballots(tree), _time), tree, election.Ballots(tree), _loop.Wake);
 
     public string Name => _station.DeviceId;
 

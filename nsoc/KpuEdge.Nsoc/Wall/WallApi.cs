@@ -43,12 +43,7 @@ public static class WallApi
                 return;
             }
             context.Response.Headers["X-Content-Type-Options"] = "nosniff";
-            if (onWallPort)
-            {
-                context.Response.Headers["X-Frame-Options"] = "DENY";
-                context.Response.Headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
-                context.Response.Headers["Cache-Control"] = "no-store";
-            }
+            if (onWallPort) ScreenAssets.SecureHeaders(context.Response);
             await next();
         });
 
@@ -78,16 +73,7 @@ public static class WallApi
 
     private static IResult Bad(string message) => Results.Json(new { error = message }, Json, statusCode: 400);
 
-    private static IResult Asset(string name)
-    {
-        var stream = typeof(WallApi).Assembly.GetManifestResourceStream("wall/" + name);
-        if (stream is null) return Results.NotFound();
-        string type = Path.GetExtension(name) switch
-        {
-            ".html" => "text/html; charset=utf-8", ".js" => "text/javascript; charset=utf-8", ".css" => "text/css; charset=utf-8", _ => "application/octet-stream",
-        };
-        return Results.Stream(stream, type);
-    }
+    private static IResult Asset(string name) => ScreenAssets.Serve(typeof(WallApi).Assembly, "wall", name);
 
     private static NsocSession Session(HttpContext c) => SessionEndpoints<NsocRole>.Session(c);
 
