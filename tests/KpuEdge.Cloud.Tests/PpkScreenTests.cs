@@ -77,10 +77,10 @@ public sealed class PpkScreenTests(CloudFixture fixture) : IClassFixture<CloudFi
         (await JsonAsync(await s.Http.GetAsync($"api/forms/{tps}/{contest}"))).GetProperty("status").GetString()!;
 
     /// <summary>TPS devices of the kecamatan deliver their PPWP forms through the station, until the cloud's receipts are back.</summary>
-    private async Task<List<(TestDevice Device, KpuEdge.Crypto.SignedSubmission Form)>> DeliverThroughAsync(PpkRelay station, int count)
+    private async Task<List<(TestDevice Device, KpuEdge.Crypto.SignedSubmission Form)>> DeliverThroughAsync(PpkRelay station, int count, int skip = 0)
     {
         var sent = new List<(TestDevice, KpuEdge.Crypto.SignedSubmission)>();
-        foreach (var tps in Kecamatan.Take(count))
+        foreach (var tps in Kecamatan.Skip(skip).Take(count))
         {
             var device = fixture.NewDevice(tps);
             using var outbox = new Outbox(Path.Combine(fixture.DataDirectory, "ppk-screen", "dev-" + Guid.NewGuid().ToString("N")[..8], Outbox.FileName));
@@ -162,6 +162,73 @@ public sealed class PpkScreenTests(CloudFixture fixture) : IClassFixture<CloudFi
         using var cloud = JsonDocument.Parse(await fixture.Http.GetStringAsync($"api/v1/results/ppwp/{second.Device.Tps}"));
         Assert.Equal("ppk", cloud.RootElement.GetProperty("counted_by").GetString());
         Assert.Equal(moved.Suara[0].Total, cloud.RootElement.GetProperty("chart").GetProperty("1").GetInt32());
+    }
+
+    [Fact]
+    public async Task In_a_browser_a_flagged_correction_cannot_be_signed_until_every_rule_holds_and_the_signed_D_Hasil_checks_out_in_kpu_verify()
+    {
+        await using var s = await StartAsync("ppk-screen-c");
+        var forms = await DeliverThroughAsync(s.Station, 2, skip: 8);
+        var (first, second) = (forms[0], forms[1]);
+        var (playwright, browser) = await KpuEdge.TestSupport.LocalChromium.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        Microsoft.Playwright.Assertions.SetDefaultExpectTimeout(30_000);
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+
+        await page.GotoAsync(s.Ui.Address.ToString());
+        await Microsoft.Playwright.Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/ppk/login$"));
+        await page.FillAsync("#name", "admin");
+        await page.FillAsync("#password", (await File.ReadAllTextAsync(s.Ui.AdminPasswordFile)).Trim());
+        await page.ClickAsync("#submit");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#who")).ToHaveTextAsync("admin (anggota PPK)");
+        await page.SelectOptionAsync("#contest-filter", "ppwp");
+
+        // Verify the first TPS from its row.
+        await page.ClickAsync($"#form-table tr[data-tps='{first.Device.Tps}'][data-contest='ppwp']");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#detail-title")).ToHaveTextAsync($"PPWP — TPS {first.Device.Tps}");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#signature")).ToContainTextAsync("diperiksa cloud");
+        await page.ClickAsync("#verify");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#detail-status")).ToContainTextAsync("terverifikasi");
+
+        // The second: a correction typed with a broken rule names the fields and cannot be signed; mended, it can.
+        await page.ClickAsync("#back");
+        await page.ClickAsync($"#form-table tr[data-tps='{second.Device.Tps}'][data-contest='ppwp']");
+        await page.ClickAsync("#correction-box summary");
+        var tally = second.Form.Submission.Tally;
+        await page.FillAsync("#editor input[data-field='suara.1']", (tally.Suara[0].Total + 6).ToString());
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#violations li")).Not.ToHaveCountAsync(0);
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#correct")).ToBeDisabledAsync();
+        await page.FillAsync("#editor input[data-field='suara.2']", (tally.Suara[1].Total - 6).ToString());
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#violations li")).ToHaveCountAsync(0);
+        await page.FillAsync("#reason", "Pleno PPK: salah salin dari C.Hasil plano");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#correct")).ToBeEnabledAsync();
+        await page.ClickAsync("#correct");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#detail-status")).ToContainTextAsync("dikoreksi PPK");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#numbers")).ToContainTextAsync((tally.Suara[0].Total + 6).ToString());
+
+        // The D.Hasil of both, signed on its tab; once delivered, the cloud's finding shows.
+        await page.ClickAsync("nav button[data-tab='dhasil']");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#dhasil-summary")).ToContainTextAsync("2 formulir");
+        await page.ClickAsync("#sign-dhasil");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#dhasil-signed li")).ToHaveCountAsync(1);
+        await SettledAsync(s.Station);
+        await page.SelectOptionAsync("#dhasil-contest", "dpr");
+        await page.SelectOptionAsync("#dhasil-contest", "ppwp");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#dhasil-signed li .agrees")).ToHaveCountAsync(1);
+        Assert.Empty(errors);
+
+        // The cloud counts the PPK's version and shows the device's beside it; kpu-verify checks the D.Hasil from the log.
+        await fixture.Cloud.Recap.SettleAsync();
+        using var result = JsonDocument.Parse(await fixture.Http.GetStringAsync($"api/v1/results/ppwp/{second.Device.Tps}"));
+        Assert.Equal("ppk", result.RootElement.GetProperty("counted_by").GetString());
+        Assert.Equal(second.Form.Hash.ToString(), result.RootElement.GetProperty("submission").GetProperty("hash").GetString());
+        var dhasil = s.Station.Outbox.Statements().Last();
+        var report = await new KpuEdge.Verify.Verifier(fixture.Http).VerifyDhasilAsync(fixture.Http.BaseAddress!, fixture.Pki.LogKey,
+            new KpuEdge.Verify.TrustAnchors(fixture.Pki.Pki.Root.Certificate.ToPem(), fixture.Pki.Pki.Issuing.Certificate.ToPem()), dhasil.Hash);
+        Assert.True(report.Ok, string.Join("\n", report.Checks.Select(c => $"{c.Name} {c.Status} {c.Detail}")));
     }
 
     [Fact]

@@ -17,13 +17,8 @@ public sealed class WallBrowserTests(NsocCloud nsoc) : IClassFixture<NsocCloud>
 
     private static async Task<(IPlaywright, IBrowser)> BrowserAsync()
     {
-        var playwright = await Playwright.CreateAsync();
-        var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox", "--disable-dev-shm-usage"],
-        });
         SetDefaultExpectTimeout(30_000);
-        return (playwright, browser);
+        return await KpuEdge.TestSupport.LocalChromium.LaunchAsync();
     }
 
     [Fact]
