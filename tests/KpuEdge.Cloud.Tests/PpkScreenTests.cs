@@ -165,7 +165,7 @@ public sealed class PpkScreenTests(CloudFixture fixture) : IClassFixture<CloudFi
     }
 
     [Fact]
-    public async Task In_a_browser_a_flagged_correction_cannot_be_signed_until_every_rule_holds_and_the_signed_D_Hasil_checks_out_in_kpu_verify()
+    public async Task In_a_browser_a_PPK_member_verifies_records_a_keberatan_cannot_sign_a_correction_until_every_rule_holds_and_signs_a_D_Hasil_kpu_verify_accepts()
     {
         await using var s = await StartAsync("ppk-screen-c");
         var forms = await DeliverThroughAsync(s.Station, 2, skip: 8);
@@ -196,6 +196,12 @@ public sealed class PpkScreenTests(CloudFixture fixture) : IClassFixture<CloudFi
         // The second: a correction typed with a broken rule names the fields and cannot be signed; mended, it can.
         await page.ClickAsync("#back");
         await page.ClickAsync($"#form-table tr[data-tps='{second.Device.Tps}'][data-contest='ppwp']");
+        await page.ClickAsync("#objection-box summary");
+        await page.FillAsync("#objector", "Saksi Paslon 02");
+        await page.FillAsync("#objection-text", "Angka paslon 1 dan 2 tertukar dengan C.Hasil plano.");
+        await page.ClickAsync("#object");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#detail-status")).ToContainTextAsync("ada keberatan");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#form-statements li")).ToContainTextAsync("Saksi Paslon 02");
         await page.ClickAsync("#correction-box summary");
         var tally = second.Form.Submission.Tally;
         await page.FillAsync("#editor input[data-field='suara.1']", (tally.Suara[0].Total + 6).ToString());
