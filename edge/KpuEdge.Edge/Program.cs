@@ -128,8 +128,9 @@ var hardwareOption = new Option<string>("--hardware") { Description = "pi: INA21
 var i2cBusOption = new Option<int>("--i2c-bus") { Description = "I2C bus of the INA219", DefaultValueFactory = _ => Ina219PowerMonitor.DefaultBus };
 var i2cAddressOption = new Option<int>("--i2c-address") { Description = "I2C address of the INA219 (64 = 0x40)", DefaultValueFactory = _ => Ina219PowerMonitor.DefaultAddress };
 var tamperPinOption = new Option<int>("--tamper-pin") { Description = "GPIO (BCM) pin of the case-open switch", DefaultValueFactory = _ => GpioTamperSwitch.DefaultPin };
-var run = new Command("run", "Device service: keep delivering the outbox and send a signed health report every telemetry interval of the configuration bundle (at once on a tamper or security event). Runs until Ctrl+C.")
-    { deviceDirOption, brokerOption, hardwareOption, i2cBusOption, i2cAddressOption, tamperPinOption };
+var kppsScreenOption = new Option<string?>("--screen") { Description = "Serve the KPPS's screen (scan, confirm, sign with the chair's PIN, witness QR, delivery) on this device, e.g. http://127.0.0.1:8060 (localhost only)" };
+var run = new Command("run", "Device service: keep delivering the outbox and send a signed health report every telemetry interval of the configuration bundle (at once on a tamper or security event); with --screen, the KPPS's screen. Runs until Ctrl+C.")
+    { deviceDirOption, brokerOption, hardwareOption, i2cBusOption, i2cAddressOption, tamperPinOption, kppsScreenOption, electionOption };
 run.SetAction(async (parse, cancellationToken) =>
 {
     string deviceDir = parse.GetValue(deviceDirOption)!;
@@ -143,6 +144,12 @@ run.SetAction(async (parse, cancellationToken) =>
     Console.WriteLine($"Perangkat {device.Identity.DeviceId} (TPS {device.Identity.Tps}) mengirim ke {host}:{port}; laporan kesehatan tiap " +
                       $"{device.Config.Telemetry.Interval.TotalSeconds:F0} detik. Hentikan dengan Ctrl+C.");
     var reporting = health.RunAsync(device.Config.Telemetry.Interval, cancellationToken);
+    await using var screen = parse.GetValue(kppsScreenOption) is { } screenUrl ? KppsScreenFor(device, deviceDir, outbox, loop, parse.GetValue(electionOption), screenUrl) : null;
+    if (screen is not null)
+    {
+        await screen.StartAsync(cancellationToken);
+        Console.WriteLine($"Layar KPPS: {screen.Address}");
+    }
     await loop.RunAsync(cancellationToken);
     await reporting;
     PrintStatus(outbox.Status());
@@ -302,7 +309,19 @@ var benchRead = new Command("bench-read", "Measure form reading on synthetic pho
 benchRead.SetAction(parse => BenchReadCommand.Run(new BenchReadCommand.Settings(parse.GetValue(formsOption), parse.GetValue(benchSeedOption),
     parse.GetValue(digitsOption), parse.GetValue(benchContestOption)!, parse.GetValue(bubbleShareOption), parse.GetValue(jsonOption), parse.GetValue(benchOutOption))));
 
-var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, deliver, run, relay, status, electionCommand, form, scan, benchRead };
+var pinOption = new Option<string>("--pin") { Description = "The KPPS chair's PIN, 6–12 digits (read from stdin when -)", Required = true };
+var setPin = new Command("set-pin", "Set the KPPS chair's PIN, without which the device's screen signs nothing.") { deviceDirOption, pinOption };
+setPin.SetAction(parse =>
+{
+    string pin = parse.GetValue(pinOption)!;
+    if (pin == "-") pin = Console.ReadLine()?.Trim() ?? "";
+    if (KpuEdge.Edge.Screen.KppsPin.Problem(pin) is { } problem) return Fail(problem);
+    new KpuEdge.Edge.Screen.KppsPin(Path.Combine(parse.GetValue(deviceDirOption)!, KpuEdge.Edge.Screen.KppsPin.FileName), TimeProvider.System).Set(pin);
+    Console.WriteLine("PIN ketua KPPS disimpan (hanya hash-nya, dapat dibaca pemilik berkas saja).");
+    return 0;
+});
+
+var root = new RootCommand("KpuEdge TPS device agent: reads, checks, signs and sends C.Hasil results.") { sample, validate, submit, deliver, run, relay, status, electionCommand, form, scan, benchRead, setPin };
 root.Subcommands.Add(WitnessQrCommand.Create());
 try
 {
@@ -388,6 +407,17 @@ static ProvisionedDevice? LoadDevice(string deviceDir)
         Fail($"Perangkat belum siap di {deviceDir}: {e.Message}");
         return null;
     }
+}
+
+static KpuEdge.Edge.Screen.KppsScreen KppsScreenFor(ProvisionedDevice device, string deviceDir, Outbox outbox, DeliveryLoop loop, string? electionPath, string url)
+{
+    var tree = RegionTree.LoadEmbedded();
+    var election = LoadElection(electionPath);
+    var desk = new KpuEdge.Edge.Screen.KppsDesk(device.Identity, deviceDir, outbox,
+        new FormSigner(device.Identity, election, election.Ballots(tree), TimeProvider.System), election.Ballots(tree),
+        () => FormScanner.CreateDefault(tree, election), new KpuEdge.Edge.Screen.KppsPin(Path.Combine(deviceDir, KpuEdge.Edge.Screen.KppsPin.FileName), TimeProvider.System),
+        loop.Wake, TimeProvider.System);
+    return new KpuEdge.Edge.Screen.KppsScreen(desk, url);
 }
 
 static int Fail(string message)
