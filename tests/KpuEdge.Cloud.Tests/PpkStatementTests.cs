@@ -108,6 +108,14 @@ public sealed class PpkStatementTests(CloudFixture fixture) : IClassFixture<Clou
         var again = await client.SubmitStatementAsync(dhasil, ReceiptTimeout);
         Assert.Equal(ReceiptStatus.Duplicate, again.Status);
         Assert.Equal(receipt.LogIndex, again.LogIndex);
+        // Replayed by another station: refused, and a security event names the one that sent it.
+        var thief = Station(kecamatan: 2);
+        await using (var thiefClient = await thief.ConnectAsync())
+        {
+            var replayed = await thiefClient.SendAsync(Topics.PpkStatement(thief.Id), dhasil.Wire, dhasil.Hash.ToArray(), ReceiptTimeout);
+            Assert.Equal(RejectReasons.ReplayedByOtherDevice, replayed.Reason);
+        }
+        Assert.Contains(await EventsAsync(), e => e.Kind == SecurityEventKinds.PpkStatementRefused && e.DeviceId == thief.Id);
 
         // A D.Hasil whose numbers differ from the forms' sum is recorded as signed, with the difference, and raised.
         var wrong = TallySum.Of(ContestId.Ppwp, [first.Submission.Tally, fixedNumbers, third.Submission.Tally]) with { SuaraSah = 1 };
@@ -191,11 +199,18 @@ public sealed class PpkStatementTests(CloudFixture fixture) : IClassFixture<Clou
         var unreadable = await client.SendAsync(Topics.PpkStatement(station.Id), reasonless, Sha256Hash.Of(reasonless).ToArray(), ReceiptTimeout);
         Assert.Equal(RejectReasons.Malformed, unreadable.Reason);
         Assert.Contains("says why", unreadable.Detail);
+        // Both are security events: a station's own software never signs either.
+        var events = await EventsAsync();
+        Assert.Contains(events, e => e.Kind == SecurityEventKinds.PpkStatementRefused && e.Evidence!["reason"] == RejectReasons.BadSignature
+                                     && e.Severity == SecuritySeverity.Critical && e.DeviceId == station.Id);
+        Assert.Contains(events, e => e.Kind == SecurityEventKinds.PpkStatementRefused && e.Evidence!["reason"] == RejectReasons.Malformed && e.DeviceId == station.Id);
 
         // The genuine one is logged; another station of the same kecamatan replaying it is refused, and so is a fork.
         Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitStatementAsync(genuine, ReceiptTimeout)).Status);
         var replayed = await otherClient.SendAsync(Topics.PpkStatement(other.Id), genuine.Wire, genuine.Hash.ToArray(), ReceiptTimeout);
         Assert.Equal(RejectReasons.ReplayedByOtherDevice, replayed.Reason);
+        Assert.Contains(await EventsAsync(), e => e.Kind == SecurityEventKinds.PpkStatementRefused && e.DeviceId == other.Id
+                                                  && e.Evidence!["reason"] == RejectReasons.ReplayedByOtherDevice);
         var fork = station.Fork(genuine, new PpkObjection
         {
             ElectionId = CloudFixture.Election.ElectionId, StationId = station.Id, Kecamatan = Kecamatans[1].Key, Sequence = 1, StationTime = DateTimeOffset.UtcNow,

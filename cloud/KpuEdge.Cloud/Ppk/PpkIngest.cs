@@ -108,13 +108,14 @@ public sealed class PpkIngest(
     }
 
     /// <summary>
-    /// A refused statement is a security event when it smells of forgery (another station's certificate, a form it cannot
-    /// know, a broken chain); a stale or inconsistent one is an ordinary refusal, answered and recorded.
+    /// Every refused statement is a security event but a stale one: the station's own software checks what it signs (its
+    /// encoding, reason, rules, kecamatan), so anything else refused came from a tampered or impersonated station. A
+    /// statement naming a version the cloud does not count (yet) is an ordinary race, answered and recorded.
     /// </summary>
     private static SecurityEvent? SecurityEventFor(InboundStatement message, KpuEdge.Crypto.Sha256Hash hash, string reason, string detail,
         SignedPpkStatement? signed, bool genuine, ChainVerdictKind? chain, long more)
     {
-        if (!RejectReasons.IsSecurityRelevant(reason) && chain is null && reason != RejectReasons.RevokedDevice) return null;
+        if (reason is RejectReasons.StaleForm or RejectReasons.RateLimited && chain is null) return null;
         var evidence = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["reason"] = reason,
@@ -137,7 +138,7 @@ public sealed class PpkIngest(
             ChainVerdictKind.Fork => (SecurityEventKinds.ChainFork, SecuritySeverity.Critical),
             ChainVerdictKind.Rewind => (SecurityEventKinds.ChainRewind, SecuritySeverity.Critical),
             ChainVerdictKind.Jump => (SecurityEventKinds.ChainJump, SecuritySeverity.Critical),
-            _ => (SecurityEventKinds.PpkStatementRefused, reason is RejectReasons.StationNotAssigned or RejectReasons.RevokedDevice
+            _ => (SecurityEventKinds.PpkStatementRefused, reason is RejectReasons.StationNotAssigned or RejectReasons.RevokedDevice or RejectReasons.BadSignature
                 ? SecuritySeverity.Critical : SecuritySeverity.Warning),
         };
         return new SecurityEvent
