@@ -18,6 +18,9 @@ public static class ScreenAssets
         return Results.Stream(stream, type);
     }
 
+    /// <summary>The login form's script, one for every screen: it posts to the screen's own <c>api/login</c>.</summary>
+    public static IResult LoginScript() => Serve(typeof(ScreenAssets).Assembly, "access", "login.js");
+
     /// <summary>The headers every screen answer carries: no sniffing, no framing, scripts and styles from itself only, nothing cached.</summary>
     public static void SecureHeaders(HttpResponse response)
     {

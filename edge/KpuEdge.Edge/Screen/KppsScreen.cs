@@ -10,6 +10,7 @@ using KpuEdge.Vision.Reading;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -30,7 +31,7 @@ public sealed class KppsScreen : IAsyncDisposable
     private const int MaxPhotoBytes = 12 * 1024 * 1024;
     private static readonly JsonSerializerOptions Json = KpuJson.Wire;
 
-    private readonly WebApplication _app;
+    private readonly ScreenHost _host;
     private readonly KppsDesk _desk;
 
     public KppsScreen(KppsDesk desk, string url, ILoggerFactory? logging = null)
@@ -38,36 +39,17 @@ public sealed class KppsScreen : IAsyncDisposable
         var uri = new Uri(url);
         if (!uri.IsLoopback) throw new ArgumentException($"The KPPS screen is served on the device only (localhost), not on {uri.Host}.", nameof(url));
         _desk = desk;
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (logging is not null) builder.Services.AddSingleton(logging);
-        builder.WebHost.UseUrls(url);
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 6 * MaxPhotoBytes);
-        _app = builder.Build();
-        Map(_app);
+        _host = new ScreenHost(url, Prefix, Map, logging, maxRequestBytes: 6 * MaxPhotoBytes);
     }
 
-    public Uri Address { get; private set; } = null!;
+    public Uri Address => _host.Address;
 
-    public async Task StartAsync(CancellationToken cancellationToken = default)
-    {
-        await _app.StartAsync(cancellationToken);
-        var addresses = _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
-            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses;
-        Address = new Uri(addresses.First().TrimEnd('/') + Prefix + "/");
-    }
+    public Task StartAsync(CancellationToken cancellationToken = default) => _host.StartAsync(cancellationToken);
 
-    private void Map(WebApplication app)
+    private void Map(WebApplication app, RouteGroupBuilder screen)
     {
         app.Use(async (context, next) =>
         {
-            if (!context.Request.Path.StartsWithSegments(Prefix))
-            {
-                if (context.Request.Path == "/") context.Response.Redirect(Prefix + "/");
-                else context.Response.StatusCode = 404;
-                return;
-            }
-            ScreenAssets.SecureHeaders(context.Response);
             if (HttpMethods.IsPost(context.Request.Method) && context.Request.Headers[Header] != "1")
             {
                 context.Response.StatusCode = 403;
@@ -76,7 +58,6 @@ public sealed class KppsScreen : IAsyncDisposable
             }
             await next();
         });
-        var screen = app.MapGroup(Prefix);
         screen.MapGet("/", () => Asset("kpps.html"));
         screen.MapGet("/kpps.js", () => Asset("kpps.js"));
         screen.MapGet("/kpps.css", () => Asset("kpps.css"));
@@ -207,9 +188,5 @@ public sealed class KppsScreen : IAsyncDisposable
         catch (JsonException) { return null; }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
 }

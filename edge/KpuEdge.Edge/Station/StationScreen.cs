@@ -28,7 +28,7 @@ public sealed class StationScreen : IAsyncDisposable
     public const string CookieName = "kpu_ppk";
     private static readonly JsonSerializerOptions Json = KpuJson.Wire;
 
-    private readonly WebApplication _app;
+    private readonly ScreenHost _host;
     private readonly StationDesk _desk;
     private readonly StationAccounts _store;
     private readonly OperatorAccounts<PpkRole> _accounts;
@@ -46,12 +46,7 @@ public sealed class StationScreen : IAsyncDisposable
         _accounts = new OperatorAccounts<PpkRole>(_store, TimeSpan.FromHours(12), time, logging.CreateLogger<StationScreen>());
         _sessions = new SessionEndpoints<PpkRole>(_accounts, Prefix, CookieName, () => secureCookies, Json);
         _adminPasswordFile = Path.Combine(folder, "screen-admin-password");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(logging);
-        builder.WebHost.UseUrls(url);
-        _app = builder.Build();
-        Map(_app);
+        _host = new ScreenHost(url, Prefix, (_, screen) => Map(screen), logging);
     }
 
     public OperatorAccounts<PpkRole> Accounts => _accounts;
@@ -60,33 +55,18 @@ public sealed class StationScreen : IAsyncDisposable
     public string AdminPasswordFile => _adminPasswordFile;
 
     /// <summary>The screen's address once started (the port chosen when asked for 0).</summary>
-    public Uri Address { get; private set; } = null!;
+    public Uri Address => _host.Address;
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await _accounts.EnsureFirstOperatorAsync(PpkRole.Operator, _adminPasswordFile, "Stasiun PPK");
-        await _app.StartAsync(cancellationToken);
-        var server = _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>();
-        var addresses = server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses;
-        Address = new Uri(addresses.First().Replace("0.0.0.0", "127.0.0.1").Replace("[::]", "127.0.0.1").TrimEnd('/') + Prefix + "/");
+        await _host.StartAsync(cancellationToken);
     }
 
-    private void Map(WebApplication app)
+    private void Map(RouteGroupBuilder screen)
     {
-        app.Use(async (context, next) =>
-        {
-            if (!context.Request.Path.StartsWithSegments(Prefix))
-            {
-                if (context.Request.Path == "/") context.Response.Redirect(Prefix + "/");
-                else context.Response.StatusCode = 404;
-                return;
-            }
-            ScreenAssets.SecureHeaders(context.Response);
-            await next();
-        });
-        var screen = app.MapGroup(Prefix);
         screen.MapGet("/login", () => Asset("login.html"));
-        screen.MapGet("/login.js", () => Asset("login.js"));
+        screen.MapGet("/login.js", ScreenAssets.LoginScript);
         screen.MapGet("/ppk.css", () => Asset("ppk.css"));
         var authed = screen.MapGroup("").AddEndpointFilter(_sessions.RequireSession);
         _sessions.Map(screen, authed);
@@ -291,8 +271,7 @@ public sealed class StationScreen : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _host.DisposeAsync();
         _store.Dispose();
     }
 }

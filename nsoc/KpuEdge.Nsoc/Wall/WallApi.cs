@@ -50,7 +50,7 @@ public static class WallApi
         var sessions = app.Services.GetRequiredService<SessionEndpoints<NsocRole>>();
         var wall = app.MapGroup(Prefix);
         wall.MapGet("/login", () => Asset("login.html"));
-        wall.MapGet("/login.js", () => Asset("login.js"));
+        wall.MapGet("/login.js", ScreenAssets.LoginScript);
         wall.MapGet("/wall.css", () => Asset("wall.css"));
         var authed = wall.MapGroup("").AddEndpointFilter(sessions.RequireSession);
         sessions.Map(wall, authed);
