@@ -19,7 +19,7 @@ namespace KpuEdge.Cloud.Tests;
 /// <summary>
 /// The KPPS's screen on a TPS device, against the real cloud: a photographed form (real handwritten digits the reader
 /// never trained on) read, its flagged fields shown first, a wrong number blocking the sign button with the rule named,
-/// the numbers confirmed, signed with the chair's PIN, the witness QR shown, and the delivery turning to receipted with
+/// each field's crop beside its value, the numbers confirmed, signed with the chair's PIN, the witness QR shown, and the delivery turning to receipted with
 /// a verified proof; a second version only with its reason.
 /// </summary>
 public sealed class KppsScreenTests(CloudFixture fixture) : IClassFixture<CloudFixture>
@@ -98,6 +98,8 @@ public sealed class KppsScreenTests(CloudFixture fixture) : IClassFixture<CloudF
         // The flagged fields come first, each saying why.
         await Expect(page.Locator("#fields tbody tr").First).ToHaveClassAsync("flagged");
         Assert.NotEqual("", await page.Locator("#fields tbody tr.flagged td").Nth(3).TextContentAsync());
+        // Each field's crop from the straightened page stands beside its value.
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('#fields img.crop')].every(i => i.complete && i.naturalWidth > 40)");
 
         // A wrong number: the rule it breaks is named and the sign button stays off, PIN or not.
         var values = TallyFields.ToValues(truth);

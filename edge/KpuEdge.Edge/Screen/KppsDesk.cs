@@ -46,7 +46,7 @@ public sealed class KppsDesk(DeviceIdentity device, string deviceDirectory, Outb
     {
         if (photos.Count == 0) throw new KppsRefusal("Ambil foto setiap halaman formulir dulu.");
         FormScan scan;
-        lock (_reading) scan = _scanner.Value.Scan(photos, new ScanExpectation(device.Tps, contest));
+        lock (_reading) scan = _scanner.Value.Scan(photos, new ScanExpectation(device.Tps, contest, Crops: true));
         var pages = photos.Select(p => LinkImage.Compress(p).Jpeg).ToList();
         var read = new KppsScan(Guid.NewGuid().ToString("N"), scan, photos, pages, time.GetUtcNow());
         // A handful of forms at a time on one device: older readings go.
@@ -56,6 +56,10 @@ public sealed class KppsDesk(DeviceIdentity device, string deviceDirectory, Outb
     }
 
     public KppsScan? Find(string id) => _scans.GetValueOrDefault(id);
+
+    /// <summary>The crop of field <paramref name="key"/> (PNG) from a reading's straightened page.</summary>
+    public byte[]? Crop(string id, string key) =>
+        Find(id)?.Scan.Pages.SelectMany(p => p.Fields).LastOrDefault(f => f.Key == key)?.Crop;
 
     /// <summary>Every rule of the form against this TPS's ballot (messages name the fields, in Bahasa Indonesia).</summary>
     public IReadOnlyList<Violation> Check(C1Tally tally)

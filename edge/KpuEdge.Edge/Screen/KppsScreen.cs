@@ -68,6 +68,8 @@ public sealed class KppsScreen : IAsyncDisposable
         screen.MapPost("/api/scan", (Delegate)ScanAsync);
         screen.MapGet("/api/scan/{id}/photos/{page:int}", (string id, int page) =>
             _desk.Find(id) is { } scan && page >= 1 && page <= scan.Photos.Count ? Results.Bytes(scan.Photos[page - 1], "image/jpeg") : Results.NotFound());
+        screen.MapGet("/api/scan/{id}/crops/{key}", (string id, string key) =>
+            _desk.Crop(id, key) is { } png ? Results.Bytes(png, "image/png") : Results.NotFound());
         screen.MapPost("/api/check", (Delegate)CheckAsync);
         screen.MapPost("/api/sign", (Delegate)SignAsync);
         screen.MapGet("/api/qr/{hash}", (string hash) =>

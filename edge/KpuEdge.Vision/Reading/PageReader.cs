@@ -10,7 +10,8 @@ using OpenCvSharp.Aruco;
 namespace KpuEdge.Vision.Reading;
 
 /// <summary>What the device expects to be photographing: its own TPS, and the contest the KPPS is scanning.</summary>
-public sealed record ScanExpectation(TpsCode? Tps = null, ContestId? Contest = null);
+/// <param name="Crops">Cut each field from the straightened page for a screen (<see cref="FieldRead.Crop"/>); off for benchmarks.</param>
+public sealed record ScanExpectation(TpsCode? Tps = null, ContestId? Contest = null, bool Crops = false);
 
 /// <summary>
 /// Reads one photographed page: finds the four ArUco markers (their ids say contest, page and corner), maps the
@@ -72,8 +73,25 @@ public sealed class PageReader : IDisposable
                 throw new ScanException(ScanErrors.UnknownPage, $"Halaman {tag.Page}/{tag.Pages} tidak cocok dengan formulir {tag.Contest.Slug()} ({layout.Pages.Count} halaman).");
 
             var fields = layout.Pages[tag.Page - 1].Fields.Select(f => ReadField(page, f, tag.Page, layout.BubbleRadius)).ToArray();
+            if (expected?.Crops == true)
+                fields = layout.Pages[tag.Page - 1].Fields.Select((f, i) => fields[i] with { Crop = Crop(page, f, layout.BubbleRadius) }).ToArray();
             return new PageRead(tag, source, fields, watch.Elapsed.TotalMilliseconds);
         }
+    }
+
+    /// <summary>The field's label, digit boxes and bubble columns, cut from the straightened page, as PNG.</summary>
+    private static byte[] Crop(Mat page, FieldLayout field, int bubbleRadius)
+    {
+        var rects = new List<Rect> { new(field.LabelBox.X, field.LabelBox.Y, field.LabelBox.Width, field.LabelBox.Height) };
+        foreach (var digit in field.Digits)
+        {
+            rects.Add(new Rect(digit.Box.X, digit.Box.Y, digit.Box.Width, digit.Box.Height));
+            rects.AddRange(digit.Bubbles.Select(b => new Rect(b.X - bubbleRadius, b.Y - bubbleRadius, 2 * bubbleRadius, 2 * bubbleRadius)));
+        }
+        var all = rects.Aggregate((a, b) => a | b);
+        var bounds = new Rect(0, 0, page.Width, page.Height) & new Rect(all.X - 4, all.Y - 4, all.Width + 8, all.Height + 8);
+        using var cut = new Mat(page, bounds);
+        return cut.ImEncode(".png");
     }
 
     private (ContestId Contest, int Page, Mat Homography) Register(Mat gray)

@@ -12,7 +12,11 @@ public sealed record BoxReading(DigitReading? Handwriting, int? Bubble, double I
 }
 
 /// <summary>The raw reading of one field: its three boxes.</summary>
-public sealed record FieldRead(string Key, string Label, int Page, IReadOnlyList<BoxReading> Boxes);
+public sealed record FieldRead(string Key, string Label, int Page, IReadOnlyList<BoxReading> Boxes)
+{
+    /// <summary>The field cut from the straightened page (label, boxes and bubbles), PNG: what the KPPS compares the value with. Only when asked for.</summary>
+    public byte[]? Crop { get; init; }
+}
 
 /// <summary>One page after registration: which page it is and every field on it, as read.</summary>
 /// <param name="TagSource">"qr" when the QR code was read, "ocr" when the printed TPS code had to be read instead.</param>

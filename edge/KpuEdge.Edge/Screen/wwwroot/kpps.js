@@ -73,7 +73,9 @@ async function review(scan) {
     const cell = el('td'); cell.append(input);
     let why = f.why.join('; ');
     if (f.proposed !== f.value) why += (why ? '; ' : '') + 'terbaca ' + f.value + ', diusulkan ' + f.proposed + ' agar aturan terpenuhi';
-    row.append(el('td', f.label), cell, el('td', Math.round(f.confidence * 100) + '%'), el('td', why));
+    const crop = el('img', undefined, 'crop'); crop.alt = f.label; crop.src = api + '/scan/' + scan.id + '/crops/' + encodeURIComponent(f.key);
+    const label = el('td'); label.append(el('div', f.label), crop);
+    row.append(label, cell, el('td', Math.round(f.confidence * 100) + '%'), el('td', why));
     body.append(row);
   }
   const status = await call('/status');
