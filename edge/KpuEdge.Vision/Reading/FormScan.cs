@@ -31,6 +31,10 @@ public sealed record FieldDecision(
     /// <summary>An unsure digit that the consistency rules pin down: any other digit there would break a rule.</summary>
     public bool ConfirmedByRules { get; init; }
 
+    /// <summary>Changed by the one single-digit change that makes every broken rule hold, the only such change on the
+    /// form, taken without a human (<see cref="FormDecider"/>); <see cref="HandwritingValue"/> keeps what was read.</summary>
+    public bool RepairedByRules { get; init; }
+
     public bool AutoAccepted => Flags.Count == 0;
 }
 
@@ -68,6 +72,18 @@ public static class FormDecider
         var values = decisions.ToDictionary(d => d.Key, d => d.Value.Value, StringComparer.Ordinal);
         var tally = TallyFields.FromValues(ballot, tps, values);
         var violations = C1Validator.Validate(tally, ballot);
+        if (violations.Count > 0 && AutoRepair(ballot, tps, values, reads, decisions) is { } fix)
+        {
+            values[fix.Key] = fix.Value;
+            unsure[fix.Key] = unsure[fix.Key].Where(b => b != fix.Box).ToArray();
+            decisions[fix.Key] = decisions[fix.Key] with
+            {
+                Value = fix.Value, RepairedByRules = true,
+                Flags = unsure[fix.Key].Length > 0 ? [FieldFlags.LowConfidence] : [],
+            };
+            tally = TallyFields.FromValues(ballot, tps, values);
+            violations = C1Validator.Validate(tally, ballot);
+        }
         // The rules are the checksum: an unsure digit is confirmed when every other digit in its place would break a
         // rule that holds now, so no single misread there could have produced what was read. Fields a broken rule
         // names are never confirmed this way.
@@ -179,6 +195,56 @@ public static class FormDecider
         {
             values[key] = current;
         }
+    }
+
+    /// <summary>
+    /// The repair taken without a human: the form breaks a rule, and of every single-digit change anywhere on it —
+    /// every box, blank ones included, to every other digit — exactly one makes every rule hold. The rules are the
+    /// checksum: the voter counts form a grid whose rows and columns are summed, and the votes, ballots and totals are
+    /// tied to each other, so one misread digit shows in several rules at once and only its own correction mends them
+    /// all; two misreads that one other change would mend together are what it could get wrong. Only doubt the rules can
+    /// settle is taken: no field may carry any flag but low confidence, except that the changed field's bubbles may
+    /// disagree with what was read if they agree with the repair. The remaining unsure digits must still be pinned by
+    /// the rules afterwards (<see cref="PinnedByRules"/>), else the form goes to the KPPS as before.
+    /// </summary>
+    private static (string Key, int Box, int Value)? AutoRepair(Ballot ballot, TpsCode tps, Dictionary<string, int> values,
+        IReadOnlyDictionary<string, FieldRead> reads, Dictionary<string, FieldDecision> decisions)
+    {
+        foreach (var d in decisions.Values)
+            if (d.Flags.Any(f => f is not (FieldFlags.LowConfidence or FieldFlags.BubbleDisagreement))) return null;
+        (string Key, int Box, int Value)? found = null;
+        foreach (var (key, read) in reads)
+        {
+            int current = values[key];
+            for (int i = 0; i < read.Boxes.Count; i++)
+            {
+                int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
+                int digit = current / place % 10;
+                for (int d = 0; d <= 9; d++)
+                {
+                    if (d == digit) continue;
+                    values[key] = current + (d - digit) * place;
+                    bool valid = C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot);
+                    values[key] = current;
+                    if (!valid) continue;
+                    if (found is not null) return null; // two ways to mend it: a human decides
+                    found = (key, i, current + (d - digit) * place);
+                }
+            }
+        }
+        if (found is not { } fix) return null;
+        foreach (var d in decisions.Values)
+        {
+            if (!d.Flags.Contains(FieldFlags.BubbleDisagreement)) continue;
+            if (d.Key != fix.Key) return null;
+            var boxes = reads[fix.Key].Boxes;
+            for (int i = 0; i < boxes.Count; i++)
+            {
+                int place = (int)Math.Pow(10, boxes.Count - 1 - i);
+                if (boxes[i].Bubble is >= 0 and var b && b != fix.Value / place % 10) return null;
+            }
+        }
+        return fix;
     }
 
     /// <summary>The single-digit change (best by the classifier's own ranking) after which every rule holds, if any.</summary>
