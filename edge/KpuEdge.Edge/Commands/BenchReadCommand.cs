@@ -31,6 +31,8 @@ public static class BenchReadCommand
         public FieldsToConfirm? FlaggedFieldsPerFlaggedForm { get; init; }
         /// <summary>Fields taken by the one-digit rule repair without a human (<see cref="FieldDecision.RepairedByRules"/>).</summary>
         public int FieldsRepairedByRules { get; init; }
+        /// <summary>Fields whose disagreeing bubbles the rules overruled (<see cref="FieldDecision.BubblesOverruledByRules"/>).</summary>
+        public int FieldsBubblesOverruledByRules { get; init; }
         /// <summary>Which digit classifier read the forms ("cnn": the vendored CNN with the SVM; "svm": the SVM alone).</summary>
         public string Classifier { get; init; } = "cnn";
     }
@@ -59,7 +61,7 @@ public static class BenchReadCommand
             Console.WriteLine($"flagged fields by reason: {string.Join(", ", figures.FlagsByReason.Select(p => $"{p.Key} {p.Value}"))}");
             Console.WriteLine($"most frequent misreads (truth→read): {string.Join(", ", figures.Misreads.Select(p => $"{p.Key} {p.Value}"))}");
             Console.WriteLine($"ms_per_page median {figures.MsPerPageMedian:F0}, p95 {figures.MsPerPageP95:F0} (one core)");
-            Console.WriteLine($"fields to confirm per form: mean {figures.FlaggedFieldsPerForm?.Mean}, p95 {figures.FlaggedFieldsPerForm?.P95}; per flagged form: mean {figures.FlaggedFieldsPerFlaggedForm?.Mean}, p95 {figures.FlaggedFieldsPerFlaggedForm?.P95}; repaired by the rules without a human: {figures.FieldsRepairedByRules} fields ({figures.Classifier})");
+            Console.WriteLine($"fields to confirm per form: mean {figures.FlaggedFieldsPerForm?.Mean}, p95 {figures.FlaggedFieldsPerForm?.P95}; per flagged form: mean {figures.FlaggedFieldsPerFlaggedForm?.Mean}, p95 {figures.FlaggedFieldsPerFlaggedForm?.P95}; repaired by the rules without a human: {figures.FieldsRepairedByRules} fields, bubbles overruled by the rules: {figures.FieldsBubblesOverruledByRules} ({figures.Classifier})");
         }
         if (settings.Output is not null) Record(settings, figures);
         Console.WriteLine(json);
@@ -85,7 +87,7 @@ public static class BenchReadCommand
         using var scanner = FormScanner.CreateDefault(tree, election, classifier);
         var toConfirm = new List<int>();
         var toConfirmFlagged = new List<int>();
-        int repairedByRules = 0;
+        int repairedByRules = 0, bubblesOverruled = 0;
         long digitsWritten = 0, digitsRight = 0, blanks = 0, blanksRight = 0, fields = 0, fieldsRight = 0, fieldsRightSuggested = 0;
         int accepted = 0, flagged = 0, undetected = 0, rightSuggestion = 0, pages = 0;
         var msPerPage = new List<double>();
@@ -158,6 +160,7 @@ public static class BenchReadCommand
             }
             int flaggedFields = scan.AutoAccepted ? 0 : scan.Flagged.Count();
             repairedByRules += scan.Fields.Count(f => f.RepairedByRules);
+            bubblesOverruled += scan.Fields.Count(f => f.BubblesOverruledByRules);
             toConfirm.Add(flaggedFields);
             if (!scan.AutoAccepted) toConfirmFlagged.Add(flaggedFields);
             if (scan.AutoAccepted)
@@ -182,6 +185,7 @@ public static class BenchReadCommand
             FlaggedFieldsPerForm = Summarise(toConfirm),
             FlaggedFieldsPerFlaggedForm = Summarise(toConfirmFlagged),
             FieldsRepairedByRules = repairedByRules,
+            FieldsBubblesOverruledByRules = bubblesOverruled,
             Classifier = settings.Classifier,
         };
     }
@@ -210,7 +214,8 @@ public static class BenchReadCommand
             | ms_per_page_median (p95) | {f.MsPerPageMedian:F0} ({f.MsPerPageP95:F0}) | ≤ 250 ms |
             | flagged_fields_per_form: mean (median, p95) — the KPPS's confirmations | {f.FlaggedFieldsPerForm?.Mean:F2} ({f.FlaggedFieldsPerForm?.Median}, {f.FlaggedFieldsPerForm?.P95}) | |
             | flagged_fields_per_flagged_form: mean (median, p95) | {f.FlaggedFieldsPerFlaggedForm?.Mean:F2} ({f.FlaggedFieldsPerFlaggedForm?.Median}, {f.FlaggedFieldsPerFlaggedForm?.P95}) | |
-            | fields_repaired_by_rules (one unsure digit's runner-up, taken without a human) | {f.FieldsRepairedByRules} | |
+            | fields_repaired_by_rules (the one single-digit mend of every broken rule, or by far the likeliest; no human) | {f.FieldsRepairedByRules} | |
+            | fields_bubbles_overruled_by_rules (confident handwriting keeps every rule, the bubbles' value breaks one) | {f.FieldsBubblesOverruledByRules} | |
 
             Flagged fields by reason: {string.Join(", ", f.FlagsByReason.Select(p => $"{p.Key} {p.Value}"))}.
             Most frequent digit misreads (truth→read): {string.Join(", ", f.Misreads.Select(p => $"{p.Key} {p.Value}"))}.
