@@ -304,10 +304,11 @@ var digitsOption = new Option<string?>("--digits") { Description = "Another digi
 var benchContestOption = new Option<string>("--contest") { Description = "Contest of the forms", DefaultValueFactory = _ => "ppwp" };
 var bubbleShareOption = new Option<double>("--bubbles") { Description = "Share of forms whose bubbles are filled", DefaultValueFactory = _ => 0.5 };
 var benchOutOption = new Option<string?>("--output") { Description = "Record the figures in this Markdown file (e.g. docs/benchmarks.md)" };
+var classifierOption = new Option<string>("--classifier") { Description = "Digit classifier: cnn (the device's: the vendored CNN with the SVM) or svm (the HOG + SVM alone, for comparison)", DefaultValueFactory = _ => "cnn" };
 var benchRead = new Command("bench-read", "Measure form reading on synthetic photographed forms filled with held-out handwritten digits.")
-    { formsOption, benchSeedOption, digitsOption, benchContestOption, bubbleShareOption, jsonOption, benchOutOption };
+    { formsOption, benchSeedOption, digitsOption, benchContestOption, bubbleShareOption, jsonOption, benchOutOption, classifierOption };
 benchRead.SetAction(parse => BenchReadCommand.Run(new BenchReadCommand.Settings(parse.GetValue(formsOption), parse.GetValue(benchSeedOption),
-    parse.GetValue(digitsOption), parse.GetValue(benchContestOption)!, parse.GetValue(bubbleShareOption), parse.GetValue(jsonOption), parse.GetValue(benchOutOption))));
+    parse.GetValue(digitsOption), parse.GetValue(benchContestOption)!, parse.GetValue(bubbleShareOption), parse.GetValue(jsonOption), parse.GetValue(benchOutOption), parse.GetValue(classifierOption)!)));
 
 var pinOption = new Option<string>("--pin") { Description = "The KPPS chair's PIN, 6–12 digits (read from stdin when -)", Required = true };
 var setPin = new Command("set-pin", "Set the KPPS chair's PIN, without which the device's screen signs nothing.") { deviceDirOption, pinOption };

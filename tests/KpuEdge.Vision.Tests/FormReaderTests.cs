@@ -128,7 +128,7 @@ public sealed class FormReaderTests(ReaderFixture f)
     }
 
     [Fact]
-    public void Flags_a_misread_injected_into_one_digit_and_proposes_the_digit_that_repairs_every_rule()
+    public void A_misread_of_a_vote_is_mended_by_the_rules_when_no_other_digit_could_mend_them()
     {
         var tally = f.Tally(ContestId.Ppwp, 40);
         var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 40);
@@ -151,11 +151,14 @@ public sealed class FormReaderTests(ReaderFixture f)
         var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
 
         Assert.True(clean.AutoAccepted);
-        Assert.False(scan.AutoAccepted);
-        Assert.Contains(scan.Violations, v => v.Rule == C1Validator.Rules.VotesSumIsSah);
+        Assert.DoesNotContain(clean.Fields, d => d.RepairedByRules);
+        // Σ votes = suara sah breaks; of every one-digit change on the form only pair 2's own tens digit mends it
+        // (for this tally no other pair's tens digit can move by the same amount), so it is taken without a human.
+        Assert.True(scan.AutoAccepted);
         var field = scan.Fields.Single(d => d.Key == key);
-        Assert.False(field.AutoAccepted);
-        Assert.Equal(truth, field.Suggestion);
+        Assert.True(field.RepairedByRules);
+        Assert.Equal(truth, field.Value);
+        Assert.Equal(truth + (wrong - tens) * 10, field.HandwritingValue);
     }
 
     [Fact]
@@ -193,7 +196,142 @@ public sealed class FormReaderTests(ReaderFixture f)
     }
 
     [Fact]
-    public void Flags_bubbles_that_disagree_with_the_handwriting()
+    public void Mends_without_a_human_a_misread_that_only_its_own_correction_can_mend()
+    {
+        // The voters who used the polls form a grid: each row sums L + P, each column DPT + DPTb + DPK. A misread in
+        // one cell breaks its row and its column, and only that cell's own digit mends both.
+        var (form, misread) = OneMisread(70, "pengguna_dpt.l", box: 2, delta: 3);
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
+
+        Assert.True(scan.AutoAccepted);
+        Assert.Empty(scan.Violations);
+        var field = Assert.Single(scan.Fields, d => d.RepairedByRules);
+        Assert.Equal("pengguna_dpt.l", field.Key);
+        Assert.NotEqual(form.Values[field.Key], field.HandwritingValue);
+        Assert.All(scan.Fields, d => Assert.Equal(form.Values[d.Key], d.Value));
+    }
+
+    [Fact]
+    public void Leaves_a_misread_to_a_human_when_another_digit_could_mend_the_rules_as_well()
+    {
+        // DPT is summed only across (L + P = total): raising L's units digit can be mended at L or at the total.
+        var tally = f.Tally(ContestId.Ppwp, 71);
+        var values = TallyFields.ToValues(tally);
+        int delta = Enumerable.Range(1, 9).First(d => values["dpt.l"] % 10 + d <= 9 && values["dpt.total"] % 10 + d <= 9);
+        var (_, misread) = OneMisread(71, "dpt.l", box: 2, delta);
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
+
+        Assert.False(scan.AutoAccepted);
+        Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
+        Assert.Contains(scan.Fields.Single(d => d.Key == "dpt.l").Flags, flag => flag.StartsWith(FieldFlags.RulePrefix));
+    }
+
+    [Fact]
+    public void Mends_the_doubted_digit_when_the_other_mends_would_change_digits_read_with_near_certainty()
+    {
+        // L + P = total can be mended at L or at the total; the classifier doubted L (truth its close runner-up) and
+        // was near-certain of every other digit, so mending L is over a thousand times likelier than the others.
+        var tally = f.Tally(ContestId.Ppwp, 71);
+        var values = TallyFields.ToValues(tally);
+        int delta = Enumerable.Range(1, 9).First(d => values["dpt.l"] % 10 + d <= 9 && values["dpt.total"] % 10 + d <= 9);
+        var (form, misread) = OneMisread(71, "dpt.l", box: 2, delta);
+        int truth = form.Values["dpt.l"] % 10;
+        var doubted = misread with
+        {
+            Fields = misread.Fields.Select(field => field with
+            {
+                Boxes = field.Boxes.Select((b, i) => b.Handwriting is not { } hw ? b
+                    : field.Key == "dpt.l" && i == 2 ? b with { Handwriting = Doubted(hw.Digit, truth) }
+                    : b with { Handwriting = NearlyCertain(hw.Digit) }).ToArray(),
+            }).ToArray(),
+        };
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [doubted], 0.99);
+
+        Assert.True(scan.AutoAccepted);
+        var field = Assert.Single(scan.Fields, d => d.RepairedByRules);
+        Assert.Equal("dpt.l", field.Key);
+        Assert.All(scan.Fields, d => Assert.Equal(form.Values[d.Key], d.Value));
+    }
+
+    [Fact]
+    public void Overrules_a_stray_bubble_when_the_handwriting_keeps_every_rule_and_the_bubble_would_break_one()
+    {
+        var tally = f.Tally(ContestId.Ppwp, 73);
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 73);
+        var page = f.Scanner.Pages.Read(f.Photograph(form, 73)[0], AnyForm);
+        var truthful = page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() };
+        int units = form.Values["pengguna_dpt.l"] % 10;
+        PageRead WithStrayBubble(DigitReading? handwriting) => truthful with
+        {
+            Fields = truthful.Fields.Select(field => field.Key != "pengguna_dpt.l" ? field : field with
+            {
+                Boxes = field.Boxes.Select((b, i) => i != 2 ? b : b with { Bubble = (units + 3) % 10, Handwriting = handwriting ?? b.Handwriting }).ToArray(),
+            }).ToArray(),
+        };
+
+        var sure = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [WithStrayBubble(null)], 0.5);
+        var unsure = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [WithStrayBubble(Misread(units, (units + 3) % 10) with { Confidence = 0.4 })], 0.5);
+
+        Assert.True(sure.AutoAccepted);
+        Assert.True(sure.Fields.Single(d => d.Key == "pengguna_dpt.l").BubblesOverruledByRules);
+        Assert.All(sure.Fields, d => Assert.Equal(form.Values[d.Key], d.Value));
+        // handwriting the classifier doubted does not overrule the bubble (the bubble settles it, the rules then break,
+        // and no mend may go against a filled bubble): the KPPS decides
+        Assert.False(unsure.AutoAccepted);
+        Assert.DoesNotContain(unsure.Fields, d => d.BubblesOverruledByRules || d.RepairedByRules);
+    }
+
+    private static DigitReading NearlyCertain(int digit) =>
+        new(digit, 0.99999, Enumerable.Range(0, 10).Select(d => (d, d == digit ? 0.99999 : 0.00001 / 9)).OrderByDescending(r => r.Item2).ToArray());
+
+    private static DigitReading Doubted(int read, int truth) =>
+        new(read, 0.55, Enumerable.Range(0, 10).Select(d => (d, d == read ? 0.55 : d == truth ? 0.44 : 0.01 / 8)).OrderByDescending(r => r.Item2).ToArray());
+
+    [Fact]
+    public void Leaves_a_misread_to_a_human_when_anything_else_on_the_form_is_flagged()
+    {
+        var (form, misread) = OneMisread(72, "pengguna_dpt.l", box: 2, delta: 3);
+        // a second field the reader cannot settle: two bubbles filled in one column
+        var ambiguous = misread with
+        {
+            Fields = misread.Fields.Select(field => field.Key != "surat.diterima" ? field : field with
+            {
+                Boxes = field.Boxes.Select((b, i) => i != 2 ? b : b with { Bubble = -1 }).ToArray(),
+            }).ToArray(),
+        };
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [ambiguous], 0.5);
+
+        Assert.False(scan.AutoAccepted);
+        Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
+        Assert.Equal(form.Values["pengguna_dpt.l"], scan.Fields.Single(d => d.Key == "pengguna_dpt.l").Proposed);
+    }
+
+    /// <summary>A form read right and confidently except one digit, read <paramref name="delta"/> higher (mod 10),
+    /// confidently, with the truth as runner-up.</summary>
+    private (FilledForm Form, PageRead Misread) OneMisread(int seed, string key, int box, int delta)
+    {
+        var tally = f.Tally(ContestId.Ppwp, seed);
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), seed);
+        var page = f.Scanner.Pages.Read(f.Photograph(form, seed)[0], AnyForm);
+        var truthful = page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() };
+        int place = (int)Math.Pow(10, 2 - box);
+        int truth = form.Values[key] / place % 10;
+        var misread = truthful with
+        {
+            Fields = truthful.Fields.Select(field => field.Key != key ? field : field with
+            {
+                Boxes = field.Boxes.Select((b, i) => i != box ? b : b with { Handwriting = Misread((truth + delta) % 10, truth) }).ToArray(),
+            }).ToArray(),
+        };
+        return (form, misread);
+    }
+
+    [Fact]
+    public void Flags_bubbles_that_disagree_with_the_handwriting_unless_the_rules_side_with_the_handwriting()
     {
         var tally = f.Tally(ContestId.Ppwp, 50);
         var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 50, new FillOptions { BubbleShare = 1, WrongBubbleShare = 1, LeadingZeroShare = 0 });
@@ -201,9 +339,15 @@ public sealed class FormReaderTests(ReaderFixture f)
 
         var scan = f.Scanner.Scan(f.Photograph(form, 50), AnyForm);
 
-        Assert.False(scan.AutoAccepted);
+        // Flagged for the KPPS, or — confident handwriting that keeps every rule where the bubbles' value breaks one —
+        // overruled by the rules; never taken from the wrong bubble.
         foreach (var (key, _, _) in form.WrongBubbles)
-            Assert.Contains(FieldFlags.BubbleDisagreement, scan.Fields.Single(d => d.Key == key).Flags);
+        {
+            var field = scan.Fields.Single(d => d.Key == key);
+            Assert.True(field.Flags.Contains(FieldFlags.BubbleDisagreement) || field.BubblesOverruledByRules, key);
+            if (field.BubblesOverruledByRules) Assert.Equal(form.Values[key], field.Value);
+        }
+        if (scan.AutoAccepted) Assert.All(scan.Fields, d => Assert.Equal(form.Values[d.Key], d.Value));
     }
 
     [Fact]

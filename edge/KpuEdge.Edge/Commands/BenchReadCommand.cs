@@ -18,12 +18,34 @@ namespace KpuEdge.Edge.Commands;
 /// </summary>
 public static class BenchReadCommand
 {
-    public sealed record Settings(int Forms, int Seed, string? DigitsDirectory, string Contest, double BubbleShare, bool Json, string? Output);
+    public sealed record Settings(int Forms, int Seed, string? DigitsDirectory, string Contest, double BubbleShare, bool Json, string? Output, string Classifier = "cnn");
 
     public sealed record Figures(
         double DigitAccuracy, double BlankAccuracy, double FieldAccuracyRaw, double FieldAccuracy, int Forms, int Pages,
         int FormsAutoAccepted, int FormsFlagged, int FormsUndetectedWrong, int FormsFlaggedWithRightSuggestion, double MsPerPageMedian,
-        double MsPerPageP95, string Digits, IReadOnlyDictionary<string, int> FlagsByReason, IReadOnlyDictionary<string, int> Misreads);
+        double MsPerPageP95, string Digits, IReadOnlyDictionary<string, int> FlagsByReason, IReadOnlyDictionary<string, int> Misreads)
+    {
+        /// <summary>The KPPS's work: fields to confirm per form (every form; a form that could not be read counts all its fields).</summary>
+        public FieldsToConfirm? FlaggedFieldsPerForm { get; init; }
+        /// <summary>The same over the flagged forms only.</summary>
+        public FieldsToConfirm? FlaggedFieldsPerFlaggedForm { get; init; }
+        /// <summary>Fields taken by the one-digit rule repair without a human (<see cref="FieldDecision.RepairedByRules"/>).</summary>
+        public int FieldsRepairedByRules { get; init; }
+        /// <summary>Fields whose disagreeing bubbles the rules overruled (<see cref="FieldDecision.BubblesOverruledByRules"/>).</summary>
+        public int FieldsBubblesOverruledByRules { get; init; }
+        /// <summary>Which digit classifier read the forms ("cnn": the vendored CNN with the SVM; "svm": the SVM alone).</summary>
+        public string Classifier { get; init; } = "cnn";
+    }
+
+    /// <summary>Mean, median and 95th percentile of a count per form.</summary>
+    public sealed record FieldsToConfirm(double Mean, int Median, int P95);
+
+    private static FieldsToConfirm? Summarise(List<int> counts)
+    {
+        if (counts.Count == 0) return null;
+        var sorted = counts.Order().ToArray();
+        return new FieldsToConfirm(Math.Round(counts.Average(), 2), sorted[sorted.Length / 2], sorted[Math.Min(sorted.Length - 1, sorted.Length * 95 / 100)]);
+    }
 
     public static int Run(Settings settings)
     {
@@ -39,6 +61,7 @@ public static class BenchReadCommand
             Console.WriteLine($"flagged fields by reason: {string.Join(", ", figures.FlagsByReason.Select(p => $"{p.Key} {p.Value}"))}");
             Console.WriteLine($"most frequent misreads (truth→read): {string.Join(", ", figures.Misreads.Select(p => $"{p.Key} {p.Value}"))}");
             Console.WriteLine($"ms_per_page median {figures.MsPerPageMedian:F0}, p95 {figures.MsPerPageP95:F0} (one core)");
+            Console.WriteLine($"fields to confirm per form: mean {figures.FlaggedFieldsPerForm?.Mean}, p95 {figures.FlaggedFieldsPerForm?.P95}; per flagged form: mean {figures.FlaggedFieldsPerFlaggedForm?.Mean}, p95 {figures.FlaggedFieldsPerFlaggedForm?.P95}; repaired by the rules without a human: {figures.FieldsRepairedByRules} fields, bubbles overruled by the rules: {figures.FieldsBubblesOverruledByRules} ({figures.Classifier})");
         }
         if (settings.Output is not null) Record(settings, figures);
         Console.WriteLine(json);
@@ -55,7 +78,16 @@ public static class BenchReadCommand
         var random = new Random(settings.Seed);
         var allTps = tree.TpsIn(RegionCode.Nasional).Where(t => election.ContestsAt(t).Contains(contest)).ToArray();
 
-        using var scanner = FormScanner.CreateDefault(tree, election);
+        IDigitClassifier classifier = settings.Classifier switch
+        {
+            "cnn" => CnnDigitClassifier.LoadDefault(),
+            "svm" => DigitClassifier.LoadOrTrain(),
+            _ => throw new ArgumentException($"unknown classifier {settings.Classifier} (cnn or svm)"),
+        };
+        using var scanner = FormScanner.CreateDefault(tree, election, classifier);
+        var toConfirm = new List<int>();
+        var toConfirmFlagged = new List<int>();
+        int repairedByRules = 0, bubblesOverruled = 0;
         long digitsWritten = 0, digitsRight = 0, blanks = 0, blanksRight = 0, fields = 0, fieldsRight = 0, fieldsRightSuggested = 0;
         int accepted = 0, flagged = 0, undetected = 0, rightSuggestion = 0, pages = 0;
         var msPerPage = new List<double>();
@@ -83,6 +115,8 @@ public static class BenchReadCommand
             {
                 flagged++; // a page the reader could not register goes back to the operator: flagged, never wrong
                 pages += photos.Length;
+                toConfirm.Add(filled.Values.Count); // the KPPS types every field
+                toConfirmFlagged.Add(filled.Values.Count);
                 continue;
             }
             msPerPage.Add(watch.Elapsed.TotalMilliseconds / photos.Length);
@@ -124,6 +158,11 @@ public static class BenchReadCommand
                     }
                 }
             }
+            int flaggedFields = scan.AutoAccepted ? 0 : scan.Flagged.Count();
+            repairedByRules += scan.Fields.Count(f => f.RepairedByRules);
+            bubblesOverruled += scan.Fields.Count(f => f.BubblesOverruledByRules);
+            toConfirm.Add(flaggedFields);
+            if (!scan.AutoAccepted) toConfirmFlagged.Add(flaggedFields);
             if (scan.AutoAccepted)
             {
                 accepted++;
@@ -141,7 +180,14 @@ public static class BenchReadCommand
             Ratio(digitsRight, digitsWritten), Ratio(blanksRight, blanks), Ratio(fieldsRight, fields), Ratio(fieldsRightSuggested, fields),
             settings.Forms, pages, accepted, flagged, undetected, rightSuggestion, Pct(50), Pct(95),
             settings.DigitsDirectory ?? "bundled OpenCV digits, held-out part", flagCounts,
-            misreads.OrderByDescending(p => p.Value).Take(12).ToDictionary(p => p.Key, p => p.Value));
+            misreads.OrderByDescending(p => p.Value).Take(12).ToDictionary(p => p.Key, p => p.Value))
+        {
+            FlaggedFieldsPerForm = Summarise(toConfirm),
+            FlaggedFieldsPerFlaggedForm = Summarise(toConfirmFlagged),
+            FieldsRepairedByRules = repairedByRules,
+            FieldsBubblesOverruledByRules = bubblesOverruled,
+            Classifier = settings.Classifier,
+        };
     }
 
     private static double Ratio(long a, long b) => b == 0 ? 0 : Math.Round((double)a / b, 5);
@@ -152,7 +198,7 @@ public static class BenchReadCommand
         string body = $"""
             ## Form reading (`kpu-edge bench-read --forms {settings.Forms} --seed {settings.Seed} --contest {settings.Contest}`)
 
-            Synthetic C.Hasil forms, filled with real handwritten digits the classifier never saw ({f.Digits}), bubbles filled on
+            Synthetic C.Hasil forms, filled with real handwritten digits the classifier ({(f.Classifier == "cnn" ? "the vendored CNN averaged with the HOG + SVM" : "the HOG + SVM alone")}) never saw ({f.Digits}), bubbles filled on
             {settings.BubbleShare:P0} of forms, then photographed (perspective, rotation up to ±15°, blur, uneven light, shadow,
             noise, JPEG). {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, timed on one thread.
 
@@ -166,6 +212,10 @@ public static class BenchReadCommand
             | forms_flagged (a human confirms the flagged fields) | {f.FormsFlagged} | |
             | forms_undetected_wrong | {f.FormsUndetectedWrong} | ≤ 0.1% of forms |
             | ms_per_page_median (p95) | {f.MsPerPageMedian:F0} ({f.MsPerPageP95:F0}) | ≤ 250 ms |
+            | flagged_fields_per_form: mean (median, p95) — the KPPS's confirmations | {f.FlaggedFieldsPerForm?.Mean:F2} ({f.FlaggedFieldsPerForm?.Median}, {f.FlaggedFieldsPerForm?.P95}) | |
+            | flagged_fields_per_flagged_form: mean (median, p95) | {f.FlaggedFieldsPerFlaggedForm?.Mean:F2} ({f.FlaggedFieldsPerFlaggedForm?.Median}, {f.FlaggedFieldsPerFlaggedForm?.P95}) | |
+            | fields_repaired_by_rules (the one single-digit mend of every broken rule, or by far the likeliest; no human) | {f.FieldsRepairedByRules} | |
+            | fields_bubbles_overruled_by_rules (confident handwriting keeps every rule, the bubbles' value breaks one) | {f.FieldsBubblesOverruledByRules} | |
 
             Flagged fields by reason: {string.Join(", ", f.FlagsByReason.Select(p => $"{p.Key} {p.Value}"))}.
             Most frequent digit misreads (truth→read): {string.Join(", ", f.Misreads.Select(p => $"{p.Key} {p.Value}"))}.

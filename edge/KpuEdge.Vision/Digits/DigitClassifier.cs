@@ -49,7 +49,7 @@ public sealed record DigitReading(int Digit, double Confidence, IReadOnlyList<(i
 /// </para>
 /// Thread-safe: <see cref="Classify"/> may be called concurrently.
 /// </summary>
-public sealed class DigitClassifier : IDisposable
+public sealed class DigitClassifier : IDigitClassifier
 {
     /// <summary>Bump when training or normalization code changes in a way the parameter strings do not show:
     /// it is part of the cache key.</summary>

@@ -31,6 +31,15 @@ public sealed record FieldDecision(
     /// <summary>An unsure digit that the consistency rules pin down: any other digit there would break a rule.</summary>
     public bool ConfirmedByRules { get; init; }
 
+    /// <summary>Changed by a single-digit change that makes every broken rule hold — the only one on the form, or by far
+    /// the likeliest — taken without a human (<see cref="FormDecider"/>); <see cref="HandwritingValue"/> keeps what
+    /// was read.</summary>
+    public bool RepairedByRules { get; init; }
+
+    /// <summary>Its bubbles disagreed with confident handwriting that keeps every rule, while the bubbles' value
+    /// breaks one: the handwriting was taken without a human.</summary>
+    public bool BubblesOverruledByRules { get; init; }
+
     public bool AutoAccepted => Flags.Count == 0;
 }
 
@@ -68,6 +77,18 @@ public static class FormDecider
         var values = decisions.ToDictionary(d => d.Key, d => d.Value.Value, StringComparer.Ordinal);
         var tally = TallyFields.FromValues(ballot, tps, values);
         var violations = C1Validator.Validate(tally, ballot);
+        if (violations.Count > 0 && AutoRepair(ballot, tps, values, reads, decisions) is { } fix)
+        {
+            values[fix.Key] = fix.Value;
+            unsure[fix.Key] = unsure[fix.Key].Where(b => b != fix.Box).ToArray();
+            decisions[fix.Key] = decisions[fix.Key] with
+            {
+                Value = fix.Value, RepairedByRules = true,
+                Flags = unsure[fix.Key].Length > 0 ? [FieldFlags.LowConfidence] : [],
+            };
+            tally = TallyFields.FromValues(ballot, tps, values);
+            violations = C1Validator.Validate(tally, ballot);
+        }
         // The rules are the checksum: an unsure digit is confirmed when every other digit in its place would break a
         // rule that holds now, so no single misread there could have produced what was read. Fields a broken rule
         // names are never confirmed this way.
@@ -79,6 +100,12 @@ public static class FormDecider
             if (boxes.Length == 0 || named.Contains(key) || d.Flags.Any(f => f != FieldFlags.LowConfidence)) continue;
             if (boxes.All(box => PinnedByRules(ballot, tps, values, key, box, broken)))
                 decisions[key] = d with { Flags = [], Confidence = Math.Max(d.Confidence, confidentThreshold), ConfirmedByRules = true };
+        }
+        if (violations.Count == 0)
+        {
+            foreach (var (key, d) in decisions.ToArray())
+                if (d.Flags.Count > 0 && d.Flags.All(f => f == FieldFlags.BubbleDisagreement) && BubblesOverruled(ballot, tps, values, reads[key], confidentThreshold))
+                    decisions[key] = d with { Flags = [], BubblesOverruledByRules = true };
         }
         if (violations.Count > 0)
         {
@@ -179,6 +206,96 @@ public static class FormDecider
         {
             values[key] = current;
         }
+    }
+
+    /// <summary>How many times likelier than every other mend together the one taken without a human must be: its
+    /// posterior, if the classifier's probabilities are calibrated and one digit was misread, at least 99.9% — the
+    /// 0.1% the digit threshold allows a confident reading to be wrong.</summary>
+    internal const double AutoRepairOdds = 1000;
+
+    /// <summary>
+    /// The repair taken without a human. The form breaks a rule; every single-digit change anywhere on it — every box,
+    /// blank ones included, to every other digit — that makes every rule hold is a candidate mend, and its weight is
+    /// how much likelier the classifier found the new digit than the one it read (p(new) / p(read); a blank box
+    /// 0.001). The mend is taken when it is the only candidate — the rules alone pin the misread: the voter counts form
+    /// a grid whose rows and columns are summed, so one misread cell breaks its row and its column and only its own
+    /// digit mends both — or when its weight is at least <see cref="AutoRepairOdds"/> times that of all the others
+    /// together (a row summed one way only, L + P = total, or Σ votes = suara sah, can be mended at any of its fields;
+    /// the classifier then says which digit it doubted). Two misreads that one other change mends together are what
+    /// it could get wrong. Only doubt the rules can settle is taken: no field may carry any flag but low confidence,
+    /// except that the changed field's bubbles may disagree with what was read if they agree with the mend, and no mend
+    /// goes against a filled bubble. The
+    /// remaining unsure digits must still be pinned by the rules afterwards (<see cref="PinnedByRules"/>), else the
+    /// form goes to the KPPS as before.
+    /// </summary>
+    private static (string Key, int Box, int Value)? AutoRepair(Ballot ballot, TpsCode tps, Dictionary<string, int> values,
+        IReadOnlyDictionary<string, FieldRead> reads, Dictionary<string, FieldDecision> decisions)
+    {
+        foreach (var d in decisions.Values)
+            if (d.Flags.Any(f => f is not (FieldFlags.LowConfidence or FieldFlags.BubbleDisagreement))) return null;
+        var candidates = new List<(string Key, int Box, int Value, double Weight)>();
+        foreach (var (key, read) in reads)
+        {
+            int current = values[key];
+            for (int i = 0; i < read.Boxes.Count; i++)
+            {
+                int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
+                int digit = current / place % 10;
+                var ranked = read.Boxes[i].Handwriting?.Ranked;
+                double now = ranked?.FirstOrDefault(r => r.Digit == digit).Score ?? 1;
+                for (int d = 0; d <= 9; d++)
+                {
+                    if (d == digit) continue;
+                    values[key] = current + (d - digit) * place;
+                    bool valid = C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot);
+                    values[key] = current;
+                    if (!valid) continue;
+                    double then = ranked?.FirstOrDefault(r => r.Digit == d).Score ?? 0.001;
+                    candidates.Add((key, i, current + (d - digit) * place, then / Math.Max(now, 1e-12)));
+                }
+            }
+        }
+        if (candidates.Count == 0) return null;
+        var best = candidates.MaxBy(c => c.Weight);
+        double others = candidates.Sum(c => c.Weight) - best.Weight;
+        if (candidates.Count > 1 && best.Weight < AutoRepairOdds * others) return null; // a human decides between them
+        int bestPlace = (int)Math.Pow(10, reads[best.Key].Boxes.Count - 1 - best.Box);
+        if (reads[best.Key].Boxes[best.Box].Bubble is >= 0 and var filled && filled != best.Value / bestPlace % 10) return null; // never against a filled bubble
+        foreach (var d in decisions.Values)
+        {
+            if (!d.Flags.Contains(FieldFlags.BubbleDisagreement)) continue;
+            if (d.Key != best.Key) return null;
+            var boxes = reads[best.Key].Boxes;
+            for (int i = 0; i < boxes.Count; i++)
+            {
+                int place = (int)Math.Pow(10, boxes.Count - 1 - i);
+                if (boxes[i].Bubble is >= 0 and var b && b != best.Value / place % 10) return null;
+            }
+        }
+        return (best.Key, best.Box, best.Value);
+    }
+
+    /// <summary>
+    /// Bubbles that disagree with confident handwriting are overruled by the rules when the handwriting keeps every
+    /// rule and the bubbles' value would break one: a stray or careless mark, not a misread (a misread handwritten
+    /// digit would itself break a rule, as the bubbles' value does). Returns whether it overrules them.
+    /// </summary>
+    private static bool BubblesOverruled(Ballot ballot, TpsCode tps, Dictionary<string, int> values, FieldRead read, double threshold)
+    {
+        int current = values[read.Key], bubbled = current;
+        for (int i = 0; i < read.Boxes.Count; i++)
+        {
+            int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
+            int digit = current / place % 10;
+            if (read.Boxes[i].Bubble is not (>= 0 and var b) || b == digit) continue;
+            if (read.Boxes[i].Handwriting is not { } hw || hw.Confidence < threshold) return false;
+            bubbled += (b - digit) * place;
+        }
+        if (bubbled == current) return false;
+        values[read.Key] = bubbled;
+        bool bubblesKeepTheRules = C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot);
+        values[read.Key] = current;
+        return !bubblesKeepTheRules;
     }
 
     /// <summary>The single-digit change (best by the classifier's own ranking) after which every rule holds, if any.</summary>

@@ -7,13 +7,13 @@ namespace KpuEdge.Vision.Reading;
 /// <summary>The device's form reader: photos of a contest's pages in, a decided <see cref="FormScan"/> out.</summary>
 public sealed class FormScanner : IDisposable
 {
-    private readonly DigitClassifier _classifier;
+    private readonly IDigitClassifier _classifier;
     private readonly RegionTree _tree;
     private readonly ElectionDefinition _election;
     private readonly TpsCodeOcr? _ocr;
     private readonly PageReader _pages;
 
-    public FormScanner(DigitClassifier classifier, RegionTree tree, ElectionDefinition election, TpsCodeOcr? ocr)
+    public FormScanner(IDigitClassifier classifier, RegionTree tree, ElectionDefinition election, TpsCodeOcr? ocr)
     {
         _classifier = classifier;
         _tree = tree;
@@ -22,9 +22,10 @@ public sealed class FormScanner : IDisposable
         _pages = new PageReader(classifier, tree, election, ocr);
     }
 
-    /// <summary>Loads (or trains once and caches) the digit classifier and finds Tesseract's data.</summary>
-    public static FormScanner CreateDefault(RegionTree tree, ElectionDefinition election) =>
-        new(DigitClassifier.LoadOrTrain(), tree, election, TpsCodeOcr.TryCreate());
+    /// <summary>The device's reader: the vendored CNN with the SVM beside it (<see cref="CnnDigitClassifier.LoadDefault"/>:
+    /// the SVM loaded from its cache, or trained once), or the given classifier; and Tesseract's data.</summary>
+    public static FormScanner CreateDefault(RegionTree tree, ElectionDefinition election, IDigitClassifier? classifier = null) =>
+        new(classifier ?? CnnDigitClassifier.LoadDefault(), tree, election, TpsCodeOcr.TryCreate());
 
     public PageReader Pages => _pages;
 

@@ -26,14 +26,14 @@ public sealed class PageReader : IDisposable
     /// at all is decided by <see cref="HandwritingBox"/>, which finds the lines themselves.</summary>
     private const int BoxInset = 4;
 
-    private readonly DigitClassifier _classifier;
+    private readonly IDigitClassifier _classifier;
     private readonly RegionTree _tree;
     private readonly ElectionDefinition _election;
     private readonly TpsCodeOcr? _ocr;
     private readonly Dictionary _dictionary = CvAruco.GetPredefinedDictionary(FormLayout.MarkerDictionary);
     private readonly ConcurrentDictionary<(ContestId, string), FormLayout> _layouts = new();
 
-    public PageReader(DigitClassifier classifier, RegionTree tree, ElectionDefinition election, TpsCodeOcr? ocr)
+    public PageReader(IDigitClassifier classifier, RegionTree tree, ElectionDefinition election, TpsCodeOcr? ocr)
     {
         _classifier = classifier;
         _tree = tree;
