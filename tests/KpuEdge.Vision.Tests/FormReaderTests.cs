@@ -297,6 +297,24 @@ public sealed class FormReaderTests(ReaderFixture f)
         Assert.DoesNotContain(unsure.Fields, d => d.BubblesOverruledByRules || d.RepairedByRules);
     }
 
+    [Fact]
+    public void Does_not_overrule_bubbles_that_together_keep_the_rules()
+    {
+        // Disabled voters L and total both misread one higher, confidently: L + P = total still holds, and so do the
+        // bubbles, which say the truth. Each field's bubbles alone break the row; together they keep it.
+        var (form, truthful) = ReadTruthfully(75);
+        int l = form.Values["disabilitas.l"] % 10, total = form.Values["disabilitas.total"] % 10;
+        int delta = Enumerable.Range(1, 9).First(d => l + d <= 9 && total + d <= 9);
+        var read = WithBox(truthful, "disabilitas.l", 2, b => b with { Handwriting = Misread(l + delta, l) with { Confidence = 0.99 }, Bubble = l });
+        read = WithBox(read, "disabilitas.total", 2, b => b with { Handwriting = Misread(total + delta, total) with { Confidence = 0.99 }, Bubble = total });
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [read], 0.5);
+
+        Assert.False(scan.AutoAccepted);
+        Assert.DoesNotContain(scan.Fields, d => d.BubblesOverruledByRules);
+        Assert.Contains(FieldFlags.BubbleDisagreement, scan.Fields.Single(d => d.Key == "disabilitas.l").Flags);
+    }
+
     private static DigitReading NearlyCertain(int digit) =>
         new(digit, 0.99999, Enumerable.Range(0, 10).Select(d => (d, d == digit ? 0.99999 : 0.00001 / 9)).OrderByDescending(r => r.Item2).ToArray());
 
