@@ -48,16 +48,7 @@ public sealed class CnnDigitClassifierTests(CnnModelFixture model, ITestOutputHe
     [Fact]
     public void Re_drawn_photographed_held_out_digits_confident_and_wrong_stay_rare()
     {
-        var items = new (Mat?, int)[model.Set.HeldOutInk.Count * 2];
-        Parallel.For(0, model.Set.HeldOutInk.Count, i =>
-        {
-            for (int k = 0; k < 2; k++)
-            {
-                var rng = new Random(777 + 31 * i + k);
-                using var crop = DigitPhotoSim.Render(model.Set.HeldOutInk[i].InkOnPaper, rng, withBoxEdge: k == 1);
-                items[2 * i + k] = (DigitNormalizer.Normalize(crop, out _), model.Set.HeldOutInk[i].Label);
-            }
-        });
+        var items = DigitMeasure.RedrawnHeldOut(model.Set);
         var (acc, share, wrong, confident) = Measure(items);
         output.WriteLine($"re-drawn and photographed held-out digits ({items.Length}): accuracy {acc:P2}, confident {share:P1}, wrong among confident {wrong} of {confident}");
         Assert.True(acc >= PhotoAccuracyFloor, $"accuracy {acc:P2}");
@@ -84,14 +75,9 @@ public sealed class CnnDigitClassifierTests(CnnModelFixture model, ITestOutputHe
     {
         using var black = new Mat(20, 20, MatType.CV_8UC1, Scalar.All(0));
         Assert.Equal(0, model.Classifier.Classify(black).Confidence);
-        using var white = new Mat(20, 20, MatType.CV_8UC1, Scalar.All(255));
-        using var cross = new Mat(20, 20, MatType.CV_8UC1, Scalar.All(0));
-        Cv2.Line(cross, new Point(3, 3), new Point(16, 16), Scalar.All(255), 2);
-        Cv2.Line(cross, new Point(16, 3), new Point(3, 16), Scalar.All(255), 2);
-        using var bar = new Mat(20, 20, MatType.CV_8UC1, Scalar.All(0));
-        Cv2.Rectangle(bar, new Rect(2, 9, 16, 3), Scalar.All(255), -1);
-        foreach (var junk in new[] { white, cross, bar })
-            Assert.True(model.Classifier.Classify(junk).Confidence < model.Classifier.ConfidentThreshold);
+        foreach (var junk in DigitMeasure.Junk())
+            using (junk)
+                Assert.True(model.Classifier.Classify(junk).Confidence < model.Classifier.ConfidentThreshold);
     }
 
     [Fact]
@@ -126,18 +112,7 @@ public sealed class CnnDigitClassifierTests(CnnModelFixture model, ITestOutputHe
 
     private (double Accuracy, double ConfidentShare, int Wrong, int Confident) Measure(IReadOnlyList<(Mat? Image, int Label)> items)
     {
-        int ok = 0, confident = 0, wrong = 0;
-        foreach (var (img, label) in items)
-        {
-            if (img is null) continue; // counted as a miss
-            var r = model.Classifier.Classify(img);
-            if (r.Digit == label) ok++;
-            if (r.Confidence >= model.Classifier.ConfidentThreshold)
-            {
-                confident++;
-                if (r.Digit != label) wrong++;
-            }
-        }
-        return ((double)ok / items.Count, (double)confident / items.Count, wrong, confident);
+        var r = DigitMeasure.Of(model.Classifier, items);
+        return (r.Accuracy, r.ConfidentShare, r.Wrong, r.Confident);
     }
 }

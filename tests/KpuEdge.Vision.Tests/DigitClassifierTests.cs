@@ -80,16 +80,7 @@ public sealed class DigitClassifierTests(DigitModelFixture model, ITestOutputHel
     {
         // each held-out digit drawn 40–70 px tall into a box (offset, pen width, slant, blur, noise, JPEG), twice:
         // once clean-cut, once with a sliver of the box line at an edge
-        var items = new (Mat?, int)[model.Set.HeldOutInk.Count * 2];
-        Parallel.For(0, model.Set.HeldOutInk.Count, i =>
-        {
-            for (int k = 0; k < 2; k++)
-            {
-                var rng = new Random(777 + 31 * i + k);
-                using var crop = DigitPhotoSim.Render(model.Set.HeldOutInk[i].InkOnPaper, rng, withBoxEdge: k == 1);
-                items[2 * i + k] = (DigitNormalizer.Normalize(crop, out _), model.Set.HeldOutInk[i].Label);
-            }
-        });
+        var items = DigitMeasure.RedrawnHeldOut(model.Set);
         int blank = items.Count(x => x.Item1 is null);
         var (acc, share, err) = Measure(items);
         output.WriteLine($"re-drawn and photographed held-out digits ({items.Length}): accuracy {acc:P2}, confident {share:P1}, wrong among confident {err:P2}, taken for blank {blank}");
@@ -160,14 +151,9 @@ public sealed class DigitClassifierTests(DigitModelFixture model, ITestOutputHel
         Assert.Equal(0, r.Confidence);
         Assert.Equal(10, r.Ranked.Count);
 
-        using var white = new Mat(20, 20, MatType.CV_8UC1, Scalar.All(255));
-        using var cross = new Mat(20, 20, MatType.CV_8UC1, Scalar.All(0));
-        Cv2.Line(cross, new Point(3, 3), new Point(16, 16), Scalar.All(255), 2);
-        Cv2.Line(cross, new Point(16, 3), new Point(3, 16), Scalar.All(255), 2);
-        using var bar = new Mat(20, 20, MatType.CV_8UC1, Scalar.All(0));
-        Cv2.Rectangle(bar, new Rect(2, 9, 16, 3), Scalar.All(255), -1);
-        foreach (var junk in new[] { white, cross, bar })
-            Assert.True(model.Cached.Classify(junk).Confidence < model.Cached.ConfidentThreshold);
+        foreach (var junk in DigitMeasure.Junk())
+            using (junk)
+                Assert.True(model.Cached.Classify(junk).Confidence < model.Cached.ConfidentThreshold);
     }
 
     [Fact]
@@ -245,18 +231,7 @@ public sealed class DigitClassifierTests(DigitModelFixture model, ITestOutputHel
 
     private (double Accuracy, double ConfidentShare, double ConfidentError) Measure(IReadOnlyList<(Mat? Image, int Label)> items)
     {
-        int ok = 0, confident = 0, confidentWrong = 0;
-        foreach (var (img, label) in items)
-        {
-            if (img is null) continue; // counted as a miss
-            var r = model.Cached.Classify(img);
-            if (r.Digit == label) ok++;
-            if (r.Confidence >= model.Cached.ConfidentThreshold)
-            {
-                confident++;
-                if (r.Digit != label) confidentWrong++;
-            }
-        }
-        return ((double)ok / items.Count, (double)confident / items.Count, confident == 0 ? 0 : (double)confidentWrong / confident);
+        var r = DigitMeasure.Of(model.Cached, items);
+        return (r.Accuracy, r.ConfidentShare, r.ConfidentError);
     }
 }

@@ -130,22 +130,13 @@ public sealed class FormReaderTests(ReaderFixture f)
     [Fact]
     public void A_misread_of_a_vote_is_mended_by_the_rules_when_no_other_digit_could_mend_them()
     {
-        var tally = f.Tally(ContestId.Ppwp, 40);
-        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 40);
-        var page = f.Scanner.Pages.Read(f.Photograph(form, 40)[0], AnyForm);
         // Make every box read exactly its truth, confidently, then misread the tens digit of pair 2's votes the way
         // classifiers do: sure of the wrong digit, with the right one as runner-up.
-        var truthful = page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() };
+        var (form, truthful) = ReadTruthfully(40);
         string key = "suara[2].total";
         int truth = form.Values[key];
         int tens = truth / 10 % 10, wrong = (tens + 3) % 10;
-        var misread = truthful with
-        {
-            Fields = truthful.Fields.Select(field => field.Key != key ? field : field with
-            {
-                Boxes = field.Boxes.Select((b, i) => i != 1 ? b : b with { Handwriting = Misread(wrong, tens) }).ToArray(),
-            }).ToArray(),
-        };
+        var misread = WithBox(truthful, key, 1, b => b with { Handwriting = Misread(wrong, tens) });
 
         var clean = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [truthful], 0.5);
         var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
@@ -216,10 +207,7 @@ public sealed class FormReaderTests(ReaderFixture f)
     public void Leaves_a_misread_to_a_human_when_another_digit_could_mend_the_rules_as_well()
     {
         // DPT is summed only across (L + P = total): raising L's units digit can be mended at L or at the total.
-        var tally = f.Tally(ContestId.Ppwp, 71);
-        var values = TallyFields.ToValues(tally);
-        int delta = Enumerable.Range(1, 9).First(d => values["dpt.l"] % 10 + d <= 9 && values["dpt.total"] % 10 + d <= 9);
-        var (_, misread) = OneMisread(71, "dpt.l", box: 2, delta);
+        var (_, misread) = DptLMisreadMendableAtTheTotal(71);
 
         var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
 
@@ -233,10 +221,7 @@ public sealed class FormReaderTests(ReaderFixture f)
     {
         // L + P = total can be mended at L or at the total; the classifier doubted L (truth its close runner-up) and
         // was near-certain of every other digit, so mending L is over a thousand times likelier than the others.
-        var tally = f.Tally(ContestId.Ppwp, 71);
-        var values = TallyFields.ToValues(tally);
-        int delta = Enumerable.Range(1, 9).First(d => values["dpt.l"] % 10 + d <= 9 && values["dpt.total"] % 10 + d <= 9);
-        var (form, misread) = OneMisread(71, "dpt.l", box: 2, delta);
+        var (form, misread) = DptLMisreadMendableAtTheTotal(71);
         int truth = form.Values["dpt.l"] % 10;
         var doubted = misread with
         {
@@ -257,20 +242,48 @@ public sealed class FormReaderTests(ReaderFixture f)
     }
 
     [Fact]
-    public void Overrules_a_stray_bubble_when_the_handwriting_keeps_every_rule_and_the_bubble_would_break_one()
+    public void Does_not_choose_between_mends_by_the_far_tails_of_readings_the_classifier_was_sure_of()
     {
-        var tally = f.Tally(ContestId.Ppwp, 73);
-        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 73);
-        var page = f.Scanner.Pages.Read(f.Photograph(form, 73)[0], AnyForm);
-        var truthful = page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() };
-        int units = form.Values["pengguna_dpt.l"] % 10;
-        PageRead WithStrayBubble(DigitReading? handwriting) => truthful with
+        // The same misread, but read confidently: mending L looks far likelier than mending the total only in the
+        // tails of two confident readings, where the probabilities are not calibrated; the KPPS decides.
+        var (_, misread) = DptLMisreadMendableAtTheTotal(71);
+        var sure = misread with
         {
-            Fields = truthful.Fields.Select(field => field.Key != "pengguna_dpt.l" ? field : field with
+            Fields = misread.Fields.Select(field => field with
             {
-                Boxes = field.Boxes.Select((b, i) => i != 2 ? b : b with { Bubble = (units + 3) % 10, Handwriting = handwriting ?? b.Handwriting }).ToArray(),
+                Boxes = field.Boxes.Select(b => b.Handwriting is not { } hw || hw.Confidence < 0.9 ? b : b with { Handwriting = NearlyCertain(hw.Digit) }).ToArray(),
             }).ToArray(),
         };
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [sure], 0.5);
+
+        Assert.False(scan.AutoAccepted);
+        Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
+    }
+
+    [Fact]
+    public void Does_not_mend_when_another_digit_on_the_form_is_unsure_too()
+    {
+        // The rules are one checksum: spent on the mend, they cannot also vouch for a second unsure digit (two unsure
+        // misreads of votes and a mend of a third vote once added up to a consistent, wrong form).
+        var (form, misread) = OneMisread(74, "pengguna_dpt.l", box: 2, delta: 3);
+        int units = form.Values["suara[1].total"] % 10;
+        var twoDoubts = WithBox(misread, "suara[1].total", 2, b => b with { Handwriting = Misread(units, (units + 1) % 10) with { Confidence = 0.4 } });
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [twoDoubts], 0.5);
+
+        Assert.False(scan.AutoAccepted);
+        Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
+        Assert.Equal(form.Values["pengguna_dpt.l"], scan.Fields.Single(d => d.Key == "pengguna_dpt.l").Proposed);
+    }
+
+    [Fact]
+    public void Overrules_a_stray_bubble_when_the_handwriting_keeps_every_rule_and_the_bubble_would_break_one()
+    {
+        var (form, truthful) = ReadTruthfully(73);
+        int units = form.Values["pengguna_dpt.l"] % 10;
+        PageRead WithStrayBubble(DigitReading? handwriting) =>
+            WithBox(truthful, "pengguna_dpt.l", 2, b => b with { Bubble = (units + 3) % 10, Handwriting = handwriting ?? b.Handwriting });
 
         var sure = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [WithStrayBubble(null)], 0.5);
         var unsure = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [WithStrayBubble(Misread(units, (units + 3) % 10) with { Confidence = 0.4 })], 0.5);
@@ -284,6 +297,24 @@ public sealed class FormReaderTests(ReaderFixture f)
         Assert.DoesNotContain(unsure.Fields, d => d.BubblesOverruledByRules || d.RepairedByRules);
     }
 
+    [Fact]
+    public void Does_not_overrule_bubbles_that_together_keep_the_rules()
+    {
+        // Disabled voters L and total both misread one higher, confidently: L + P = total still holds, and so do the
+        // bubbles, which say the truth. Each field's bubbles alone break the row; together they keep it.
+        var (form, truthful) = ReadTruthfully(75);
+        int l = form.Values["disabilitas.l"] % 10, total = form.Values["disabilitas.total"] % 10;
+        int delta = Enumerable.Range(1, 9).First(d => l + d <= 9 && total + d <= 9);
+        var read = WithBox(truthful, "disabilitas.l", 2, b => b with { Handwriting = Misread(l + delta, l) with { Confidence = 0.99 }, Bubble = l });
+        read = WithBox(read, "disabilitas.total", 2, b => b with { Handwriting = Misread(total + delta, total) with { Confidence = 0.99 }, Bubble = total });
+
+        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [read], 0.5);
+
+        Assert.False(scan.AutoAccepted);
+        Assert.DoesNotContain(scan.Fields, d => d.BubblesOverruledByRules);
+        Assert.Contains(FieldFlags.BubbleDisagreement, scan.Fields.Single(d => d.Key == "disabilitas.l").Flags);
+    }
+
     private static DigitReading NearlyCertain(int digit) =>
         new(digit, 0.99999, Enumerable.Range(0, 10).Select(d => (d, d == digit ? 0.99999 : 0.00001 / 9)).OrderByDescending(r => r.Item2).ToArray());
 
@@ -295,13 +326,7 @@ public sealed class FormReaderTests(ReaderFixture f)
     {
         var (form, misread) = OneMisread(72, "pengguna_dpt.l", box: 2, delta: 3);
         // a second field the reader cannot settle: two bubbles filled in one column
-        var ambiguous = misread with
-        {
-            Fields = misread.Fields.Select(field => field.Key != "surat.diterima" ? field : field with
-            {
-                Boxes = field.Boxes.Select((b, i) => i != 2 ? b : b with { Bubble = -1 }).ToArray(),
-            }).ToArray(),
-        };
+        var ambiguous = WithBox(misread, "surat.diterima", 2, b => b with { Bubble = -1 });
 
         var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [ambiguous], 0.5);
 
@@ -310,24 +335,22 @@ public sealed class FormReaderTests(ReaderFixture f)
         Assert.Equal(form.Values["pengguna_dpt.l"], scan.Fields.Single(d => d.Key == "pengguna_dpt.l").Proposed);
     }
 
+    /// <summary>DPT L's units digit read higher by an amount the total's units digit could also rise by.</summary>
+    private (FilledForm Form, PageRead Misread) DptLMisreadMendableAtTheTotal(int seed)
+    {
+        var values = TallyFields.ToValues(f.Tally(ContestId.Ppwp, seed));
+        int delta = Enumerable.Range(1, 9).First(d => values["dpt.l"] % 10 + d <= 9 && values["dpt.total"] % 10 + d <= 9);
+        return OneMisread(seed, "dpt.l", box: 2, delta);
+    }
+
     /// <summary>A form read right and confidently except one digit, read <paramref name="delta"/> higher (mod 10),
     /// confidently, with the truth as runner-up.</summary>
     private (FilledForm Form, PageRead Misread) OneMisread(int seed, string key, int box, int delta)
     {
-        var tally = f.Tally(ContestId.Ppwp, seed);
-        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), seed);
-        var page = f.Scanner.Pages.Read(f.Photograph(form, seed)[0], AnyForm);
-        var truthful = page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() };
+        var (form, truthful) = ReadTruthfully(seed);
         int place = (int)Math.Pow(10, 2 - box);
         int truth = form.Values[key] / place % 10;
-        var misread = truthful with
-        {
-            Fields = truthful.Fields.Select(field => field.Key != key ? field : field with
-            {
-                Boxes = field.Boxes.Select((b, i) => i != box ? b : b with { Handwriting = Misread((truth + delta) % 10, truth) }).ToArray(),
-            }).ToArray(),
-        };
-        return (form, misread);
+        return (form, WithBox(truthful, key, box, b => b with { Handwriting = Misread((truth + delta) % 10, truth) }));
     }
 
     [Fact]
@@ -364,6 +387,24 @@ public sealed class FormReaderTests(ReaderFixture f)
         Assert.NotEmpty(scan.Violations);
         Assert.Contains(scan.Fields, d => d.Flags.Any(flag => flag.StartsWith(FieldFlags.RulePrefix)));
     }
+
+    /// <summary>A PPWP form filled and photographed, its page read, then every box made to read exactly its truth,
+    /// confidently (bubbles unread).</summary>
+    private (FilledForm Form, PageRead Truthful) ReadTruthfully(int seed)
+    {
+        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(f.Tally(ContestId.Ppwp, seed)), seed);
+        var page = f.Scanner.Pages.Read(f.Photograph(form, seed)[0], AnyForm);
+        return (form, page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() });
+    }
+
+    /// <summary>The page with one box of one field changed.</summary>
+    private static PageRead WithBox(PageRead page, string key, int box, Func<BoxReading, BoxReading> change) => page with
+    {
+        Fields = page.Fields.Select(field => field.Key != key ? field : field with
+        {
+            Boxes = field.Boxes.Select((b, i) => i != box ? b : change(b)).ToArray(),
+        }).ToArray(),
+    };
 
     private static FieldRead Truthful(FieldRead field, int value) => field with
     {

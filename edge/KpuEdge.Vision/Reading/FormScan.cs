@@ -77,15 +77,11 @@ public static class FormDecider
         var values = decisions.ToDictionary(d => d.Key, d => d.Value.Value, StringComparer.Ordinal);
         var tally = TallyFields.FromValues(ballot, tps, values);
         var violations = C1Validator.Validate(tally, ballot);
-        if (violations.Count > 0 && AutoRepair(ballot, tps, values, reads, decisions) is { } fix)
+        if (violations.Count > 0 && AutoRepair(ballot, tps, values, reads, decisions, unsure, confidentThreshold) is { } fix)
         {
             values[fix.Key] = fix.Value;
-            unsure[fix.Key] = unsure[fix.Key].Where(b => b != fix.Box).ToArray();
-            decisions[fix.Key] = decisions[fix.Key] with
-            {
-                Value = fix.Value, RepairedByRules = true,
-                Flags = unsure[fix.Key].Length > 0 ? [FieldFlags.LowConfidence] : [],
-            };
+            unsure[fix.Key] = [];
+            decisions[fix.Key] = decisions[fix.Key] with { Value = fix.Value, RepairedByRules = true, Flags = [] };
             tally = TallyFields.FromValues(ballot, tps, values);
             violations = C1Validator.Validate(tally, ballot);
         }
@@ -101,11 +97,9 @@ public static class FormDecider
             if (boxes.All(box => PinnedByRules(ballot, tps, values, key, box, broken)))
                 decisions[key] = d with { Flags = [], Confidence = Math.Max(d.Confidence, confidentThreshold), ConfirmedByRules = true };
         }
-        if (violations.Count == 0)
+        if (violations.Count == 0 && BubblesOverruled(ballot, tps, values, reads, decisions, confidentThreshold) is { } overruled)
         {
-            foreach (var (key, d) in decisions.ToArray())
-                if (d.Flags.Count > 0 && d.Flags.All(f => f == FieldFlags.BubbleDisagreement) && BubblesOverruled(ballot, tps, values, reads[key], confidentThreshold))
-                    decisions[key] = d with { Flags = [], BubblesOverruledByRules = true };
+            foreach (var key in overruled) decisions[key] = decisions[key] with { Flags = [], BubblesOverruledByRules = true };
         }
         if (violations.Count > 0)
         {
@@ -220,45 +214,35 @@ public static class FormDecider
     /// 0.001). The mend is taken when it is the only candidate — the rules alone pin the misread: the voter counts form
     /// a grid whose rows and columns are summed, so one misread cell breaks its row and its column and only its own
     /// digit mends both — or when its weight is at least <see cref="AutoRepairOdds"/> times that of all the others
-    /// together (a row summed one way only, L + P = total, or Σ votes = suara sah, can be mended at any of its fields;
-    /// the classifier then says which digit it doubted). Two misreads that one other change mends together are what
+    /// together, its digit was one the classifier was unsure of and the new digit its runner-up there (a row summed one way only, L + P = total, or
+    /// Σ votes = suara sah, can be mended at any of its fields; the classifier then says which digit it doubted — its
+    /// probabilities are calibrated where it doubts, not in the far tails of a confident reading, so a choice between
+    /// digits it was sure of is left to the KPPS). Two misreads that one other change mends together are what
     /// it could get wrong. Only doubt the rules can settle is taken: no field may carry any flag but low confidence,
     /// except that the changed field's bubbles may disagree with what was read if they agree with the mend, and no mend
-    /// goes against a filled bubble. The
-    /// remaining unsure digits must still be pinned by the rules afterwards (<see cref="PinnedByRules"/>), else the
-    /// form goes to the KPPS as before.
+    /// goes against a filled bubble; and at most one digit on the whole form may be unsure — the one mended.
     /// </summary>
     private static (string Key, int Box, int Value)? AutoRepair(Ballot ballot, TpsCode tps, Dictionary<string, int> values,
-        IReadOnlyDictionary<string, FieldRead> reads, Dictionary<string, FieldDecision> decisions)
+        IReadOnlyDictionary<string, FieldRead> reads, Dictionary<string, FieldDecision> decisions, Dictionary<string, int[]> unsure, double threshold)
     {
+        // At most one doubtful digit on the whole form, and the mend must be there if there is one: the rules are one
+        // checksum, spent on the mend; they cannot also vouch for other unsure digits (two unsure misreads and a
+        // mend of a third digit can add up to a consistent, wrong form).
+        var doubtful = unsure.SelectMany(u => u.Value.Select(box => (u.Key, Box: box))).ToArray();
+        if (doubtful.Length > 1) return null;
         foreach (var d in decisions.Values)
             if (d.Flags.Any(f => f is not (FieldFlags.LowConfidence or FieldFlags.BubbleDisagreement))) return null;
-        var candidates = new List<(string Key, int Box, int Value, double Weight)>();
-        foreach (var (key, read) in reads)
-        {
-            int current = values[key];
-            for (int i = 0; i < read.Boxes.Count; i++)
-            {
-                int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
-                int digit = current / place % 10;
-                var ranked = read.Boxes[i].Handwriting?.Ranked;
-                double now = ranked?.FirstOrDefault(r => r.Digit == digit).Score ?? 1;
-                for (int d = 0; d <= 9; d++)
-                {
-                    if (d == digit) continue;
-                    values[key] = current + (d - digit) * place;
-                    bool valid = C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot);
-                    values[key] = current;
-                    if (!valid) continue;
-                    double then = ranked?.FirstOrDefault(r => r.Digit == d).Score ?? 0.001;
-                    candidates.Add((key, i, current + (d - digit) * place, then / Math.Max(now, 1e-12)));
-                }
-            }
-        }
+        var candidates = new List<(string Key, int Box, int Value, double Weight, bool Doubted)>();
+        ForEachMend(ballot, tps, values, reads, _ => true, m => candidates.Add((m.Key, m.Box, m.Value,
+            m.NewScore / Math.Max(m.ReadScore, 1e-12), reads[m.Key].Boxes[m.Box].Handwriting is { } hw && hw.Confidence < threshold)));
         if (candidates.Count == 0) return null;
         var best = candidates.MaxBy(c => c.Weight);
         double others = candidates.Sum(c => c.Weight) - best.Weight;
-        if (candidates.Count > 1 && best.Weight < AutoRepairOdds * others) return null; // a human decides between them
+        // Between several mends the classifier decides only where it said it was unsure: its probabilities are
+        // calibrated where readings are doubtful or confident, not in the far tails of a confident reading.
+        if (candidates.Count > 1 && (!best.Doubted || best.Weight < AutoRepairOdds * others || !IsRunnerUp(reads, best.Key, best.Box, best.Value)))
+            return null; // a human decides between them
+        if (doubtful.Length == 1 && doubtful[0] != (best.Key, best.Box)) return null;
         int bestPlace = (int)Math.Pow(10, reads[best.Key].Boxes.Count - 1 - best.Box);
         if (reads[best.Key].Boxes[best.Box].Bubble is >= 0 and var filled && filled != best.Value / bestPlace % 10) return null; // never against a filled bubble
         foreach (var d in decisions.Values)
@@ -275,54 +259,92 @@ public static class FormDecider
         return (best.Key, best.Box, best.Value);
     }
 
+    /// <summary>Whether the mend's digit is the classifier's runner-up for that box.</summary>
+    private static bool IsRunnerUp(IReadOnlyDictionary<string, FieldRead> reads, string key, int box, int value)
+    {
+        var read = reads[key];
+        int place = (int)Math.Pow(10, read.Boxes.Count - 1 - box);
+        return read.Boxes[box].Handwriting is { Ranked.Count: > 1 } hw && hw.Ranked[1].Digit == value / place % 10;
+    }
+
     /// <summary>
     /// Bubbles that disagree with confident handwriting are overruled by the rules when the handwriting keeps every
-    /// rule and the bubbles' value would break one: a stray or careless mark, not a misread (a misread handwritten
-    /// digit would itself break a rule, as the bubbles' value does). Returns whether it overrules them.
+    /// rule and the bubbles' values break one — every field's bubbles alone and in every combination with the others'
+    /// (two misread fields can agree with each other, as 2 + 0 = 2 where the bubbles said 1 + 0 = 1): a stray or
+    /// careless mark, not a misread. Returns the fields overruled, or null when none may be (a field with another flag,
+    /// a doubted digit under a disagreeing bubble, more than four such fields, or bubbles that keep the rules).
     /// </summary>
-    private static bool BubblesOverruled(Ballot ballot, TpsCode tps, Dictionary<string, int> values, FieldRead read, double threshold)
+    private static IReadOnlyList<string>? BubblesOverruled(Ballot ballot, TpsCode tps, Dictionary<string, int> values,
+        IReadOnlyDictionary<string, FieldRead> reads, Dictionary<string, FieldDecision> decisions, double threshold)
     {
-        int current = values[read.Key], bubbled = current;
-        for (int i = 0; i < read.Boxes.Count; i++)
+        var disagreeing = decisions.Values.Where(d => d.Flags.Contains(FieldFlags.BubbleDisagreement)).ToArray();
+        if (disagreeing.Length is 0 or > 4 || disagreeing.Any(d => d.Flags.Any(f => f != FieldFlags.BubbleDisagreement))) return null;
+        var bubbled = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var d in disagreeing)
         {
-            int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
-            int digit = current / place % 10;
-            if (read.Boxes[i].Bubble is not (>= 0 and var b) || b == digit) continue;
-            if (read.Boxes[i].Handwriting is not { } hw || hw.Confidence < threshold) return false;
-            bubbled += (b - digit) * place;
+            var read = reads[d.Key];
+            int current = values[d.Key], value = current;
+            for (int i = 0; i < read.Boxes.Count; i++)
+            {
+                int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
+                int digit = current / place % 10;
+                if (read.Boxes[i].Bubble is not (>= 0 and var b) || b == digit) continue;
+                if (read.Boxes[i].Handwriting is not { } hw || hw.Confidence < threshold) return null;
+                value += (b - digit) * place;
+            }
+            if (value == current) return null;
+            bubbled[d.Key] = value;
         }
-        if (bubbled == current) return false;
-        values[read.Key] = bubbled;
-        bool bubblesKeepTheRules = C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot);
-        values[read.Key] = current;
-        return !bubblesKeepTheRules;
+        var keys = bubbled.Keys.ToArray();
+        for (int subset = 1; subset < 1 << keys.Length; subset++)
+        {
+            var saved = keys.ToDictionary(k => k, k => values[k]);
+            for (int i = 0; i < keys.Length; i++) if ((subset >> i & 1) != 0) values[keys[i]] = bubbled[keys[i]];
+            bool bubblesKeepTheRules = C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot);
+            foreach (var (k, v) in saved) values[k] = v;
+            if (bubblesKeepTheRules) return null;
+        }
+        return keys;
     }
 
     /// <summary>The single-digit change (best by the classifier's own ranking) after which every rule holds, if any.</summary>
     private static (string Key, int Value)? FindOneDigitRepair(Ballot ballot, TpsCode tps, Dictionary<string, int> values, IReadOnlyDictionary<string, FieldRead> reads)
     {
-        (string Key, int Value, double Score)? best = null;
+        Mend? best = null;
+        ForEachMend(ballot, tps, values, reads, m => best is not { } b || m.NewScore > b.NewScore, m => best = m);
+        return best is { } found ? (found.Key, found.Value) : null;
+    }
+
+    /// <summary>A single-digit change: box <see cref="Box"/> of field <see cref="Key"/> to another digit, giving
+    /// <see cref="Value"/>; the classifier's probability of the new digit and of the one read (a blank box: 0.001 and 1).</summary>
+    private readonly record struct Mend(string Key, int Box, int Value, double NewScore, double ReadScore);
+
+    /// <summary>Every single-digit change on the form — every box, blank ones included, to every other digit — that
+    /// <paramref name="worthTrying"/> lets through and after which every rule holds, handed to <paramref name="found"/>.</summary>
+    private static void ForEachMend(Ballot ballot, TpsCode tps, Dictionary<string, int> values, IReadOnlyDictionary<string, FieldRead> reads,
+        Func<Mend, bool> worthTrying, Action<Mend> found)
+    {
         foreach (var (key, read) in reads)
         {
             int current = values[key];
             for (int i = 0; i < read.Boxes.Count; i++)
             {
                 int place = (int)Math.Pow(10, read.Boxes.Count - 1 - i);
-                int currentDigit = current / place % 10;
+                int digit = current / place % 10;
                 var ranked = read.Boxes[i].Handwriting?.Ranked;
+                double now = ranked?.FirstOrDefault(r => r.Digit == digit).Score ?? 1;
                 for (int d = 0; d <= 9; d++)
                 {
-                    if (d == currentDigit) continue;
-                    double score = ranked?.FirstOrDefault(r => r.Digit == d).Score ?? 0.001;
-                    if (best is { } b && score <= b.Score) continue;
-                    int candidate = current + (d - currentDigit) * place;
-                    values[key] = candidate;
-                    if (C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot)) best = (key, candidate, score);
+                    if (d == digit) continue;
+                    var mend = new Mend(key, i, current + (d - digit) * place, ranked?.FirstOrDefault(r => r.Digit == d).Score ?? 0.001, now);
+                    if (!worthTrying(mend)) continue;
+                    values[key] = mend.Value;
+                    bool valid = C1Validator.IsValid(TallyFields.FromValues(ballot, tps, values), ballot);
                     values[key] = current;
+                    if (valid) found(mend);
                 }
             }
         }
-        return best is { } found ? (found.Key, found.Value) : null;
     }
 
     /// <summary>
