@@ -66,7 +66,7 @@ public static class PpkApi
         return new
         {
             hash = stored.Hash.ToString(),
-            kind = KindText(s.Kind),
+            kind = s.Kind.Text(),
             station = s.StationId,
             kecamatan = s.Kecamatan.Value,
             sequence = s.Sequence,
@@ -88,14 +88,6 @@ public static class PpkApi
             wire = withWire ? Convert.ToBase64String(stored.Wire) : null,
         };
     }
-
-    public static string KindText(PpkStatementKind kind) => kind switch
-    {
-        PpkStatementKind.Verification => "verification",
-        PpkStatementKind.Objection => "objection",
-        PpkStatementKind.Correction => "correction",
-        _ => "dhasil",
-    };
 
     private static IResult Error(int status, string message) => Results.Json(new { error = message }, Json, statusCode: status);
 }

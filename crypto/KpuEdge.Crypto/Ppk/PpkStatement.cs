@@ -17,6 +17,18 @@ public enum PpkStatementKind
     KecamatanRecap = 4,
 }
 
+/// <summary>A statement kind's stable text, as the public API, the station's screen and the log's readers write it.</summary>
+public static class PpkStatementKinds
+{
+    public static string Text(this PpkStatementKind kind) => kind switch
+    {
+        PpkStatementKind.Verification => "verification",
+        PpkStatementKind.Objection => "objection",
+        PpkStatementKind.Correction => "correction",
+        _ => "dhasil",
+    };
+}
+
 /// <summary>A form a statement is about: its TPS, its contest, and the hash of the exact signed version meant.</summary>
 public readonly record struct FormReference(TpsCode Tps, ContestId Contest, Sha256Hash Hash)
 {

@@ -39,7 +39,8 @@ public sealed class StationDesk(Outbox outbox, StatementSigner signer, RegionTre
     public string StationId => signer.StationId;
     public string KecamatanName => tree.NameOf(Kecamatan);
 
-    private SignedPpkStatement Decode(OutboxEntry entry) => _decoded.GetOrAdd(entry.Hash, _ => SignedPpkStatement.Decode(entry.Wire));
+    /// <summary>A statement of the outbox, decoded once.</summary>
+    public SignedPpkStatement Decode(OutboxEntry entry) => _decoded.GetOrAdd(entry.Hash, _ => SignedPpkStatement.Decode(entry.Wire));
 
     /// <summary>The station's statements, oldest first, with their delivery state.</summary>
     public IReadOnlyList<(OutboxEntry Entry, SignedPpkStatement Signed)> Statements() => outbox.Statements().Select(e => (e, Decode(e))).ToList();

@@ -119,8 +119,8 @@ public sealed class StationScreen : IAsyncDisposable
     private IResult Signed(HttpContext http, string action, SignedPpkStatement signed)
     {
         _store.AuditAsync(SessionEndpoints<PpkRole>.Session(http).Account, action,
-            $"{PpkKind(signed.Statement.Kind)} #{signed.Statement.Sequence} {signed.Hash}", DateTimeOffset.UtcNow, http.Connection.RemoteIpAddress?.ToString());
-        return Results.Json(new { hash = signed.Hash.ToString(), sequence = signed.Statement.Sequence, kind = PpkKind(signed.Statement.Kind) }, Json);
+            $"{PpkStatementKinds.Text(signed.Statement.Kind)} #{signed.Statement.Sequence} {signed.Hash}", DateTimeOffset.UtcNow, http.Connection.RemoteIpAddress?.ToString());
+        return Results.Json(new { hash = signed.Hash.ToString(), sequence = signed.Statement.Sequence, kind = PpkStatementKinds.Text(signed.Statement.Kind) }, Json);
     }
 
     private IResult Forms() => Results.Json(new
@@ -170,11 +170,11 @@ public sealed class StationScreen : IAsyncDisposable
 
     private object StatementJson(OutboxEntry entry)
     {
-        var s = SignedPpkStatement.Decode(entry.Wire).Statement;
+        var s = _desk.Decode(entry).Statement;
         return new
         {
             hash = entry.Hash.ToString(),
-            kind = PpkKind(s.Kind),
+            kind = PpkStatementKinds.Text(s.Kind),
             sequence = s.Sequence,
             signed_at = s.StationTime,
             delivery = DeliveryText(entry),
@@ -209,14 +209,6 @@ public sealed class StationScreen : IAsyncDisposable
         OutboxState.Sent => "sent",
         OutboxState.Receipted => "receipted",
         _ => "rejected",
-    };
-
-    private static string PpkKind(PpkStatementKind kind) => kind switch
-    {
-        PpkStatementKind.Verification => "verification",
-        PpkStatementKind.Objection => "objection",
-        PpkStatementKind.Correction => "correction",
-        _ => "dhasil",
     };
 
     private sealed record ObjectionRequest(string? Objector, string? Text);
