@@ -111,6 +111,9 @@ public static class CloudHost
         services.AddSingleton<ChainGapMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<ChainGapMonitor>());
         services.AddSingleton<RecapContext>();
+        services.AddSingleton<KpuEdge.Cloud.Public.PublicTreeBuilder>();
+        services.AddSingleton<KpuEdge.Cloud.Public.PublicTreeMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<KpuEdge.Cloud.Public.PublicTreeMonitor>());
         services.AddSingleton<RecapService>();
         services.AddSingleton<SubmissionChecker>();
         services.AddSingleton<IngestStats>();
@@ -142,6 +145,7 @@ public static class CloudHost
         app.MapPpkApi();
         app.MapTrustApi();
         app.MapImageApi();
+        app.MapPublicTree();
         app.MapGet("/", () => "KpuEdge cloud: GET /api/v1/results/{contest}/{region}, /api/v1/status, /api/v1/log/checkpoint (docs/verification.md)");
         return app;
     }

@@ -28,6 +28,10 @@ public sealed class CloudOptions
     public string LedgerPath { get; set; } = "data/ledger.db";
     /// <summary>Where form page images are stored, in a folder per TPS (see Images/ImageReceiver).</summary>
     public string ImageDirectory { get; set; } = "data/images";
+    /// <summary>The public tree (Sirekap's static JSON layout, cloud/README.md "Public tree"); shared by the nodes of a cluster.</summary>
+    public string PublicDirectory { get; set; } = "data/public";
+    /// <summary>How often the public tree is brought up to the newest checkpoint; zero or less: never (it is built on demand).</summary>
+    public TimeSpan PublicTreeInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// A device registry file (JSON) written by provisioning or the simulator, imported into the ledger's registry at start

@@ -66,6 +66,8 @@ public sealed class InProcessCloud : IAsyncDisposable
             options.RegistryPath = Path.Combine(dataDirectory, "devices.json");
             options.CrlPath = Path.Combine(dataDirectory, "crl.der");
             options.ImageDirectory = Path.Combine(dataDirectory, "images");
+            options.PublicDirectory = Path.Combine(dataDirectory, "public");
+            options.PublicTreeInterval = TimeSpan.Zero; // built when a test asks (BuildPublicTreeAsync), never behind its back
             // Every simulated device connects from this machine's one address: the per-address bounds, meant for one
             // prober among many real devices, would refuse the crowd. The totals still hold.
             // And they share its two cores with the cloud: a thousand handshakes at once over an emulated satellite link
@@ -135,6 +137,13 @@ public sealed class InProcessCloud : IAsyncDisposable
         var broker = _app.Services.GetRequiredService<EmbeddedBroker>();
         await broker.StopAsync(cancellationToken);
         await broker.StartAsync(cancellationToken);
+    }
+
+    /// <summary>Signs a checkpoint of the whole log and brings the public tree up to it.</summary>
+    public async Task<KpuEdge.Cloud.Public.PublicTreeBuild?> BuildPublicTreeAsync()
+    {
+        await Log.PublishFreshAsync();
+        return await Services.GetRequiredService<KpuEdge.Cloud.Public.PublicTreeMonitor>().BuildAsync();
     }
 
     /// <summary>How a device reaches this cloud's broker: TLS with its own certificate, receipts checked with the log key.</summary>

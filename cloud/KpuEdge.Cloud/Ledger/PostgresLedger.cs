@@ -152,6 +152,7 @@ public sealed class PostgresLedger : IResultsLedger
             PRIMARY KEY (image_hash, page)
         );
         CREATE INDEX IF NOT EXISTS images_tps ON images (tps, contest);
+        CREATE INDEX IF NOT EXISTS images_stored ON images (stored_at);
         -- Refusals by reason, counted in the transaction that writes them (under the head lock: no contention of their own).
         CREATE TABLE IF NOT EXISTS rejection_counts (
             reason text   PRIMARY KEY,
@@ -878,6 +879,14 @@ public sealed class PostgresLedger : IResultsLedger
 
     public Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
         ImagesAsync("WHERE tps = @tps ORDER BY contest, stored_at, image_hash, page", cancellationToken, ("tps", tps.Value));
+
+    public async Task<IReadOnlyList<TpsCode>> TpsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
+    {
+        var found = new List<TpsCode>();
+        await ReadAsync("SELECT DISTINCT tps FROM images WHERE stored_at >= @since", r => found.Add(TpsCode.Parse(r.GetString(0))),
+            cancellationToken, ("since", since.ToUnixTimeMilliseconds()));
+        return found;
+    }
 
     private async Task<IReadOnlyList<StoredImagePage>> ImagesAsync(string where, CancellationToken cancellationToken, params (string Name, object Value)[] values)
     {

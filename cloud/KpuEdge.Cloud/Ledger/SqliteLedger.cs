@@ -107,6 +107,7 @@ public sealed class SqliteLedger : IResultsLedger
                 PRIMARY KEY (image_hash, page)
             );
             CREATE INDEX IF NOT EXISTS images_tps ON images (tps, contest);
+            CREATE INDEX IF NOT EXISTS images_stored ON images (stored_at);
             -- Refusals by reason, counted in the transaction that writes them (the status API reads these, not the table).
             CREATE TABLE IF NOT EXISTS rejection_counts (
                 reason TEXT    PRIMARY KEY,
@@ -870,6 +871,18 @@ public sealed class SqliteLedger : IResultsLedger
 
     public Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
         Task.FromResult(ReadImages("WHERE tps = $tps ORDER BY contest, stored_at, image_hash, page", ("$tps", tps.Value)));
+
+    public Task<IReadOnlyList<TpsCode>> TpsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT DISTINCT tps FROM images WHERE stored_at >= $since";
+        command.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
+        using var r = command.ExecuteReader();
+        var found = new List<TpsCode>();
+        while (r.Read()) found.Add(TpsCode.Parse(r.GetString(0)));
+        return Task.FromResult<IReadOnlyList<TpsCode>>(found);
+    }
 
     private IReadOnlyList<StoredImagePage> ReadImages(string where, params (string Name, object Value)[] values)
     {

@@ -5,9 +5,18 @@ using KpuEdge.Core.Regions;
 
 namespace KpuEdge.Core.Elections;
 
-public sealed record Pair(int Number, string Name);
+/// <param name="KpuId">KPU's own id of the pair, as Sirekap's public JSON keys it (2024: "100025" for pair 1); null: the number.</param>
+public sealed record Pair(int Number, string Name, string? KpuId = null)
+{
+    /// <summary>The key the Sirekap-shaped public files use for this pair.</summary>
+    public string PublicKey => KpuId ?? Number.ToString();
+}
 
-public sealed record Party(int Number, string Abbreviation, string Name);
+/// <param name="KpuId">KPU's own id of the party in its public JSON; null: the ballot number.</param>
+public sealed record Party(int Number, string Abbreviation, string Name, string? KpuId = null)
+{
+    public string PublicKey => KpuId ?? Number.ToString();
+}
 
 /// <summary>The span of device times in which a genuine device signs an election's forms.</summary>
 public sealed record SigningWindow(DateTimeOffset Opens, DateTimeOffset Closes)
@@ -65,9 +74,9 @@ public sealed record ElectionDefinition
         Date = new DateOnly(2024, 2, 14),
         PpwpPairs =
         [
-            new(1, "H. Anies Rasyid Baswedan, Ph.D. - Dr. (H.C.) H. A. Muhaimin Iskandar"),
-            new(2, "H. Prabowo Subianto - Gibran Rakabuming Raka"),
-            new(3, "H. Ganjar Pranowo, S.H., M.I.P. - Prof. Dr. H. M. Mahfud MD"),
+            new(1, "H. Anies Rasyid Baswedan, Ph.D. - Dr. (H.C.) H. A. Muhaimin Iskandar", "100025"),
+            new(2, "H. Prabowo Subianto - Gibran Rakabuming Raka", "100026"),
+            new(3, "H. Ganjar Pranowo, S.H., M.I.P. - Prof. Dr. H. M. Mahfud MD", "100027"),
         ],
         Parties =
         [
@@ -104,6 +113,18 @@ public sealed record ElectionDefinition
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>
+    /// The key a choice has in the Sirekap-shaped public files: KPU's id of a pair or party where the definition carries
+    /// one, else the recap's own key (a DPD candidate's names its province).
+    /// </summary>
+    public string PublicKey(ContestId contest, string recapKey)
+    {
+        if (!int.TryParse(recapKey, out int number)) return recapKey;
+        if (contest == ContestId.Ppwp) return PpwpPairs.FirstOrDefault(p => p.Number == number)?.PublicKey ?? recapKey;
+        if (contest.IsPartyContest()) return Parties.FirstOrDefault(p => p.Number == number)?.PublicKey ?? recapKey;
+        return recapKey;
+    }
 
     /// <summary>Contests held at a TPS: all five, except DPRD Kab/Kota where a province has none.</summary>
     public IEnumerable<ContestId> ContestsAt(TpsCode tps) =>

@@ -1,0 +1,351 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using KpuEdge.Cloud.Api;
+using KpuEdge.Cloud.Ingest;
+using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Recap;
+using KpuEdge.Core.Anomalies;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+using KpuEdge.Crypto;
+using KpuEdge.Crypto.Ppk;
+using KpuEdge.Crypto.Transparency;
+using Microsoft.Extensions.Options;
+
+namespace KpuEdge.Cloud.Public;
+
+/// <summary>What one build of the public tree did.</summary>
+[GenerateSerializer, Immutable, Alias("kpu.PublicTreeBuild")]
+public sealed record PublicTreeBuild(
+    [property: Id(0)] long FromSize, [property: Id(1)] long ToSize, [property: Id(2)] int TpsFiles, [property: Id(3)] int RegionFiles,
+    [property: Id(4)] TimeSpan Elapsed);
+
+/// <summary>
+/// Writes the public tree (Sirekap's static JSON layout, <see cref="PublicTreePaths"/>) as of a signed checkpoint: every
+/// TPS file shows the form counted among the log's first <c>size</c> entries — the device's newest version, or the
+/// PPK's correction — and every region file the sum of its rows. A build reads only the log entries added since the
+/// last one, rewrites the TPS they name and the regions above them, and names its checkpoint in each file it writes
+/// and in <c>pemilu/snapshot.json</c>: the tree is a function of the log, so anyone holding the log can rebuild and
+/// compare it. Reads of the tree never touch the ledger.
+/// </summary>
+public sealed class PublicTreeBuilder(
+    IResultsLedger ledger, RecapContext context, DeviceRegistryProvider devices, IOptions<CloudOptions> options, TimeProvider time,
+    ILogger<PublicTreeBuilder> logger)
+{
+    /// <summary>Points of a region's progress curve kept; older points are thinned to every other one beyond it.</summary>
+    public const int CurvePoints = 240;
+
+    /// <summary>A TPS file lists this many of the newest versions; the rest are at the API's versions URL.</summary>
+    public const int VersionsListed = ResultsApi.VersionsOnPage;
+
+    private static readonly JsonSerializerOptions Json = KpuJson.Api;
+    private readonly AnomalyThresholds _thresholds = new();
+
+    public string Root => options.Value.PublicDirectory;
+
+    /// <summary>Brings the tree up to <paramref name="checkpoint"/>; null when it already is.</summary>
+    public async Task<PublicTreeBuild?> BuildAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken = default)
+    {
+        var manifest = ReadManifest();
+        long from = manifest?["checkpoint"]?["size"]?.GetValue<long>() ?? 0;
+        if (from >= checkpoint.Size) return null;
+        var started = time.GetTimestamp();
+        var buildStart = time.GetUtcNow();
+        if (from == 0) WriteListings();
+
+        var dirty = await DirtyTpsAsync(from, checkpoint.Size, cancellationToken);
+        // Photos are not in the log: a TPS whose pages arrived since the last build lists them now.
+        if (manifest?["built_at"]?.GetValue<DateTimeOffset>() is { } lastBuild)
+            foreach (var tps in await ledger.TpsWithImagesStoredSinceAsync(lastBuild - TimeSpan.FromSeconds(5), cancellationToken))
+                if (context.Tree.Contains(tps)) dirty.Add(tps);
+
+        var stamp = new Stamp(checkpoint.Size, Convert.ToHexStringLower(checkpoint.Root), Ts(checkpoint.SignedAt));
+        var changed = new ConcurrentDictionary<(ContestId, RegionCode), ConcurrentDictionary<RegionCode, PublicTotals>>();
+        int tpsFiles = 0;
+        await Parallel.ForEachAsync(dirty.GroupBy(t => t.Desa.Parent),
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
+            async (kecamatan, ct) =>
+            {
+                var statements = (await ledger.StatementsForKecamatanAsync(kecamatan.Key, ct)).Where(s => s.LogIndex < checkpoint.Size).ToList();
+                foreach (var desa in kecamatan.GroupBy(t => t.Desa))
+                {
+                    var forms = (await ledger.ForDesaAsync(desa.Key, ct)).Where(e => e.LogIndex < checkpoint.Size).ToLookup(e => e.Tps);
+                    foreach (var tps in desa)
+                    {
+                        var images = await ledger.ImagesForTpsAsync(tps, ct);
+                        foreach (var (contest, totals) in await WriteTpsAsync(tps, forms[tps].ToList(), statements, images, stamp))
+                        {
+                            changed.GetOrAdd((contest, desa.Key), _ => new())[tps.Region] = totals;
+                            Interlocked.Increment(ref tpsFiles);
+                        }
+                    }
+                }
+            });
+
+        int regionFiles = 0;
+        // Bottom-up: each level's changed regions rewrite their rows in their parents.
+        for (var level = RegionLevel.Desa; level >= RegionLevel.Nasional; level--)
+        {
+            var atLevel = changed.Where(c => c.Key.Item2.Level == level).ToList();
+            var next = new ConcurrentDictionary<(ContestId, RegionCode), ConcurrentDictionary<RegionCode, PublicTotals>>();
+            Parallel.ForEach(atLevel, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
+                entry =>
+                {
+                    var (contest, region) = entry.Key;
+                    var totals = WriteRegion(contest, region, entry.Value, stamp);
+                    Interlocked.Increment(ref regionFiles);
+                    if (!region.IsNasional) next.GetOrAdd((contest, region.Parent), _ => new())[region] = totals;
+                });
+            foreach (var (key, rows) in next) changed[key] = rows;
+            foreach (var done in atLevel) changed.TryRemove(done.Key, out _);
+        }
+
+        WriteManifest(checkpoint, buildStart);
+        var build = new PublicTreeBuild(from, checkpoint.Size, tpsFiles, regionFiles, time.GetElapsedTime(started));
+        logger.LogInformation("Public tree at checkpoint {Size}: {TpsFiles} TPS files, {RegionFiles} region files in {Elapsed}",
+            build.ToSize, build.TpsFiles, build.RegionFiles, build.Elapsed);
+        return build;
+    }
+
+    /// <summary>The TPS named by log entries [from, to): their forms, and the forms PPK statements speak of.</summary>
+    private async Task<HashSet<TpsCode>> DirtyTpsAsync(long from, long to, CancellationToken cancellationToken)
+    {
+        var dirty = new HashSet<TpsCode>();
+        await foreach (var entry in ledger.ReadLogAsync(from, to, cancellationToken))
+        {
+            switch ((LogEntryType)entry[0])
+            {
+                case LogEntryType.Submission:
+                    dirty.Add(SignedSubmission.Decode(entry.AsSpan(1).ToArray()).Submission.Tps);
+                    break;
+                case LogEntryType.PpkStatement when SignedPpkStatement.Decode(entry.AsSpan(1).ToArray()).Statement is { } s and not KecamatanRecap:
+                    foreach (var form in s.Forms) dirty.Add(form.Tps);
+                    break;
+            }
+        }
+        dirty.RemoveWhere(t => !context.Tree.Contains(t));
+        return dirty;
+    }
+
+    /// <summary>Writes the TPS's file of every contest it has a form of; returns each contest's counted totals.</summary>
+    private async Task<List<(ContestId, PublicTotals)>> WriteTpsAsync(
+        TpsCode tps, List<LedgerEntry> forms, List<StoredStatement> statements, IReadOnlyList<StoredImagePage> images, Stamp stamp)
+    {
+        var written = new List<(ContestId, PublicTotals)>();
+        foreach (var byContest in forms.GroupBy(f => f.Contest))
+        {
+            var contest = byContest.Key;
+            if (context.Ballots.For(contest, tps) is not { } ballot) continue;
+            var versions = byContest.OrderBy(f => new FormVersion(f.Sequence, f.Position)).ToList();
+            var current = versions[^1];
+            var signed = SignedSubmission.Decode(current.Wire);
+            var s = signed.Submission;
+            var ppk = PpkFormStatus.Of(tps, contest, current.Hash, statements, x => x.Signed);
+            var tally = ppk.Correction?.Tally ?? s.Tally;
+            var counted = ContestTotals.FromTally(tally, ballot);
+            var device = await devices.FindAsync(s.DeviceId);
+            var anomalies = TallyAnomalies.Check(tally, _thresholds);
+
+            var chart = new JsonObject();
+            foreach (var (key, votes) in counted.Chart()) chart[context.Election.PublicKey(contest, key)] = votes;
+            chart["null"] = null;
+            var file = new JsonObject
+            {
+                ["mode"] = "hhcw",
+                ["kode"] = tps.Value,
+                ["contest"] = contest.Slug(),
+                ["chart"] = chart,
+                ["images"] = ImageUrls(tps, contest, s.ImageHash, images),
+                ["administrasi"] = Administrasi(tally),
+                ["psu"] = null,
+                ["ts"] = Ts(current.ReceivedAt),
+                ["status_suara"] = true,
+                ["status_adm"] = true,
+                ["counted_by"] = ppk.CountedByPpk ? "ppk" : "device",
+                ["submission"] = JsonSerializer.SerializeToNode(new
+                {
+                    hash = current.Hash.ToString(),
+                    log_index = current.LogIndex,
+                    device_id = s.DeviceId,
+                    sequence = s.Sequence,
+                    device_time = s.DeviceTime,
+                    received_at = current.ReceivedAt,
+                    image_hash = s.ImageHash.ToString(),
+                    correction_reason = s.CorrectionReason,
+                    signature = device is null ? "device_unknown" : signed.VerifySignature(device.PublicKey) ? "verified" : "invalid",
+                    certificate_url = $"/api/v1/devices/{Uri.EscapeDataString(s.DeviceId)}/certificate",
+                    // The exact signed bytes: a reader's browser checks the signature and the log's inclusion of these.
+                    wire = Convert.ToBase64String(current.Wire),
+                }, Json),
+                ["ppk"] = JsonSerializer.SerializeToNode(new
+                {
+                    status = PpkFormStatus.Text(ppk.Review),
+                    counted = ppk.Counted?.ToString(),
+                    statements = ppk.Statements.Select(x => PpkApi.StatementJson(x, withWire: true)),
+                }, Json),
+                ["versions"] = JsonSerializer.SerializeToNode(versions.TakeLast(VersionsListed).Select(v => new
+                {
+                    hash = v.Hash.ToString(), log_index = v.LogIndex, sequence = v.Sequence, received_at = v.ReceivedAt,
+                    correction_reason = SignedSubmission.Decode(v.Wire).Submission.CorrectionReason,
+                }), Json),
+                ["versions_total"] = versions.Count,
+                ["versions_url"] = $"/api/v1/results/{contest.Slug()}/{tps}/versions",
+                ["anomali"] = JsonSerializer.SerializeToNode(anomalies.Select(a => new { rule = a.Rule, detail = a.Detail }), Json),
+                ["checkpoint"] = stamp.Json(),
+            };
+            Write(PublicTreePaths.Tps(contest, tps), file);
+            written.Add((contest, PublicTotals.Of(counted, contest, context.Election)));
+        }
+        return written;
+    }
+
+    /// <summary>Rewrites a region's file with the new rows of its changed children; returns the region's new totals.</summary>
+    private PublicTotals WriteRegion(ContestId contest, RegionCode region, IReadOnlyDictionary<RegionCode, PublicTotals> rows, Stamp stamp)
+    {
+        var relative = PublicTreePaths.Region(contest, region);
+        var file = Read(relative) ?? NewRegionFile(contest, region);
+        var table = file["table"]!.AsObject();
+        foreach (var (child, totals) in rows) table[child.Value] = totals.Row(context.TpsExpected(contest, child));
+        var sum = PublicTotals.SumOf(table, contest, context.Election);
+        long expected = context.TpsExpected(contest, region);
+        file["chart"] = sum.Chart(expected);
+        file["progres"] = new JsonObject { ["total"] = expected, ["progres"] = sum.TpsReported };
+        file["administrasi"] = sum.AdministrasiJson();
+        file["ts"] = stamp.Ts;
+        file["checkpoint"] = stamp.Json();
+        var curve = file["kurva"] as JsonArray ?? [];
+        if (curve.LastOrDefault() is not JsonArray last || last[1]!.GetValue<long>() != sum.TpsReported)
+            curve.Add(new JsonArray(stamp.Ts, sum.TpsReported));
+        if (curve.Count > CurvePoints) curve = Thin(curve);
+        file["kurva"] = curve;
+        Write(relative, file);
+        return sum;
+    }
+
+    private JsonObject NewRegionFile(ContestId contest, RegionCode region)
+    {
+        var table = new JsonObject();
+        foreach (var child in context.Tree.ChildrenOf(region))
+            table[child.Value] = PublicTotals.EmptyRow(contest, context.Election, context.TpsExpected(contest, child));
+        return new JsonObject
+        {
+            ["mode"] = "hhcw",
+            ["kode"] = region.ToString(),
+            ["nama"] = context.Tree[region].Name,
+            ["tingkat"] = region.Level.ToString().ToLowerInvariant(),
+            ["contest"] = contest.Slug(),
+            ["chart"] = null,
+            ["table"] = table,
+        };
+    }
+
+    /// <summary>Keeps the first and last points and every other one between: the curve's shape, in half the points.</summary>
+    private static JsonArray Thin(JsonArray curve)
+    {
+        var kept = new JsonArray();
+        for (int i = 0; i < curve.Count; i++)
+            if (i % 2 == 0 || i == curve.Count - 1) kept.Add(curve[i]!.DeepClone());
+        return kept;
+    }
+
+    /// <summary>The region listings Sirekap publishes under <c>wilayah/</c>: every region's children, with names.</summary>
+    private void WriteListings()
+    {
+        var regions = new List<RegionCode> { RegionCode.Nasional };
+        for (int i = 0; i < regions.Count; i++)
+        {
+            var region = regions[i];
+            if (region.Level == RegionLevel.Desa)
+            {
+                var tpsList = new JsonArray();
+                foreach (var tps in context.Tree.TpsIn(region))
+                    tpsList.Add(new JsonObject { ["nama"] = $"TPS {tps.Number:D3}", ["id"] = tps.Value, ["kode"] = tps.Value, ["tingkat"] = 6 });
+                Write(PublicTreePaths.Wilayah(region), tpsList);
+                continue;
+            }
+            var list = new JsonArray();
+            foreach (var child in context.Tree.ChildrenOf(region))
+            {
+                list.Add(new JsonObject { ["nama"] = context.Tree[child].Name, ["id"] = child.Value, ["kode"] = child.Value, ["tingkat"] = (int)child.Level });
+                regions.Add(child);
+            }
+            Write(PublicTreePaths.Wilayah(region), list);
+        }
+    }
+
+    private static JsonArray ImageUrls(TpsCode tps, ContestId contest, Sha256Hash imageHash, IReadOnlyList<StoredImagePage> stored)
+    {
+        var urls = new JsonArray();
+        var pages = stored.Where(p => p.ImageHash == imageHash && p.Contest == contest).ToList();
+        if (imageHash.IsEmpty || pages.Count == 0) return urls;
+        for (int page = 0; page < pages[0].Pages; page++)
+            urls.Add(pages.Any(p => p.Page == page) ? $"/api/v1/images/{tps}/{contest.Slug()}/{imageHash}/{page + 1}" : null);
+        return urls;
+    }
+
+    /// <summary>Sirekap's <c>administrasi</c> of a TPS: every voter count as total (<c>_j</c>), men (<c>_l</c>) and women (<c>_p</c>).</summary>
+    private static JsonObject Administrasi(KpuEdge.Core.Tally.C1Tally t)
+    {
+        var adm = new JsonObject { ["suara_sah"] = t.SuaraSah, ["suara_tidak_sah"] = t.SuaraTidakSah, ["suara_total"] = t.SuaraTotal };
+        void Add(string name, KpuEdge.Core.Tally.GenderCount count)
+        {
+            adm[$"{name}_j"] = count.Total;
+            adm[$"{name}_l"] = count.L;
+            adm[$"{name}_p"] = count.P;
+        }
+        Add("pemilih_dpt", t.Dpt);
+        Add("pengguna_dpt", t.PenggunaDpt);
+        Add("pengguna_dptb", t.PenggunaDptb);
+        Add("pengguna_non_dpt", t.PenggunaDpk);
+        Add("pengguna_total", t.PenggunaTotal);
+        return adm;
+    }
+
+    private JsonObject? ReadManifest() => Read(PublicTreePaths.Manifest);
+
+    private void WriteManifest(StoredCheckpoint checkpoint, DateTimeOffset builtAt) => Write(PublicTreePaths.Manifest, new JsonObject
+    {
+        ["checkpoint"] = new JsonObject
+        {
+            ["size"] = checkpoint.Size, ["root"] = Convert.ToHexStringLower(checkpoint.Root), ["note"] = checkpoint.Note,
+        },
+        ["ts"] = Ts(checkpoint.SignedAt),
+        ["built_at"] = builtAt,
+        ["election"] = context.Election.ElectionId,
+    });
+
+    private JsonObject? Read(string relative)
+    {
+        var path = Path.Combine(Root, relative);
+        if (!File.Exists(path)) return null;
+        using var stream = File.OpenRead(path);
+        return JsonNode.Parse(stream)?.AsObject();
+    }
+
+    /// <summary>Writes a file and its gzip twin, each through a temporary file renamed into place: a reader sees the old or the new, whole.</summary>
+    private void Write(string relative, JsonNode content)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(content, Json);
+        var path = Path.Combine(Root, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = $"{path}.{Environment.CurrentManagedThreadId}.tmp";
+        File.WriteAllBytes(temp, bytes);
+        File.Move(temp, path, overwrite: true);
+        using (var gz = File.Create(temp))
+        using (var zip = new GZipStream(gz, CompressionLevel.Optimal))
+            zip.Write(bytes);
+        File.Move(temp, path + ".gz", overwrite: true);
+    }
+
+    private static string Ts(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+
+    /// <summary>The checkpoint a file was written at, as each file names it.</summary>
+    private sealed record Stamp(long Size, string Root, string Ts)
+    {
+        public JsonObject Json() => new() { ["size"] = Size, ["root"] = Root };
+    }
+}

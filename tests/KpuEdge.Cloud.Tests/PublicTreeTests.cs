@@ -1,0 +1,167 @@
+using System.IO.Compression;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using KpuEdge.Cloud.Api;
+using KpuEdge.Cloud.Public;
+using Microsoft.Extensions.DependencyInjection;
+using KpuEdge.Core.Elections;
+using KpuEdge.Core.Protocol;
+using KpuEdge.Core.Regions;
+
+namespace KpuEdge.Cloud.Tests;
+
+/// <summary>
+/// The public tree through the real ingest, ledger and log: forms sent by devices appear in Sirekap's static layout as
+/// of a signed checkpoint, each region the sum of its rows up to the nation, equal to the live API; a later build
+/// rewrites only what the new log entries touch; the files are served with ETags, gzip and cache lifetimes, and any
+/// path that is not a file of the tree is refused.
+/// </summary>
+public sealed class PublicTreeTests(CloudFixture fixture) : IClassFixture<CloudFixture>
+{
+    private static readonly TimeSpan ReceiptTimeout = TimeSpan.FromSeconds(30);
+
+    private static TpsCode TpsIn(string desa, int index) => CloudFixture.Tree.TpsIn(RegionCode.Parse(desa)).ElementAt(index);
+
+    private async Task<JsonElement> GetJsonAsync(string path)
+    {
+        using var response = await fixture.Http.GetAsync(path);
+        Assert.True(response.IsSuccessStatusCode, $"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return doc.RootElement.Clone();
+    }
+
+    private async Task SendAsync(TestDevice device, params SignedSubmissionSpec[] forms)
+    {
+        await using var client = await device.ConnectAsync();
+        foreach (var spec in forms)
+            Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitAsync(spec.Sign(device), ReceiptTimeout)).Status);
+    }
+
+    [Fact]
+    public async Task Forms_appear_in_the_tree_at_a_checkpoint_every_region_the_sum_of_its_rows_and_equal_to_the_live_api()
+    {
+        // Two desa of one kecamatan in Kota Padang, and one TPS in another province.
+        var kecamatan = CloudFixture.Tree.ChildrenOf(RegionCode.Parse("137101")).Take(2).ToList();
+        var a = fixture.NewDevice(TpsIn(kecamatan[0].Value, 0));
+        var b = fixture.NewDevice(TpsIn(kecamatan[0].Value, 1));
+        var c = fixture.NewDevice(TpsIn(kecamatan[1].Value, 0));
+        var d = fixture.NewDevice(TpsIn("3273011001", 0));
+        await SendAsync(a, new SignedSubmissionSpec(ContestId.Ppwp, 1), new SignedSubmissionSpec(ContestId.Dpr, 1));
+        await SendAsync(b, new SignedSubmissionSpec(ContestId.Ppwp, 2));
+        await SendAsync(c, new SignedSubmissionSpec(ContestId.Ppwp, 3));
+        await SendAsync(d, new SignedSubmissionSpec(ContestId.Ppwp, 4));
+
+        var build = await fixture.Cloud.BuildPublicTreeAsync();
+        Assert.NotNull(build);
+        await fixture.Cloud.Recap.SettleAsync();
+
+        // A TPS file: Sirekap's keys (KPU's pair ids, "null"), the signed form's numbers and bytes, its checkpoint.
+        var tpsFile = await GetJsonAsync($"pemilu/hhcw/ppwp/13/1371/137101/{a.Tps.Desa}/{a.Tps}.json");
+        var api = await GetJsonAsync($"api/v1/results/ppwp/{a.Tps}");
+        Assert.Equal("hhcw", tpsFile.GetProperty("mode").GetString());
+        Assert.Equal(api.GetProperty("chart").GetProperty("1").GetInt64(), tpsFile.GetProperty("chart").GetProperty("100025").GetInt64());
+        Assert.Equal(JsonValueKind.Null, tpsFile.GetProperty("chart").GetProperty("null").ValueKind);
+        Assert.Equal(api.GetProperty("submission").GetProperty("hash").GetString(), tpsFile.GetProperty("submission").GetProperty("hash").GetString());
+        Assert.Equal("verified", tpsFile.GetProperty("submission").GetProperty("signature").GetString());
+        var administrasi = tpsFile.GetProperty("administrasi");
+        Assert.Equal(administrasi.GetProperty("pengguna_total_l").GetInt64() + administrasi.GetProperty("pengguna_total_p").GetInt64(),
+            administrasi.GetProperty("pengguna_total_j").GetInt64());
+        Assert.True(tpsFile.GetProperty("checkpoint").GetProperty("size").GetInt64() > tpsFile.GetProperty("submission").GetProperty("log_index").GetInt64());
+
+        // Every level equals the live recap, and its chart is the sum of its table.
+        foreach (var (path, region) in new[]
+                 {
+                     ("pemilu/hhcw/ppwp.json", "0"), ("pemilu/hhcw/ppwp/13.json", "13"), ("pemilu/hhcw/ppwp/13/1371.json", "1371"),
+                     ("pemilu/hhcw/ppwp/13/1371/137101.json", "137101"), ($"pemilu/hhcw/ppwp/13/1371/137101/{kecamatan[0]}.json", kecamatan[0].Value),
+                 })
+        {
+            var file = await GetJsonAsync(path);
+            var live = await GetJsonAsync($"api/v1/results/ppwp/{region}");
+            foreach (var (pair, key) in new[] { ("1", "100025"), ("2", "100026"), ("3", "100027") })
+            {
+                long chart = file.GetProperty("chart").GetProperty(key).GetInt64();
+                Assert.Equal(live.GetProperty("chart").GetProperty(pair).GetInt64(), chart);
+                Assert.Equal(chart, file.GetProperty("table").EnumerateObject()
+                    .Sum(row => row.Value.GetProperty(key).ValueKind == JsonValueKind.Number ? row.Value.GetProperty(key).GetInt64() : 0));
+            }
+            Assert.Equal(live.GetProperty("progres").GetProperty("progres").GetInt64(), file.GetProperty("progres").GetProperty("progres").GetInt64());
+            Assert.Equal(live.GetProperty("progres").GetProperty("total").GetInt64(), file.GetProperty("progres").GetProperty("total").GetInt64());
+            Assert.Equal(live.GetProperty("administrasi").GetProperty("suara_sah").GetInt64(),
+                file.GetProperty("administrasi").GetProperty("suara_sah").GetInt64());
+            Assert.Equal(build.ToSize, file.GetProperty("checkpoint").GetProperty("size").GetInt64());
+        }
+        // The region listings, with names; a desa's lists its TPS.
+        var provinces = await GetJsonAsync("wilayah/pemilu/ppwp/0.json");
+        Assert.Equal(38, provinces.GetArrayLength());
+        var tpsListing = await GetJsonAsync($"wilayah/pemilu/ppwp/13/1371/137101/{kecamatan[0]}.json");
+        Assert.Contains(tpsListing.EnumerateArray(), t => t.GetProperty("kode").GetString() == a.Tps.Value);
+        // The manifest names the checkpoint the tree is current to, with its signed note.
+        var manifest = await GetJsonAsync("pemilu/snapshot.json");
+        Assert.Equal(build.ToSize, manifest.GetProperty("checkpoint").GetProperty("size").GetInt64());
+        Assert.Contains(fixture.Cloud.Log.Latest.Note.Split('\n')[0], manifest.GetProperty("checkpoint").GetProperty("note").GetString());
+
+        // A correction later: the next build rewrites that TPS and its regions only, and the tree follows.
+        await SendAsync(b, new SignedSubmissionSpec(ContestId.Ppwp, 5, "Salah salin angka pasangan 1"));
+        var next = await fixture.Cloud.BuildPublicTreeAsync();
+        Assert.NotNull(next);
+        Assert.Equal(build.ToSize, next.FromSize);
+        Assert.Equal(1, next.TpsFiles);
+        var corrected = await GetJsonAsync($"pemilu/hhcw/ppwp/13/1371/137101/{b.Tps.Desa}/{b.Tps}.json");
+        Assert.Equal(2, corrected.GetProperty("versions_total").GetInt32());
+        Assert.Equal("Salah salin angka pasangan 1", corrected.GetProperty("submission").GetProperty("correction_reason").GetString());
+        await fixture.Cloud.Recap.SettleAsync();
+        var nation = await GetJsonAsync("pemilu/hhcw/ppwp.json");
+        var liveNation = await GetJsonAsync("api/v1/results/ppwp/0");
+        Assert.Equal(liveNation.GetProperty("chart").GetProperty("1").GetInt64(), nation.GetProperty("chart").GetProperty("100025").GetInt64());
+        Assert.True(nation.GetProperty("kurva").GetArrayLength() >= 1);
+        // Nothing new in the log: nothing to build.
+        Assert.Null(await fixture.Cloud.Services.GetRequiredService<PublicTreeMonitor>().BuildAsync());
+    }
+
+    [Fact]
+    public async Task Files_are_served_with_an_etag_gzip_and_cache_lifetimes_and_every_other_path_is_refused()
+    {
+        var device = fixture.NewDevice(TpsIn("3273011002", 0));
+        await SendAsync(device, new SignedSubmissionSpec(ContestId.Ppwp, 6));
+        await fixture.Cloud.BuildPublicTreeAsync();
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "pemilu/hhcw/ppwp.json");
+        request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("gzip"));
+        using var response = await fixture.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("gzip", response.Content.Headers.ContentEncoding.Single());
+        Assert.Equal(PublicTreeApi.ResultsCacheControl, response.Headers.CacheControl!.ToString());
+        await using (var unzipped = new GZipStream(await response.Content.ReadAsStreamAsync(), CompressionMode.Decompress))
+            Assert.Equal("hhcw", JsonDocument.Parse(unzipped).RootElement.GetProperty("mode").GetString());
+
+        using var again = new HttpRequestMessage(HttpMethod.Get, "pemilu/hhcw/ppwp.json");
+        again.Headers.IfNoneMatch.Add(response.Headers.ETag!);
+        using var notModified = await fixture.Http.SendAsync(again);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+
+        using var listing = await fixture.Http.GetAsync("wilayah/pemilu/ppwp/0.json");
+        Assert.Equal(PublicTreeApi.ListingCacheControl, listing.Headers.CacheControl!.ToString());
+
+        foreach (var bad in new[]
+                 {
+                     "pemilu/hhcw/pilkada.json", "pemilu/hhcw/ppwp/32/3173.json", "pemilu/hhcw/ppwp/3/32.json", "pemilu/hhcw/ppwp/..%2f..%2fledger.db",
+                     "pemilu/hhcw/ppwp/32/3273/327301/3273011001/3273011001001/1.json", "pemilu/hhcw/ppwp/32.json.gz", "wilayah/pemilu/ppwp/../../ledger.db",
+                     "pemilu/hhcw/ppwp/32/3273/327301/3273011001/3273011001001/..%2f..%2f..%2f..%2f..%2f..%2f..%2fledger.db", "wilayah/pemilu/ppwp/32/3273/327301/3273011001/3273011001001.json",
+                 })
+        {
+            using var refused = await fixture.Http.GetAsync(bad);
+            Assert.True(refused.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound, $"{bad}: {(int)refused.StatusCode}");
+            Assert.Contains("error", await refused.Content.ReadAsStringAsync());
+        }
+        using var unpublished = await fixture.Http.GetAsync("pemilu/hhcw/ppwp/91.json");
+        Assert.Equal(HttpStatusCode.NotFound, unpublished.StatusCode);
+    }
+}
+
+/// <summary>A form to sign: its contest, the seed of its synthetic numbers, and a correction's reason.</summary>
+public sealed record SignedSubmissionSpec(ContestId Contest, int Seed, string? CorrectionReason = null)
+{
+    public KpuEdge.Crypto.SignedSubmission Sign(TestDevice device) =>
+        device.Signer.Sign(device.Tally(Contest, Seed), correctionReason: CorrectionReason);
+}
