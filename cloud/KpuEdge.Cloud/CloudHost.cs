@@ -5,6 +5,7 @@ using KpuEdge.Cloud.Broker;
 using KpuEdge.Cloud.Images;
 using KpuEdge.Cloud.Ingest;
 using KpuEdge.Cloud.Ledger;
+using KpuEdge.Cloud.Portal;
 using KpuEdge.Cloud.Recap;
 using KpuEdge.Cloud.Security;
 using KpuEdge.Cloud.Transparency;
@@ -146,7 +147,8 @@ public static class CloudHost
         app.MapTrustApi();
         app.MapImageApi();
         app.MapPublicTree();
-        app.MapGet("/", () => "KpuEdge cloud: GET /api/v1/results/{contest}/{region}, /api/v1/status, /api/v1/log/checkpoint (docs/verification.md)");
+        app.MapPortal();
+        app.MapGet("/api", () => "KpuEdge cloud: GET /api/v1/results/{contest}/{region}, /api/v1/status, /api/v1/log/checkpoint (docs/verification.md); the public tree under /pemilu/ and /wilayah/; the portal at /");
         return app;
     }
 

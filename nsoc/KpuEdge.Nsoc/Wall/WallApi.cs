@@ -31,15 +31,15 @@ public static class WallApi
         app.Use(async (context, next) =>
         {
             bool onWallPort = context.Connection.LocalPort == wallPort;
-            bool wallPath = context.Request.Path.StartsWithSegments(Prefix) || context.Request.Path == "/";
-            if (onWallPort != wallPath && !(onWallPort && context.Request.Path == "/"))
-            {
-                context.Response.StatusCode = 404;
-                return;
-            }
             if (onWallPort && context.Request.Path == "/")
             {
                 context.Response.Redirect(Prefix + "/");
+                return;
+            }
+            // The wall's paths on its port only, and nothing else there (the public portal owns "/" on the API's port).
+            if (onWallPort != context.Request.Path.StartsWithSegments(Prefix))
+            {
+                context.Response.StatusCode = 404;
                 return;
             }
             context.Response.Headers["X-Content-Type-Options"] = "nosniff";

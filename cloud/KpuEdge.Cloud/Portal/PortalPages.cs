@@ -1,0 +1,65 @@
+using System.Text.Json;
+using KpuEdge.Access;
+using KpuEdge.Cloud.Recap;
+using KpuEdge.Cloud.Security;
+using KpuEdge.Cloud.Transparency;
+using KpuEdge.Core.Protocol;
+
+namespace KpuEdge.Cloud.Portal;
+
+/// <summary>
+/// The public portal (<c>/</c>): static pages that read the public tree (<c>/pemilu/</c>, <c>/wilayah/</c>) and check
+/// what they show in the reader's own browser. The page itself carries what that check trusts — the log's verifier key
+/// and KPU's CA certificates — so a reader can compare them once with what KPU publishes elsewhere, and a server that
+/// later lies must lie to a page that already holds the keys.
+/// </summary>
+public static class PortalPages
+{
+    public const string AssetCacheControl = "public, max-age=3600";
+
+    /// <summary>Where the trust anchors sit in the page: a JSON block the scripts read (never executed).</summary>
+    private const string TrustPlaceholder = "<!--kpu-trust-->";
+
+    public static void MapPortal(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/", (HttpContext http, TransparencyLog log, CloudPki pki, RecapContext recap) => Page(http, log, pki, recap));
+        app.MapGet("/portal/{name}", (HttpContext http, string name) =>
+        {
+            if (name is not ("portal.js" or "verify.js" or "portal.css")) return Results.NotFound();
+            Headers(http.Response, AssetCacheControl);
+            return ScreenAssets.Serve(typeof(PortalPages).Assembly, "portal", name);
+        });
+    }
+
+    private static IResult Page(HttpContext http, TransparencyLog log, CloudPki pki, RecapContext recap)
+    {
+        using var stream = typeof(PortalPages).Assembly.GetManifestResourceStream("portal/index.html")!;
+        var html = new StreamReader(stream).ReadToEnd();
+        var election = recap.Election;
+        var trust = JsonSerializer.Serialize(new
+        {
+            log_key = log.VerifierKey,
+            ca = new[] { pki.Trust.Root.ToPem() }.Concat(pki.Trust.Issuing.Select(i => i.ToPem())),
+            election = new
+            {
+                id = election.ElectionId,
+                name = election.Name,
+                pairs = election.PpwpPairs.Select(p => new { key = p.PublicKey, number = p.Number, name = p.Name }),
+                parties = election.Parties.Select(p => new { key = p.PublicKey, number = p.Number, abbreviation = p.Abbreviation, name = p.Name }),
+            },
+        }, KpuJson.Api).Replace("</", "<\\/", StringComparison.Ordinal); // nothing in it can close the script element
+        Headers(http.Response, "no-cache");
+        return Results.Text(html.Replace(TrustPlaceholder, $"<script type=\"application/json\" id=\"kpu-trust\">{trust}</script>"),
+            "text/html; charset=utf-8");
+    }
+
+    /// <summary>Scripts and styles from the portal only; data from this origin; photos from this origin.</summary>
+    private static void Headers(HttpResponse response, string cacheControl)
+    {
+        response.Headers["X-Content-Type-Options"] = "nosniff";
+        response.Headers["X-Frame-Options"] = "DENY";
+        response.Headers["Content-Security-Policy"] =
+            "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+        response.Headers["Cache-Control"] = cacheControl;
+    }
+}
