@@ -114,6 +114,7 @@ public static class CloudHost
         services.AddSingleton<RecapContext>();
         services.AddSingleton<KpuEdge.Cloud.Public.PublicTreeBuilder>();
         services.AddSingleton<KpuEdge.Cloud.Public.PublicTreeMonitor>();
+        services.AddSingleton<KpuEdge.Cloud.Public.PublicTreeReader>();
         services.AddHostedService(sp => sp.GetRequiredService<KpuEdge.Cloud.Public.PublicTreeMonitor>());
         services.AddSingleton<RecapService>();
         services.AddSingleton<SubmissionChecker>();

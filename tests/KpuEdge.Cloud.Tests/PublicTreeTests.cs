@@ -157,6 +157,61 @@ public sealed class PublicTreeTests(CloudFixture fixture) : IClassFixture<CloudF
         using var unpublished = await fixture.Http.GetAsync("pemilu/hhcw/ppwp/91.json");
         Assert.Equal(HttpStatusCode.NotFound, unpublished.StatusCode);
     }
+
+    [Fact]
+    public async Task The_exports_name_their_checkpoint_the_nist_report_validates_against_the_official_schema_and_the_csv_matches_the_tree()
+    {
+        var a = fixture.NewDevice(TpsIn("3273011003", 0));
+        var b = fixture.NewDevice(TpsIn("3273011003", 1));
+        await SendAsync(a, new SignedSubmissionSpec(ContestId.Ppwp, 7), new SignedSubmissionSpec(ContestId.Dpr, 7));
+        await SendAsync(b, new SignedSubmissionSpec(ContestId.Ppwp, 8));
+        var build = await fixture.Cloud.BuildPublicTreeAsync();
+        Assert.NotNull(build);
+
+        var schema = await NJsonSchema.JsonSchema.FromFileAsync(Path.Combine(AppContext.BaseDirectory, "nist-sp-1500-100-v2.schema.json"));
+        foreach (var path in new[] { "ppwp/0", "ppwp/32", "ppwp/327301", "ppwp/3273011003", $"ppwp/{a.Tps}", "dpr/3273011003", "dpd/32", "dprd-kab/31" })
+        {
+            var report = await fixture.Http.GetStringAsync($"api/v1/export/nist/{path}");
+            var errors = schema.Validate(report);
+            Assert.True(errors.Count == 0, $"{path}: " + string.Join("; ", errors.Take(5).Select(e => $"{e.Path}: {e.Kind}")));
+        }
+        // The kecamatan's report: the pair's count in the region equals its published file, each child unit is listed.
+        var nist = JsonDocument.Parse(await fixture.Http.GetStringAsync("api/v1/export/nist/ppwp/327301")).RootElement;
+        var kecamatan = await GetJsonAsync("pemilu/hhcw/ppwp/32/3273/327301.json");
+        var selection = nist.GetProperty("Election")[0].GetProperty("Contest")[0].GetProperty("ContestSelection")[0];
+        var regionCount = selection.GetProperty("VoteCounts").EnumerateArray().First(v => v.GetProperty("GpUnitId").GetString() == "gpunit-327301");
+        Assert.Equal(kecamatan.GetProperty("chart").GetProperty("100025").GetInt64(), regionCount.GetProperty("Count").GetInt64());
+        Assert.Contains($"size {kecamatan.GetProperty("checkpoint").GetProperty("size").GetInt64()}", nist.GetProperty("Notes").GetString());
+        Assert.Equal(CloudFixture.Tree.ChildrenOf(RegionCode.Parse("327301")).Count() + 1, nist.GetProperty("GpUnit").GetArrayLength());
+
+        // CSV of the desa's TPS: the checkpoint first, then one row per TPS with the published numbers.
+        var csv = (await fixture.Http.GetStringAsync("api/v1/export/csv/ppwp/3273011003")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("# KpuEdge", csv[0]);
+        Assert.Contains("checkpoint size=", csv[1]);
+        Assert.StartsWith("# 100025 = 1 H. Anies", csv[2]);
+        var header = csv.First(l => l.StartsWith("kode,")).Split(',');
+        var row = csv.Single(l => l.StartsWith(a.Tps.Value)).Split(',');
+        var tpsFile = await GetJsonAsync($"pemilu/hhcw/ppwp/32/3273/327301/3273011003/{a.Tps}.json");
+        Assert.Equal(tpsFile.GetProperty("chart").GetProperty("100025").GetInt64().ToString(), row[Array.IndexOf(header, "100025")]);
+        Assert.Equal(tpsFile.GetProperty("administrasi").GetProperty("suara_sah").GetInt64().ToString(), row[Array.IndexOf(header, "suara_sah")]);
+        // A level further down: every desa of the kab/kota, in one file.
+        var desaRows = (await fixture.Http.GetStringAsync("api/v1/export/csv/ppwp/3273?level=desa")).Split('\n', StringSplitOptions.RemoveEmptyEntries).SkipWhile(l => !l.StartsWith("kode,")).Skip(1);
+        Assert.Equal(CloudFixture.Tree.TpsIn(RegionCode.Parse("3273")).Select(t => t.Desa).Distinct().Count(), desaRows.Count());
+
+        // Bad input: a clear 4xx and nothing else.
+        foreach (var (bad, status) in new[]
+                 {
+                     ("api/v1/export/nist/pilkada/0", 400), ("api/v1/export/nist/ppwp/12345", 400), ("api/v1/export/nist/ppwp/99", 404),
+                     ("api/v1/export/csv/ppwp/0?level=tps", 400), ("api/v1/export/csv/ppwp/3273?level=provinsi", 400),
+                     ("api/v1/export/csv/ppwp/32?level=everything", 400), ("api/v1/export/csv/ppwp/3273011003001", 400),
+                     ("api/v1/export/nist/ppwp/..%2f..%2fledger.db", 400),
+                 })
+        {
+            using var response = await fixture.Http.GetAsync(bad);
+            Assert.True((int)response.StatusCode == status, $"{bad}: {(int)response.StatusCode}");
+            Assert.Contains("error", await response.Content.ReadAsStringAsync());
+        }
+    }
 }
 
 /// <summary>A form to sign: its contest, the seed of its synthetic numbers, and a correction's reason.</summary>
