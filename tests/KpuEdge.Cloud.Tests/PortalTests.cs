@@ -98,6 +98,36 @@ public sealed class PortalTests(CloudFixture fixture) : IClassFixture<CloudFixtu
     }
 
     [Fact]
+    public async Task The_anomaly_page_lists_a_flagged_TPS_with_its_rule_and_leads_to_its_numbers()
+    {
+        var device = fixture.NewDevice(CloudFixture.Tree.TpsIn(RegionCode.Parse("3273011001")).ElementAt(1));
+        var tally = device.Tally(ContestId.Ppwp, seed: 13);
+        await using (var client = await device.ConnectAsync())
+            Assert.Equal(KpuEdge.Core.Protocol.ReceiptStatus.Accepted, (await client.SubmitAsync(
+                device.Signer.Sign(tally with { Suara = [new(1, tally.SuaraSah), new(2, 0), new(3, 0)] }), ReceiptTimeout)).Status);
+        await fixture.Cloud.BuildPublicTreeAsync();
+
+        var (playwright, browser) = await LocalChromium.LaunchAsync();
+        try
+        {
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(fixture.Cloud.ApiBase + "#/ppwp/");
+            await page.ClickAsync("#flags-link");
+            await page.Locator("#view a[href='#/anomali/ppwp/32']").ClickAsync();
+            var row = page.Locator("#view tr", new() { HasText = device.Tps.Value });
+            Assert.Contains("Semua suara sah untuk satu pilihan", await row.InnerTextAsync());
+            await row.Locator("a").ClickAsync();
+            await page.Locator("#view li.flag[data-rule='single_choice_all_votes']").WaitForAsync();
+            Assert.Equal("ok", await CheckAsync(page)); // a flag is a reason to look, the signed numbers still check
+        }
+        finally
+        {
+            await browser.DisposeAsync();
+            playwright.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_changed_proof_or_checkpoint_fails_the_check_and_a_second_log_of_the_same_size_raises_the_split_view_alarm()
     {
         var device = await PublishedTpsAsync("3273011002", seed: 12);

@@ -159,6 +159,36 @@ public sealed class PublicTreeTests(CloudFixture fixture) : IClassFixture<CloudF
     }
 
     [Fact]
+    public async Task A_flagged_TPS_is_listed_with_its_rule_and_its_numbers_stay_as_signed()
+    {
+        var device = fixture.NewDevice(TpsIn("3273011004", 0));
+        var tally = device.Tally(ContestId.Ppwp, seed: 9);
+        // Every valid vote to pair 2: a form that keeps every C.Hasil rule, so it is accepted and counted, and flagged.
+        var allToOne = tally with { Suara = [new(1, 0), new(2, tally.SuaraSah), new(3, 0)] };
+        await using (var client = await device.ConnectAsync())
+            Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitAsync(device.Signer.Sign(allToOne), ReceiptTimeout)).Status);
+        await fixture.Cloud.BuildPublicTreeAsync();
+
+        var tpsFile = await GetJsonAsync($"pemilu/hhcw/ppwp/32/3273/327301/3273011004/{device.Tps}.json");
+        Assert.Contains(tpsFile.GetProperty("anomali").EnumerateArray(), a => a.GetProperty("rule").GetString() == "single_choice_all_votes");
+        Assert.Equal(tally.SuaraSah, tpsFile.GetProperty("chart").GetProperty("100026").GetInt32());
+        var province = await GetJsonAsync("pemilu/anomali/ppwp/32.json");
+        var listed = province.GetProperty("tps").GetProperty(device.Tps.Value);
+        Assert.Equal("single_choice_all_votes", listed[0].GetProperty("rule").GetString());
+        var summary = await GetJsonAsync("pemilu/anomali/ppwp.json");
+        Assert.True(summary.GetProperty("aturan").GetProperty("single_choice_all_votes").GetInt32() >= 1);
+        Assert.True(summary.GetProperty("provinsi").GetProperty("32").GetProperty("tps").GetInt32() >= 1);
+
+        // Corrected by the device to ordinary numbers: the flag goes, the listing follows.
+        await SendAsync(device, new SignedSubmissionSpec(ContestId.Ppwp, 9, "Salah tulis: suara pasangan 1 dan 3 terlewat"));
+        await fixture.Cloud.BuildPublicTreeAsync();
+        province = await GetJsonAsync("pemilu/anomali/ppwp/32.json");
+        Assert.False(province.GetProperty("tps").TryGetProperty(device.Tps.Value, out _));
+        using var bad = await fixture.Http.GetAsync("pemilu/anomali/ppwp/3273.json");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    [Fact]
     public async Task The_exports_name_their_checkpoint_the_nist_report_validates_against_the_official_schema_and_the_csv_matches_the_tree()
     {
         var a = fixture.NewDevice(TpsIn("3273011003", 0));

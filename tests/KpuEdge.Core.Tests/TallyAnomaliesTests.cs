@@ -82,6 +82,40 @@ public class TallyAnomaliesTests
     }
 
     [Fact]
+    public void A_TPS_whose_turnout_lies_far_from_its_regions_is_flagged()
+    {
+        var pattern = new RegionPattern();
+        for (int i = 0; i < 30; i++) pattern.Observe("3273", Plain(dpt: 250, voters: 200)); // 80 % turnout
+        var shares = pattern.Observe("3273", Plain());
+        Assert.Equal(0.8, shares.Turnout, 3);
+        Assert.Contains(AnomalyRules.TurnoutOutlier, Rules(Plain([30, 40, 20], dpt: 250, voters: 100), shares)); // 40 %
+        Assert.DoesNotContain(AnomalyRules.TurnoutOutlier, Rules(Plain([60, 100, 20], dpt: 250, voters: 190), shares));
+        Assert.DoesNotContain(AnomalyRules.TurnoutOutlier, Rules(Plain([10, 10, 5], dpt: 60, voters: 30), shares)); // too small a DPT
+    }
+
+    [Fact]
+    public void A_PPK_correction_is_far_when_it_moves_a_number_by_the_minimum_and_the_share()
+    {
+        var device = Plain([58, 120, 30]);
+        Assert.Null(TallyAnomalies.CheckCorrection(device, Plain([68, 110, 30]), Defaults)); // 10 votes < 10 % of 208
+        var far = TallyAnomalies.CheckCorrection(device, Plain([948, 120, 30], voters: 1104), Defaults);
+        Assert.NotNull(far);
+        Assert.Equal(AnomalyRules.PpkCorrectionFar, far.Rule);
+        Assert.Contains("948", far.Detail);
+        Assert.Contains("58", far.Detail);
+    }
+
+    [Fact]
+    public void Photos_are_missing_only_after_the_grace_and_only_while_pages_are_missing()
+    {
+        var grace = TimeSpan.FromMinutes(Defaults.PhotosGraceMinutes);
+        Assert.Null(TallyAnomalies.CheckPhotos(0, 0, grace - TimeSpan.FromSeconds(1), Defaults));
+        Assert.Equal(AnomalyRules.PhotosMissing, TallyAnomalies.CheckPhotos(0, 0, grace, Defaults)?.Rule);
+        Assert.Equal(AnomalyRules.PhotosMissing, TallyAnomalies.CheckPhotos(2, 3, grace * 2, Defaults)?.Rule);
+        Assert.Null(TallyAnomalies.CheckPhotos(3, 3, grace * 2, Defaults));
+    }
+
+    [Fact]
     public void Thresholds_out_of_range_are_named()
     {
         var problems = new AnomalyThresholds { PatternShareGap = 0, SingleChoiceMinVotes = 0, DptReservePercent = -1 }.Problems();

@@ -33,8 +33,8 @@ public sealed record PublicTreeBuild(
 /// compare it. Reads of the tree never touch the ledger.
 /// </summary>
 public sealed class PublicTreeBuilder(
-    IResultsLedger ledger, RecapContext context, DeviceRegistryProvider devices, IOptions<CloudOptions> options, TimeProvider time,
-    ILogger<PublicTreeBuilder> logger)
+    IResultsLedger ledger, RecapContext context, DeviceRegistryProvider devices, KpuEdge.Nsoc.Rules.NsocRules rules, IOptions<CloudOptions> options,
+    TimeProvider time, ILogger<PublicTreeBuilder> logger)
 {
     /// <summary>Points of a region's progress curve kept; older points are thinned to every other one beyond it.</summary>
     public const int CurvePoints = 240;
@@ -43,7 +43,8 @@ public sealed class PublicTreeBuilder(
     public const int VersionsListed = ResultsApi.VersionsOnPage;
 
     private static readonly JsonSerializerOptions Json = KpuJson.Api;
-    private readonly AnomalyThresholds _thresholds = new();
+    /// <summary>The NSOC's anomaly thresholds (nsoc/rules.json): the public flags and the operators' alerts are one set of rules.</summary>
+    private readonly AnomalyThresholds _thresholds = rules.NumbersAnomaly.Thresholds;
 
     public string Root => options.Value.PublicDirectory;
 
@@ -58,13 +59,23 @@ public sealed class PublicTreeBuilder(
         if (from == 0) WriteListings();
 
         var dirty = await DirtyTpsAsync(from, checkpoint.Size, cancellationToken);
-        // Photos are not in the log: a TPS whose pages arrived since the last build lists them now.
+        // Photos are not in the log: a TPS whose pages arrived since the last build lists them now, and one whose pages
+        // are still missing when the grace has passed since its numbers is written again, flagged.
         if (manifest?["built_at"]?.GetValue<DateTimeOffset>() is { } lastBuild)
             foreach (var tps in await ledger.TpsWithImagesStoredSinceAsync(lastBuild - TimeSpan.FromSeconds(5), cancellationToken))
                 if (context.Tree.Contains(tps)) dirty.Add(tps);
+        var history = History(manifest, checkpoint);
+        if (manifest?["checkpoint"]?["signed_at"]?.GetValue<DateTimeOffset>() is { } lastSigned)
+        {
+            var grace = TimeSpan.FromMinutes(_thresholds.PhotosGraceMinutes);
+            foreach (var tps in await PhotosDueAsync(SizeAt(history, lastSigned - grace), SizeAt(history, checkpoint.SignedAt - grace), cancellationToken))
+                dirty.Add(tps);
+        }
 
-        var stamp = new Stamp(checkpoint.Size, Convert.ToHexStringLower(checkpoint.Root), Ts(checkpoint.SignedAt));
+        var stamp = new Stamp(checkpoint.Size, Convert.ToHexStringLower(checkpoint.Root), Ts(checkpoint.SignedAt), checkpoint.SignedAt);
         var changed = new ConcurrentDictionary<(ContestId, RegionCode), ConcurrentDictionary<RegionCode, PublicTotals>>();
+        var flags = new ConcurrentDictionary<(ContestId, RegionCode), ConcurrentDictionary<TpsCode, IReadOnlyList<Anomaly>>>();
+        var patterns = new ConcurrentDictionary<(ContestId, RegionCode), RegionPattern.Shares?>();
         int tpsFiles = 0;
         await Parallel.ForEachAsync(dirty.GroupBy(t => t.Desa.Parent),
             new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
@@ -77,9 +88,11 @@ public sealed class PublicTreeBuilder(
                     foreach (var tps in desa)
                     {
                         var images = await ledger.ImagesForTpsAsync(tps, ct);
-                        foreach (var (contest, totals) in await WriteTpsAsync(tps, forms[tps].ToList(), statements, images, stamp))
+                        foreach (var (contest, totals, anomalies) in await WriteTpsAsync(tps, forms[tps].ToList(), statements, images, stamp,
+                                     c => patterns.GetOrAdd((c, tps.Region.AncestorAt(RegionLevel.KabKota)), key => PatternOf(key.Item1, key.Item2))))
                         {
                             changed.GetOrAdd((contest, desa.Key), _ => new())[tps.Region] = totals;
+                            flags.GetOrAdd((contest, tps.Region.AncestorAt(RegionLevel.Provinsi)), _ => new())[tps] = anomalies;
                             Interlocked.Increment(ref tpsFiles);
                         }
                     }
@@ -104,7 +117,10 @@ public sealed class PublicTreeBuilder(
             foreach (var done in atLevel) changed.TryRemove(done.Key, out _);
         }
 
-        WriteManifest(checkpoint, buildStart);
+        foreach (var contest in flags.Keys.Select(k => k.Item1).Distinct())
+            WriteFlags(contest, flags.Where(f => f.Key.Item1 == contest).ToDictionary(f => f.Key.Item2, f => f.Value), stamp);
+
+        WriteManifest(checkpoint, buildStart, history);
         var build = new PublicTreeBuild(from, checkpoint.Size, tpsFiles, regionFiles, time.GetElapsedTime(started));
         logger.LogInformation("Public tree at checkpoint {Size}: {TpsFiles} TPS files, {RegionFiles} region files in {Elapsed}",
             build.ToSize, build.TpsFiles, build.RegionFiles, build.Elapsed);
@@ -132,10 +148,10 @@ public sealed class PublicTreeBuilder(
     }
 
     /// <summary>Writes the TPS's file of every contest it has a form of; returns each contest's counted totals.</summary>
-    private async Task<List<(ContestId, PublicTotals)>> WriteTpsAsync(
-        TpsCode tps, List<LedgerEntry> forms, List<StoredStatement> statements, IReadOnlyList<StoredImagePage> images, Stamp stamp)
+    private async Task<List<(ContestId, PublicTotals, IReadOnlyList<Anomaly>)>> WriteTpsAsync(TpsCode tps, List<LedgerEntry> forms,
+        List<StoredStatement> statements, IReadOnlyList<StoredImagePage> images, Stamp stamp, Func<ContestId, RegionPattern.Shares?> pattern)
     {
-        var written = new List<(ContestId, PublicTotals)>();
+        var written = new List<(ContestId, PublicTotals, IReadOnlyList<Anomaly>)>();
         foreach (var byContest in forms.GroupBy(f => f.Contest))
         {
             var contest = byContest.Key;
@@ -148,7 +164,13 @@ public sealed class PublicTreeBuilder(
             var tally = ppk.Correction?.Tally ?? s.Tally;
             var counted = ContestTotals.FromTally(tally, ballot);
             var device = await devices.FindAsync(s.DeviceId);
-            var anomalies = TallyAnomalies.Check(tally, _thresholds);
+            var anomalies = TallyAnomalies.Check(tally, _thresholds, pattern(contest)).ToList();
+            if (ppk.Correction is { } correction && TallyAnomalies.CheckCorrection(s.Tally, correction.Tally, _thresholds) is { } far)
+                anomalies.Add(far);
+            var pages = images.Where(p => p.ImageHash == s.ImageHash && p.Contest == contest).ToList();
+            if (TallyAnomalies.CheckPhotos(pages.Count, s.ImageHash.IsEmpty ? 0 : pages.FirstOrDefault()?.Pages ?? 0, stamp.SignedAt - current.ReceivedAt,
+                    _thresholds) is { } missing)
+                anomalies.Add(missing);
 
             var chart = new JsonObject();
             foreach (var (key, votes) in counted.Chart()) chart[context.Election.PublicKey(contest, key)] = votes;
@@ -198,7 +220,7 @@ public sealed class PublicTreeBuilder(
                 ["checkpoint"] = stamp.Json(),
             };
             Write(PublicTreePaths.Tps(contest, tps), file);
-            written.Add((contest, PublicTotals.Of(counted, contest, context.Election)));
+            written.Add((contest, PublicTotals.Of(counted, contest, context.Election), anomalies));
         }
         return written;
     }
@@ -307,16 +329,106 @@ public sealed class PublicTreeBuilder(
 
     private JsonObject? ReadManifest() => Read(PublicTreePaths.Manifest);
 
-    private void WriteManifest(StoredCheckpoint checkpoint, DateTimeOffset builtAt) => Write(PublicTreePaths.Manifest, new JsonObject
+    private void WriteManifest(StoredCheckpoint checkpoint, DateTimeOffset builtAt, JsonArray history) => Write(PublicTreePaths.Manifest, new JsonObject
     {
         ["checkpoint"] = new JsonObject
         {
-            ["size"] = checkpoint.Size, ["root"] = Convert.ToHexStringLower(checkpoint.Root), ["note"] = checkpoint.Note,
+            ["size"] = checkpoint.Size, ["root"] = Convert.ToHexStringLower(checkpoint.Root), ["note"] = checkpoint.Note, ["signed_at"] = checkpoint.SignedAt,
         },
         ["ts"] = Ts(checkpoint.SignedAt),
         ["built_at"] = builtAt,
         ["election"] = context.Election.ElectionId,
+        // The log's size at each recent build: which forms crossed the photos' grace since the last one.
+        ["history"] = history,
     });
+
+    /// <summary>The builds' [size, signed_at] of the last photos' grace (and the one before it), with this build's.</summary>
+    private JsonArray History(JsonObject? manifest, StoredCheckpoint checkpoint)
+    {
+        var horizon = checkpoint.SignedAt - TimeSpan.FromMinutes(_thresholds.PhotosGraceMinutes);
+        var points = (manifest?["history"] as JsonArray ?? [])
+            .Select(p => (Size: p![0]!.GetValue<long>(), At: p[1]!.GetValue<DateTimeOffset>())).ToList();
+        int firstKept = Math.Max(0, points.FindLastIndex(p => p.At <= horizon));
+        var kept = new JsonArray();
+        foreach (var (size, at) in points.Skip(firstKept)) kept.Add(new JsonArray(size, at));
+        kept.Add(new JsonArray(checkpoint.Size, checkpoint.SignedAt));
+        return kept;
+    }
+
+    /// <summary>The log's size at the last build signed at or before <paramref name="at"/> (0 before the first).</summary>
+    private static long SizeAt(JsonArray history, DateTimeOffset at) =>
+        history.Select(p => (Size: p![0]!.GetValue<long>(), At: p[1]!.GetValue<DateTimeOffset>())).Where(p => p.At <= at).Select(p => p.Size).DefaultIfEmpty(0).Max();
+
+    /// <summary>The TPS of the forms logged in [from, to) whose photo pages are not all stored.</summary>
+    private async Task<HashSet<TpsCode>> PhotosDueAsync(long from, long to, CancellationToken cancellationToken)
+    {
+        var due = new HashSet<TpsCode>();
+        if (to <= from) return due;
+        await foreach (var entry in ledger.ReadLogAsync(from, to, cancellationToken))
+        {
+            if ((LogEntryType)entry[0] != LogEntryType.Submission) continue;
+            var form = SignedSubmission.Decode(entry.AsSpan(1).ToArray()).Submission;
+            if (due.Contains(form.Tps) || !context.Tree.Contains(form.Tps)) continue;
+            var pages = form.ImageHash.IsEmpty ? [] : await ledger.ImagePagesAsync(form.ImageHash, cancellationToken);
+            if (pages.Count == 0 || pages.Count < pages[0].Pages) due.Add(form.Tps);
+        }
+        return due;
+    }
+
+    /// <summary>The kab/kota's shares as last published: the region a TPS's pattern and turnout are compared with.</summary>
+    private RegionPattern.Shares? PatternOf(ContestId contest, RegionCode kabKota)
+    {
+        if (Read(PublicTreePaths.Region(contest, kabKota)) is not { } file || file["chart"] is not JsonObject chart) return null;
+        var byChoice = new Dictionary<int, long>();
+        foreach (var (key, value) in chart)
+        {
+            if (key == "persen" || value is null) continue;
+            int? number = contest == ContestId.Ppwp ? context.Election.PpwpPairs.FirstOrDefault(p => p.PublicKey == key)?.Number
+                : contest.IsPartyContest() ? context.Election.Parties.FirstOrDefault(p => p.PublicKey == key)?.Number
+                : int.TryParse(key.AsSpan(key.IndexOf('-') + 1), out int n) ? n : null;
+            if (number is { } k) byChoice[k] = value.GetValue<long>();
+        }
+        var adm = file["administrasi"];
+        return new RegionPattern.Shares((int)(file["progres"]?["progres"]?.GetValue<long>() ?? 0), adm?["suara_sah"]?.GetValue<long>() ?? 0, byChoice,
+            adm?["pemilih_dpt_j"]?.GetValue<long>() ?? 0, adm?["pengguna_total_j"]?.GetValue<long>() ?? 0);
+    }
+
+    /// <summary>
+    /// The public anomaly flags: per province, every flagged TPS with its rules (<c>pemilu/anomali/{contest}/{p}.json</c>),
+    /// and per contest the count by province and by rule (<c>pemilu/anomali/{contest}.json</c>). A flag never changes a number.
+    /// </summary>
+    private void WriteFlags(ContestId contest, Dictionary<RegionCode, ConcurrentDictionary<TpsCode, IReadOnlyList<Anomaly>>> byProvince, Stamp stamp)
+    {
+        var summaryPath = PublicTreePaths.Flags(contest, RegionCode.Nasional);
+        var summary = Read(summaryPath) ?? new JsonObject { ["contest"] = contest.Slug(), ["provinsi"] = new JsonObject() };
+        var counts = summary["provinsi"]!.AsObject();
+        foreach (var (province, found) in byProvince)
+        {
+            var relative = PublicTreePaths.Flags(contest, province);
+            var file = Read(relative) ?? new JsonObject { ["kode"] = province.Value, ["contest"] = contest.Slug(), ["tps"] = new JsonObject() };
+            var listed = file["tps"]!.AsObject();
+            foreach (var (tps, anomalies) in found.OrderBy(f => f.Key))
+            {
+                if (anomalies.Count == 0) listed.Remove(tps.Value);
+                else listed[tps.Value] = JsonSerializer.SerializeToNode(anomalies.Select(a => new { rule = a.Rule, detail = a.Detail }), Json);
+            }
+            file["checkpoint"] = stamp.Json();
+            file["ts"] = stamp.Ts;
+            Write(relative, file);
+            var rulesHere = new JsonObject();
+            foreach (var rule in AnomalyRules.All)
+                rulesHere[rule] = (long)listed.Count(t => t.Value!.AsArray().Any(a => a!["rule"]!.GetValue<string>() == rule));
+            counts[province.Value] = new JsonObject { ["tps"] = (long)listed.Count, ["aturan"] = rulesHere };
+        }
+        var totals = new JsonObject();
+        foreach (var rule in AnomalyRules.All)
+            totals[rule] = counts.Sum(c => c.Value!["aturan"]![rule]!.GetValue<long>());
+        summary["tps"] = counts.Sum(c => c.Value!["tps"]!.GetValue<long>());
+        summary["aturan"] = totals;
+        summary["checkpoint"] = stamp.Json();
+        summary["ts"] = stamp.Ts;
+        Write(summaryPath, summary);
+    }
 
     private JsonObject? Read(string relative)
     {
@@ -344,7 +456,7 @@ public sealed class PublicTreeBuilder(
     private static string Ts(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
 
     /// <summary>The checkpoint a file was written at, as each file names it.</summary>
-    private sealed record Stamp(long Size, string Root, string Ts)
+    private sealed record Stamp(long Size, string Root, string Ts, DateTimeOffset SignedAt)
     {
         public JsonObject Json() => new() { ["size"] = Size, ["root"] = Root };
     }

@@ -21,6 +21,10 @@ public static class PublicTreePaths
     public static string Tps(ContestId contest, TpsCode tps) =>
         $"pemilu/hhcw/{contest.Slug()}/{Chain(tps.Desa)}/{tps.Value}.json";
 
+    /// <summary>The anomaly flags of a contest: the nation's summary, or a province's flagged TPS.</summary>
+    public static string Flags(ContestId contest, RegionCode region) =>
+        region.IsNasional ? $"pemilu/anomali/{contest.Slug()}.json" : $"pemilu/anomali/{contest.Slug()}/{region.Value}.json";
+
     /// <summary>The listing of a region's children (the nation's: <c>0.json</c>; a desa's lists its TPS).</summary>
     public static string Wilayah(RegionCode region) =>
         region.IsNasional ? "wilayah/pemilu/ppwp/0.json" : $"wilayah/pemilu/ppwp/{Chain(region)}.json";
@@ -53,6 +57,15 @@ public static class PublicTreePaths
             if (segments.Length == 3) return Done(Region(contest, RegionCode.Nasional), out relative, out problem);
             if (!TryChain(segments.AsSpan(3), out var last, out problem)) return false;
             return Done(last.Length == 13 ? Tps(contest, TpsCode.Parse(last)) : Region(contest, RegionCode.Parse(last)), out relative, out problem);
+        }
+        if (segments[0] == "pemilu" && segments[1] == "anomali")
+        {
+            if (!Contests.TryParseSlug(segments[2], out var contest))
+                return Fail($"Unknown contest '{segments[2]}'; one of {string.Join(", ", Contests.All.Select(c => c.Slug()))}.", out problem);
+            if (segments.Length == 3) return Done(Flags(contest, RegionCode.Nasional), out relative, out problem);
+            if (segments.Length != 4) return Fail("Flags are listed per province: /pemilu/anomali/{contest}/{p}.json.", out problem);
+            if (!TryChain(segments.AsSpan(3), out var province, out problem)) return false;
+            return Done(Flags(contest, RegionCode.Parse(province)), out relative, out problem);
         }
         if (segments.Length >= 4 && segments[0] == "wilayah" && segments[1] == "pemilu" && segments[2] == "ppwp")
         {

@@ -64,11 +64,17 @@ public sealed record AnomalyRule : RuleBase
     public double PatternShareGap { get; init; } = 0.5;
     public int PatternMinVotes { get; init; } = 100;
     public int PatternMinForms { get; init; } = 30;
+    public double TurnoutGap { get; init; } = 0.3;
+    public int TurnoutMinDpt { get; init; } = 100;
+    public int CorrectionMinVotes { get; init; } = 10;
+    public double CorrectionSharePercent { get; init; } = 10.0;
+    public int PhotosGraceMinutes { get; init; } = 60;
 
     public AnomalyThresholds Thresholds => new()
     {
         DptReservePercent = DptReservePercent, SingleChoiceMinVotes = SingleChoiceMinVotes, PatternShareGap = PatternShareGap,
-        PatternMinVotes = PatternMinVotes, PatternMinForms = PatternMinForms,
+        PatternMinVotes = PatternMinVotes, PatternMinForms = PatternMinForms, TurnoutGap = TurnoutGap, TurnoutMinDpt = TurnoutMinDpt,
+        CorrectionMinVotes = CorrectionMinVotes, CorrectionSharePercent = CorrectionSharePercent, PhotosGraceMinutes = PhotosGraceMinutes,
     };
 }
 

@@ -13,6 +13,13 @@
       checking: "Memeriksa…", verdictOk: "Semua pemeriksaan berhasil: angka ini ditandatangani perangkat TPS dan tercatat di log transparansi.",
       verdictFail: "PERINGATAN: pemeriksaan gagal. Jangan percaya angka di halaman ini.", checkpointAt: "Data per checkpoint log",
       flagNote: "Tanda anomali tidak pernah mengubah angka; ia meminta orang untuk memeriksa.", statusTrue: "lengkap",
+      anomalies: "Anomali", flaggedTps: "TPS bertanda", rule: "Aturan", province: "Provinsi", noneFlagged: "Tidak ada TPS bertanda di sini.",
+      rules: {
+        votes_sum_not_sah: "Jumlah suara pilihan ≠ suara sah", sah_plus_tidak_sah_not_total: "Suara sah + tidak sah ≠ jumlah suara",
+        turnout_over_dpt: "Pengguna hak pilih > DPT + 2%", single_choice_all_votes: "Semua suara sah untuk satu pilihan",
+        pattern_outlier: "Perolehan jauh dari pola kab/kota", turnout_outlier: "Partisipasi jauh dari kab/kota",
+        ppk_correction_far: "Koreksi PPK jauh dari bacaan perangkat", photos_missing: "Foto formulir belum ada",
+      },
       steps: {
         decoded: a => `Formulir yang ditandatangani dibaca: TPS ${a.tps}.`,
         hash: a => `Hash formulir tidak cocok (${a.hash}).`,
@@ -41,6 +48,13 @@
       checking: "Checking…", verdictOk: "Every check passed: these numbers were signed by the TPS device and are in the transparency log.",
       verdictFail: "WARNING: a check failed. Do not trust the numbers on this page.", checkpointAt: "Data as of log checkpoint",
       flagNote: "A flag never changes a number; it asks a person to look.", statusTrue: "complete",
+      anomalies: "Anomalies", flaggedTps: "Flagged polling stations", rule: "Rule", province: "Province", noneFlagged: "No flagged polling station here.",
+      rules: {
+        votes_sum_not_sah: "Choices' votes ≠ valid votes", sah_plus_tidak_sah_not_total: "Valid + invalid ≠ total votes",
+        turnout_over_dpt: "Voters > DPT + 2%", single_choice_all_votes: "Every valid vote to one choice",
+        pattern_outlier: "Result far from the kab/kota's pattern", turnout_outlier: "Turnout far from the kab/kota's",
+        ppk_correction_far: "PPK correction far from the device's reading", photos_missing: "Form photos missing",
+      },
       steps: {
         decoded: a => `Signed form read: TPS ${a.tps}.`,
         hash: a => `The form's hash does not match (${a.hash}).`,
@@ -106,19 +120,24 @@
   }
 
   async function render() {
-    const [, contestSlug = "ppwp", code = ""] = location.hash.split("/");
+    const parts = location.hash.split("/");
+    const flags = parts[1] === "anomali";
+    const [contestSlug = "ppwp", code = ""] = parts.slice(flags ? 2 : 1);
     const contest = CONTESTS.some(c => c[0] === contestSlug) ? contestSlug : "ppwp";
     document.documentElement.lang = lang;
     document.getElementById("lang").textContent = lang === "id" ? "EN" : "ID";
     document.querySelector("[data-t=title]").textContent = `${t("title")} — ${trust.election.name}`;
     const nav = document.getElementById("contests");
+    const base = flags ? "#/anomali" : "#";
     nav.replaceChildren(...CONTESTS.map(([slug, label]) =>
-      el("a", slug === contest ? { href: `#/${slug}/${code}`, "aria-current": "page" } : { href: `#/${slug}/${code}` }, label)));
+      el("a", slug === contest ? { href: `${base}/${slug}/${code}`, "aria-current": "page" } : { href: `${base}/${slug}/${code}` }, label)),
+      el("a", flags ? { href: `#/anomali/${contest}`, "aria-current": "page", id: "flags-link" } : { href: `#/anomali/${contest}`, id: "flags-link" }, t("anomalies")));
     const crumbs = await names(code);
     document.getElementById("crumbs").replaceChildren(...crumbs.flatMap(([c, name], i) =>
       [i ? " › " : "", el("a", { href: `#/${contest}/${c}` }, name)]));
     view.replaceChildren(el("p", { text: t("loading") }));
-    if (code.length === 13) await renderTps(contest, code, crumbs.at(-1)[1]);
+    if (flags) await renderFlags(contest, code);
+    else if (code.length === 13) await renderTps(contest, code, crumbs.at(-1)[1]);
     else await renderRegion(contest, code, crumbs.at(-1)[1]);
     const manifest = await json("/pemilu/snapshot.json");
     if (manifest) document.getElementById("log").textContent =
@@ -194,7 +213,7 @@
       el("div", { class: "card" }, el("h3", { text: t("versions") }), el("ol", {}, ...file.versions.map(v =>
         el("li", { text: `#${v.sequence} · ${v.hash.slice(0, 16)}… · log ${v.log_index}${v.correction_reason ? ` · ${t("reason")}: ${v.correction_reason}` : ""}` })))),
       el("div", { class: "card" }, el("h3", { text: t("flags") }),
-        file.anomali.length ? el("ul", {}, ...file.anomali.map(f => el("li", { class: "flag", text: `${f.rule}: ${f.detail}` }))) : el("p", { text: t("noFlags") }),
+        file.anomali.length ? el("ul", {}, ...file.anomali.map(f => el("li", { class: "flag", "data-rule": f.rule, text: `${TEXT[lang].rules[f.rule] || f.rule}: ${f.detail}` }))) : el("p", { text: t("noFlags") }),
         el("small", { text: t("flagNote") })),
       el("div", { class: "card" }, el("h3", { text: t("photos") }),
         file.images.length ? el("div", { class: "photos" }, ...file.images.filter(Boolean).map((url, i) =>
@@ -213,6 +232,30 @@
       check.querySelector(".verdict")?.remove();
       check.append(el("p", { class: `verdict ${ok ? "ok" : "fail"}`, role: "status", "data-verdict": ok ? "ok" : "fail", text: ok ? t("verdictOk") : t("verdictFail") }));
     });
+  }
+
+  // The public anomaly flags: the nation's count by rule and province, or a province's flagged TPS with their rules.
+  async function renderFlags(contest, province) {
+    const ruleName = r => TEXT[lang].rules[r] || r;
+    if (!province) {
+      const summary = await json(`/pemilu/anomali/${contest}.json`);
+      const provinces = await listing("");
+      const counts = summary?.provinsi || {};
+      return view.replaceChildren(el("h2", { text: `${t("anomalies")} — ${t("flaggedTps")}: ${num(summary?.tps ?? 0)}` }),
+        el("table", {}, el("tbody", {}, ...Object.entries(summary?.aturan || {}).map(([r, n]) =>
+          el("tr", {}, el("td", { text: ruleName(r) }), el("td", { text: num(n) }))))),
+        el("h3", { text: t("province") }),
+        el("table", {}, el("tbody", {}, ...(provinces || []).filter(p => counts[p.kode]?.tps).map(p =>
+          el("tr", {}, el("td", {}, el("a", { href: `#/anomali/${contest}/${p.kode}` }, p.nama)), el("td", { text: num(counts[p.kode].tps) }))))),
+        el("p", {}, el("small", { text: t("flagNote") })));
+    }
+    const file = await json(`/pemilu/anomali/${contest}/${province.slice(0, 2)}.json`);
+    const listed = Object.entries(file?.tps || {});
+    view.replaceChildren(el("h2", { text: `${t("anomalies")} — ${t("flaggedTps")}: ${num(listed.length)}` }),
+      listed.length ? el("table", {}, el("tbody", {}, ...listed.map(([tps, found]) => el("tr", {},
+        el("td", {}, el("a", { href: `#/${contest}/${tps}` }, tps)),
+        el("td", { style: "text-align:left" }, ...found.map(f => el("div", { class: "flag", text: `${ruleName(f.rule)}: ${f.detail}` }))))))) : el("p", { text: t("noneFlagged") }),
+      el("p", {}, el("small", { text: t("flagNote") })));
   }
 
   document.getElementById("lang").addEventListener("click", () => {
