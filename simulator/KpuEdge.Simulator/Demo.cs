@@ -56,6 +56,8 @@ public static class Demo
         string rules = Path.Combine(settings.DataDirectory, "nsoc-rules.json");
         await File.WriteAllTextAsync(rules, NsocStep.DemoRules, cancellationToken);
         await using var cloud = await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, cancellationToken: cancellationToken,
+            // The public tree follows the log as in production (the step below also builds it once, to check it).
+            configure: o => o.PublicTreeInterval = TimeSpan.FromSeconds(5),
             logLevel: Microsoft.Extensions.Logging.LogLevel.Error, pki: pki, nsoc: o =>
             {
                 o.InfluxUrl = influx.Url;
@@ -84,6 +86,7 @@ public static class Demo
         await PrintNationalAsync(console, http, election, cancellationToken);
         bool ok = PrintCheck(console, problems, rogue, report);
         ok &= await WitnessCheck.RunAsync(console, http, cloud, devices, ledger, cancellationToken);
+        ok &= await PublicStep.RunAsync(console, http, cloud, provinces, cancellationToken);
         console.MarkupLine($"Ledger: {await ledger.CountAsync(cancellationToken):N0} accepted submissions in {cloud.Options.LedgerPath}.");
         if (settings.SatelliteTps > 0)
             ok &= await SatelliteStep.RunAsync(console, settings.SatelliteTps, Path.Combine(settings.DataDirectory, "satellite"), tree, election, settings.Seed, cancellationToken);
@@ -94,7 +97,7 @@ public static class Demo
 
         if (settings.KeepRunning)
         {
-            console.MarkupLine($"[bold]The cloud keeps running[/], its devices reporting their health every 30 s. Try: curl {cloud.ApiBase}api/v1/results/ppwp/0 — " +
+            console.MarkupLine($"[bold]The cloud keeps running[/], its devices reporting their health every 30 s. The public portal: {cloud.ApiBase} — curl {cloud.ApiBase}api/v1/results/ppwp/0 — " +
                                $"MQTT on {cloud.BrokerHost}:{cloud.BrokerPort} — the wall at {cloud.WallBase}nsoc/. Ctrl+C to stop.");
             await NsocStep.KeepReportingAsync(fleet, TimeSpan.FromSeconds(30), cancellationToken);
         }

@@ -30,7 +30,7 @@ namespace KpuEdge.Simulator;
 public static class NationalBench
 {
     public sealed record Settings(int Tps, int Nodes, int Stations, int Window, string DataDirectory, string Output, int Seed, string FleetDirectory = "out/fleet", bool ProvisionOnly = false,
-        double Rate = 0, double ApiRate = 0);
+        double Rate = 0, double ApiRate = 0, int ReadClients = 0);
 
     private sealed record Station(DeviceCredentials Credentials, FleetKecamatan Kecamatan);
 
@@ -69,8 +69,15 @@ public static class NationalBench
         await using var cluster = settings.Nodes > 1
             ? await InProcessCluster.StartAsync(settings.DataDirectory, tree, election, settings.Nodes, LogLevel.Error, pki: pki, cancellationToken: cancellationToken)
             : null;
+        if (settings.ReadClients > 0 && settings.Nodes > 1)
+        {
+            console.MarkupLine("[red]--read-clients measures one node's public tree: run it with --nodes 1.[/]");
+            return 2;
+        }
+        // With readers, the public tree is built as it is in production (every 5 s, up to the newest checkpoint).
+        Action<KpuEdge.Cloud.CloudOptions>? publicTree = settings.ReadClients > 0 ? o => o.PublicTreeInterval = TimeSpan.FromSeconds(5) : null;
         await using var single = settings.Nodes > 1 ? null
-            : await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, LogLevel.Error, pki: pki, cancellationToken: cancellationToken);
+            : await InProcessCloud.StartAsync(settings.DataDirectory, tree, election, LogLevel.Error, configure: publicTree, pki: pki, cancellationToken: cancellationToken);
         var nodes = cluster?.Nodes ?? [single!];
         // Registered once, in the ledger every node reads (each certificate checked against the CA, in transactions of thousands).
         var registration = Stopwatch.StartNew();
@@ -110,7 +117,11 @@ public static class NationalBench
         var national = new NationalLatencyProbe(api, TimeSpan.FromMilliseconds(250));
         var apiLoad = new ApiLoad(api, sample.SelectMany(k => (RegionCode[])[RegionCode.Parse(k.Key[..2]), RegionCode.Parse(k.Key[..4]), RegionCode.Parse(k.Key)])
             .Distinct().Prepend(RegionCode.Nasional).ToArray(), settings.ApiRate, settings.Seed);
-        var probes = Task.WhenAll(national.RunAsync(progressStop.Token), apiLoad.RunAsync(progressStop.Token));
+        var readers = new PublicReadLoad(nodes[^1].ApiBase,
+            sample.SelectMany(k => (RegionCode[])[RegionCode.Parse(k.Key[..2]), RegionCode.Parse(k.Key[..4]), RegionCode.Parse(k.Key)]).Distinct()
+                .Prepend(RegionCode.Nasional).SelectMany(r => Contests.All.Select(c => KpuEdge.Cloud.Public.PublicTreePaths.Region(c, r))).ToArray(),
+            sample.SelectMany(k => k).Select(t => KpuEdge.Cloud.Public.PublicTreePaths.Tps(ContestId.Ppwp, t)).ToArray(), settings.ReadClients, settings.Seed);
+        var probes = Task.WhenAll(national.RunAsync(progressStop.Token), apiLoad.RunAsync(progressStop.Token), readers.RunAsync(progressStop.Token));
         var pacer = new Pacer(settings.Rate);
 
         async Task SendAsync(SubmissionClient client, SignedSubmission form, CancellationToken ct)
@@ -178,6 +189,30 @@ public static class NationalBench
         await Task.WhenAll(progress, probes);
         var toNation = national.Sorted();
         var (apiRequests, apiP50, apiP99) = apiLoad.Figures();
+        var (regionReads, tpsReads) = readers.Results();
+
+        // The whole public tree written again from the ledger into an empty folder (as after losing it, or for a mirror),
+        // by the node's own builder code beside the node's periodic one; then the portal as a reader on a phone over 3G sees it.
+        PublicTreeRebuild? rebuild = null;
+        PortalProbe.Figures? portal = null;
+        if (settings.ReadClients > 0)
+        {
+            await single!.Log.PublishFreshAsync();
+            var services = single.Services;
+            var checkpoint = (await services.GetRequiredService<ILogStore>().LatestCheckpointAsync(cancellationToken))!;
+            var directory = Path.Combine(settings.DataDirectory, "public-rebuilt");
+            var builder = new KpuEdge.Cloud.Public.PublicTreeBuilder(services.GetRequiredService<IResultsLedger>(),
+                services.GetRequiredService<KpuEdge.Cloud.Recap.RecapContext>(),
+                services.GetRequiredService<KpuEdge.Nsoc.Rules.NsocRules>(),
+                Microsoft.Extensions.Options.Options.Create(new KpuEdge.Cloud.CloudOptions { PublicDirectory = directory }), TimeProvider.System,
+                services.GetRequiredService<ILogger<KpuEdge.Cloud.Public.PublicTreeBuilder>>());
+            var rebuilt = Stopwatch.StartNew();
+            var build = (await builder.BuildAsync(checkpoint, cancellationToken))!;
+            rebuilt.Stop();
+            rebuild = new PublicTreeRebuild(rebuilt.Elapsed, build.TpsFiles, build.RegionFiles, build.ToSize, DirectorySize(directory));
+            await single.BuildPublicTreeAsync();
+            portal = await PortalProbe.MeasureAsync(single.ApiBase, sample.First().First().Value, cancellationToken);
+        }
 
         var settle = Stopwatch.StartNew();
         foreach (var node in nodes) await node.Recap.SettleAsync();
@@ -241,6 +276,13 @@ public static class NationalBench
         table.AddRow("Submit → national total p50 / p99", $"{Percentiles.Of(toNation, 0.5):F0} ms / {Percentiles.Of(toNation, 0.99):F0} ms ({toNation.Length:N0} forms)");
         if (settings.ApiRate > 0)
             table.AddRow($"Public API at {settings.ApiRate:F0} req/s p50 / p99", $"{apiP50:F1} ms / {apiP99:F1} ms ({apiRequests:N0} answered, {apiLoad.Errors:N0} errors)");
+        if (settings.ReadClients > 0)
+        {
+            table.AddRow($"Public tree, {settings.ReadClients} readers: region files", ReadLine(regionReads));
+            table.AddRow("Public tree: TPS files", ReadLine(tpsReads));
+            table.AddRow("Public tree written again from the ledger", rebuild!.Line);
+            table.AddRow("Portal on 3G, CPU 4× slower (cold)", Markup.Escape(PortalLine(portal!)));
+        }
         table.AddRow("Ledger group commits", $"{commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit)");
         table.AddRow("Restarted node: ingest ready / serving the national totals", $"{ready.TotalSeconds:F1} s / {restart.Elapsed.TotalSeconds:F1} s");
         table.AddRow("Recap settled in", $"{settle.ElapsedMilliseconds} ms");
@@ -250,7 +292,7 @@ public static class NationalBench
         foreach (var p in problems.Take(10)) console.MarkupLine($"[red]{Markup.Escape(p)}[/]");
 
         string md = $"""
-            Measured {DateTimeOffset.UtcNow:yyyy-MM-dd} on this machine ({Environment.ProcessorCount} cores), `kpu-sim bench national --tps {settings.Tps} --nodes {settings.Nodes}{(settings.Rate > 0 ? $" --rate {settings.Rate}" : "")}{(settings.ApiRate > 0 ? $" --api-rate {settings.ApiRate}" : "")}`:
+            Measured {DateTimeOffset.UtcNow:yyyy-MM-dd} on this machine ({Environment.ProcessorCount} cores), `kpu-sim bench national --tps {settings.Tps} --nodes {settings.Nodes}{(settings.Rate > 0 ? $" --rate {settings.Rate}" : "")}{(settings.ApiRate > 0 ? $" --api-rate {settings.ApiRate}" : "")}{(settings.ReadClients > 0 ? $" --read-clients {settings.ReadClients}" : "")}`:
             {fleet.DeviceCount:N0} TPS (whole kecamatan spread over the 2024 registry), each its own signing identity; forms carried by {sample.Length:N0} PPK
             stations (one mutual-TLS connection each, {settings.Stations} at a time, {settings.Window} forms in flight per station); every form's
             device signature, chain, rules, ledger commit, log append and recap done by the cloud.
@@ -265,7 +307,13 @@ public static class NationalBench
             | receipt latency p50 / p99 | {Percentiles.Of(sorted, 0.5):F0} / {Percentiles.Of(sorted, 0.99):F0} ms |
             | submit → national total p50 / p99 | {Percentiles.Of(toNation, 0.5):F0} / {Percentiles.Of(toNation, 0.99):F0} ms (the k-th receipt against the nation's count reaching k, read from the public API every 250 ms) |
             | public results API during the run | {(settings.ApiRate > 0 ? $"{settings.ApiRate:F0} req/s of region pages: p50 {apiP50:F1} ms, p99 {apiP99:F1} ms, {apiRequests:N0} answered, {apiLoad.Errors:N0} errors" : "not loaded (`--api-rate`)")} |
-            | ledger group commits | {commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit) |
+            {(settings.ReadClients > 0 ? $"""
+            | public tree during the run, {settings.ReadClients} readers, region files (nation, provinces, kab/kota, kecamatan; 5 contests; gzip) | {ReadLine(regionReads)} |
+            | public tree during the run: TPS files | {ReadLine(tpsReads)} |
+            | public tree written again from the ledger into an empty folder (every TPS, region, listing and flag file) | {rebuild!.Line} |
+            | the portal over Chrome DevTools' "3G" (562.5 ms, 1.44 Mbit/s down) with the CPU 4× slower, each page cold | {PortalLine(portal!)} |
+
+            """ : "")}| ledger group commits | {commits:N0} ({(commits == 0 ? 0 : written / (double)commits):F0} forms per commit) |
             | provisioning (keys, certificates, signing) | {(provisioned ? $"{provision.Elapsed.TotalSeconds:F1} s" : $"cached (read in {provision.Elapsed.TotalSeconds:F1} s)")} |
             | registering every device in the ledger (each certificate checked against KPU's CA) | {registration.Elapsed.TotalSeconds:F1} s |
             | process memory at the end of the run (every node and the load generator in one process) | {rss / 1024 / 1024:N0} MiB |
@@ -273,10 +321,27 @@ public static class NationalBench
             | national and per-province totals, 5 contests | {(problems.Count == 0 ? "equal to the devices' sums" : $"{problems.Count} differences")} |
 
             """;
-        string key = settings.Rate > 0 ? $"national-{settings.Nodes}-paced" : $"national-{settings.Nodes}";
-        string title = settings.Rate > 0 ? $"The national run paced at {settings.Rate:F0} forms/s, {settings.Nodes} node(s)" : $"The national run, {settings.Nodes} node(s)";
+        string key = (settings.Rate > 0 ? $"national-{settings.Nodes}-paced" : $"national-{settings.Nodes}") + (settings.ReadClients > 0 ? "-public" : "");
+        string title = (settings.Rate > 0 ? $"The national run paced at {settings.Rate:F0} forms/s, {settings.Nodes} node(s)" : $"The national run, {settings.Nodes} node(s)")
+            + (settings.ReadClients > 0 ? ", the public reading the tree" : "");
         BenchmarkFile.WriteSection(settings.Output, key, $"## {title} (`kpu-sim bench national`)\n\n" + md);
         console.MarkupLine($"Recorded in {Markup.Escape(settings.Output)}.");
-        return problems.Count == 0 && failed == 0 && rejected.IsEmpty ? 0 : 1;
+        return problems.Count == 0 && failed == 0 && rejected.IsEmpty && readers.Errors == 0 ? 0 : 1;
     }
+
+    private sealed record PublicTreeRebuild(TimeSpan Elapsed, int TpsFiles, int RegionFiles, long LogSize, long Bytes)
+    {
+        public string Line => $"{Elapsed.TotalSeconds:F1} s for {TpsFiles:N0} TPS files and {RegionFiles:N0} region files (log of {LogSize:N0}; " +
+                              $"{Bytes / 1024.0 / 1024:N0} MiB with gzip twins and listings; {(TpsFiles + RegionFiles) / Math.Max(Elapsed.TotalSeconds, 1e-9):N0} files/s)";
+    }
+
+    private static string PortalLine(PortalProbe.Figures p) =>
+        string.Join("; ", p.Pages.Select(x => $"{x.What}: {x.Bytes / 1024.0:F1} KB, first paint {x.FirstPaintMs:F0} ms, numbers shown {x.ReadyMs:F0} ms"))
+        + $"; the TPS page's own check (signature, chain, numbers, inclusion, consistency): {p.CheckMs:F0} ms, {p.CheckVerdict}";
+
+    private static string ReadLine(PublicReadLoad.Figures f) =>
+        $"{f.PerSecond:N0} req/s, p50 {f.P50:F1} ms, p99 {f.P99:F1} ms ({f.Requests:N0} answered{(f.NotYetPublished > 0 ? $", {f.NotYetPublished:N0} of them not yet published" : "")})";
+
+    private static long DirectorySize(string path) =>
+        Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
 }

@@ -140,3 +140,71 @@ public sealed class ApiLoad(HttpClient api, IReadOnlyList<RegionCode> regions, d
         return (sorted.Length, Percentiles.Of(sorted, 0.5), Percentiles.Of(sorted, 0.99));
     }
 }
+
+/// <summary>
+/// The public tree's files read as the public would while the ingest runs: <c>clients</c> readers over keep-alive
+/// connections, each asking for its next file as soon as the last one came (gzip, as browsers ask), four region files
+/// (the nation, provinces, kabupaten/kota and kecamatan of the sample, every contest) to one TPS file. Starts once the
+/// first tree is published; requests/s and latency are kept apart for region and TPS files.
+/// </summary>
+public sealed class PublicReadLoad(Uri baseAddress, IReadOnlyList<string> regionFiles, IReadOnlyList<string> tpsFiles, int clients, int seed)
+{
+    public sealed record Figures(long Requests, double PerSecond, double P50, double P99, long NotYetPublished);
+
+    private readonly ConcurrentBag<List<double>> _region = [], _tps = [];
+    private long _errors, _notFound, _tpsNotFound;
+    private TimeSpan _elapsed;
+
+    public long Errors => Interlocked.Read(ref _errors);
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        if (clients <= 0) return;
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            AutomaticDecompression = System.Net.DecompressionMethods.GZip, MaxConnectionsPerServer = clients,
+        }) { BaseAddress = baseAddress };
+        // The tree appears with the first build after the first checkpoint.
+        try
+        {
+            while (!(await http.GetAsync("pemilu/snapshot.json", cancellationToken)).IsSuccessStatusCode)
+                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken);
+        }
+        catch (OperationCanceledException) { return; }
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(i => Task.Run(async () =>
+        {
+            var random = new Random(seed + i);
+            List<double> region = [], tps = [];
+            _region.Add(region);
+            _tps.Add(tps);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                bool isTps = tpsFiles.Count > 0 && random.Next(5) == 0;
+                var path = isTps ? tpsFiles[random.Next(tpsFiles.Count)] : regionFiles[random.Next(regionFiles.Count)];
+                long at = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await http.GetAsync(path, cancellationToken);
+                    await response.Content.ReadAsByteArrayAsync(cancellationToken);
+                    if (response.StatusCode == System.Net.HttpStatusCode.NotFound) Interlocked.Increment(ref isTps ? ref _tpsNotFound : ref _notFound);
+                    else if (!response.IsSuccessStatusCode) { Interlocked.Increment(ref _errors); continue; }
+                    (isTps ? tps : region).Add(Stopwatch.GetElapsedTime(at).TotalMilliseconds);
+                }
+                catch (OperationCanceledException) { break; }
+                catch (HttpRequestException) { Interlocked.Increment(ref _errors); }
+            }
+        }, CancellationToken.None)));
+        _elapsed = Stopwatch.GetElapsedTime(started);
+    }
+
+    public (Figures Region, Figures Tps) Results() => (Of(_region, Interlocked.Read(ref _notFound)), Of(_tps, Interlocked.Read(ref _tpsNotFound)));
+
+    private Figures Of(ConcurrentBag<List<double>> lists, long notFound)
+    {
+        var all = lists.SelectMany(l => l).ToArray();
+        Array.Sort(all);
+        double seconds = Math.Max(_elapsed.TotalSeconds, 1e-9);
+        return new Figures(all.Length, all.Length / seconds, Percentiles.Of(all, 0.5), Percentiles.Of(all, 0.99), notFound);
+    }
+}

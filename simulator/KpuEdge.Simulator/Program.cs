@@ -146,11 +146,13 @@ var fleetOption = new Option<string>("--fleet") { Description = "Where provision
 var provisionOnlyOption = new Option<bool>("--provision-only") { Description = "Only provision (or find cached) the fleet, then stop: the next run starts sending at once" };
 var rateOption = new Option<double>("--rate") { Description = "Send at this many forms/s in all (0: as fast as the cloud answers); a paced run is recorded apart", DefaultValueFactory = _ => 0 };
 var apiRateOption = new Option<double>("--api-rate") { Description = "Load the public results API with this many region-page requests/s during the run and record p50/p99", DefaultValueFactory = _ => 0 };
+var readClientsOption = new Option<int>("--read-clients") { Description = "Build the public tree as in production and read it with this many concurrent readers during the run (region and TPS files); then write it again from the ledger and time that (one node)", DefaultValueFactory = _ => 0 };
 var national = new Command("national", "The 2024 registry (or an even sample) through the real brokers, ingest, ledger, log and grains of one node or a cluster; record wall time, forms/s and whether the totals equal the devices' sums.")
-    { nationalTpsOption, nationalNodesOption, stationsOption, windowOption, nationalDataOption, outputOption, seedOption, fleetOption, provisionOnlyOption, rateOption, apiRateOption };
+    { nationalTpsOption, nationalNodesOption, stationsOption, windowOption, nationalDataOption, outputOption, seedOption, fleetOption, provisionOnlyOption, rateOption, apiRateOption, readClientsOption };
 national.SetAction((parse, ct) => NationalBench.RunAsync(new NationalBench.Settings(parse.GetValue(nationalTpsOption), parse.GetValue(nationalNodesOption),
     parse.GetValue(stationsOption), parse.GetValue(windowOption), parse.GetValue(nationalDataOption)!, parse.GetValue(outputOption)!, parse.GetValue(seedOption),
-    parse.GetValue(fleetOption)!, parse.GetValue(provisionOnlyOption), parse.GetValue(rateOption), parse.GetValue(apiRateOption)), ct));
+    parse.GetValue(fleetOption)!, parse.GetValue(provisionOnlyOption), parse.GetValue(rateOption), parse.GetValue(apiRateOption),
+    parse.GetValue(readClientsOption)), ct));
 bench.Subcommands.Add(national);
 
 var stagesFormsOption = new Option<int>("--forms") { Description = "Real signed forms measured at each stage (a fifth as many more warm it up)", DefaultValueFactory = _ => 20_000 };

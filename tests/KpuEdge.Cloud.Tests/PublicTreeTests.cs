@@ -135,6 +135,14 @@ public sealed class PublicTreeTests(CloudFixture fixture) : IClassFixture<CloudF
         await using (var unzipped = new GZipStream(await response.Content.ReadAsStreamAsync(), CompressionMode.Decompress))
             Assert.Equal("hhcw", JsonDocument.Parse(unzipped).RootElement.GetProperty("mode").GetString());
 
+        // A TPS file has no gzip twin on disk: it is compressed when asked for.
+        using var tpsRequest = new HttpRequestMessage(HttpMethod.Get, $"pemilu/hhcw/ppwp/32/3273/327301/3273011002/{device.Tps}.json");
+        tpsRequest.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("gzip"));
+        using var tpsResponse = await fixture.Http.SendAsync(tpsRequest);
+        Assert.Equal("gzip", tpsResponse.Content.Headers.ContentEncoding.Single());
+        await using (var unzipped = new GZipStream(await tpsResponse.Content.ReadAsStreamAsync(), CompressionMode.Decompress))
+            Assert.Equal(device.Tps.Value, JsonDocument.Parse(unzipped).RootElement.GetProperty("kode").GetString());
+
         using var again = new HttpRequestMessage(HttpMethod.Get, "pemilu/hhcw/ppwp.json");
         again.Headers.IfNoneMatch.Add(response.Headers.ETag!);
         using var notModified = await fixture.Http.SendAsync(again);

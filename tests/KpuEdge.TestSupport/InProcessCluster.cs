@@ -86,6 +86,7 @@ public sealed class InProcessCluster : IAsyncDisposable
             options.Ledger = LedgerKind.Postgres;
             options.PostgresConnection = Postgres.ConnectionString;
             options.ImageDirectory = Path.Combine(_dataDirectory, "shared", "images");
+            options.PublicDirectory = Path.Combine(_dataDirectory, "shared", "public");
             _configure?.Invoke(options);
         }, Pki, Pki.CloudForNode(name), cancellationToken);
         _nodes[index] = node;

@@ -150,6 +150,7 @@ public sealed class ProcessCluster : IAsyncDisposable
             $"--Cloud:PkiDirectory={Path.Combine(node.Directory, "pki")}",
             $"--Cloud:RegistryPath={RegistryPath}",
             $"--Cloud:ImageDirectory={Path.Combine(_options.DataDirectory, "shared", "images")}",
+            $"--Cloud:PublicDirectory={Path.Combine(_options.DataDirectory, "shared", "public")}",
             $"--Cloud:CrlPath={Path.Combine(node.Directory, "crl.der")}",
             $"--Cloud:OperatorTokenFile={Path.Combine(_options.DataDirectory, "shared", "operator-token")}",
             .. _options.ExtraArguments,

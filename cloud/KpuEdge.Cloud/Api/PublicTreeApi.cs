@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using KpuEdge.Cloud.Public;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
@@ -85,12 +86,16 @@ public static class PublicTreeApi
         headers.AccessControlAllowOrigin = "*";
         if (http.Request.GetTypedHeaders().IfNoneMatch.Any(t => t.Compare(etag, useStrongComparison: false)))
             return Results.StatusCode(StatusCodes.Status304NotModified);
+        if (!http.Request.Headers.AcceptEncoding.ToString().Contains("gzip", StringComparison.OrdinalIgnoreCase))
+            return Results.File(file.FullName, "application/json; charset=utf-8");
+        headers.ContentEncoding = "gzip";
         var gzip = new FileInfo(file.FullName + ".gz");
-        if (gzip.Exists && http.Request.Headers.AcceptEncoding.ToString().Contains("gzip", StringComparison.OrdinalIgnoreCase))
-        {
-            headers.ContentEncoding = "gzip";
-            return Results.File(gzip.FullName, "application/json; charset=utf-8");
-        }
-        return Results.File(file.FullName, "application/json; charset=utf-8");
+        if (gzip.Exists) return Results.File(gzip.FullName, "application/json; charset=utf-8");
+        // A TPS file has no twin: compressed now (a few kilobytes).
+        var compressed = new MemoryStream();
+        using (var zip = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        using (var source = file.OpenRead())
+            source.CopyTo(zip);
+        return Results.Bytes(compressed.ToArray(), "application/json; charset=utf-8");
     }
 }

@@ -17,6 +17,17 @@ public static class PortalPages
 {
     public const string AssetCacheControl = "public, max-age=3600";
 
+    /// <summary>The scripts and style, gzipped once: a phone on 3G gets a third of the bytes.</summary>
+    private static readonly Lazy<Dictionary<string, byte[]>> Compressed = new(() =>
+        ((string[])["portal.js", "verify.js", "portal.css"]).ToDictionary(name => name, name =>
+        {
+            using var source = typeof(PortalPages).Assembly.GetManifestResourceStream($"portal/{name}")!;
+            var gzip = new MemoryStream();
+            using (var zip = new System.IO.Compression.GZipStream(gzip, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+                source.CopyTo(zip);
+            return gzip.ToArray();
+        }));
+
     /// <summary>Where the trust anchors sit in the page: a JSON block the scripts read (never executed).</summary>
     private const string TrustPlaceholder = "<!--kpu-trust-->";
 
@@ -25,9 +36,13 @@ public static class PortalPages
         app.MapGet("/", (HttpContext http, TransparencyLog log, CloudPki pki, RecapContext recap) => Page(http, log, pki, recap));
         app.MapGet("/portal/{name}", (HttpContext http, string name) =>
         {
-            if (name is not ("portal.js" or "verify.js" or "portal.css")) return Results.NotFound();
+            if (!Compressed.Value.TryGetValue(name, out var gzip)) return Results.NotFound();
             Headers(http.Response, AssetCacheControl);
-            return ScreenAssets.Serve(typeof(PortalPages).Assembly, "portal", name);
+            http.Response.Headers.Vary = "Accept-Encoding";
+            if (!http.Request.Headers.AcceptEncoding.ToString().Contains("gzip", StringComparison.OrdinalIgnoreCase))
+                return ScreenAssets.Serve(typeof(PortalPages).Assembly, "portal", name);
+            http.Response.Headers.ContentEncoding = "gzip";
+            return Results.Bytes(gzip, name.EndsWith(".css", StringComparison.Ordinal) ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8");
         });
     }
 

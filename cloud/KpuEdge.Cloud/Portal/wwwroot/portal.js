@@ -90,13 +90,14 @@
   };
   const num = n => n === null || n === undefined ? "–" : Number(n).toLocaleString(lang === "id" ? "id-ID" : "en-US");
   const chain = code => LENGTHS.filter(l => l <= code.length).map(l => code.slice(0, l));
-  const cache = new Map();
-  async function json(url) {
-    if (cache.has(url)) return cache.get(url);
-    const response = await fetch(url);
-    const value = response.ok ? await response.json() : null;
-    if (url.startsWith("/wilayah/")) cache.set(url, value); // listings never change
-    return value;
+  // Listings never change: kept for the visit. Results are fetched once per page shown (requests made while a page is
+  // being put together share one answer).
+  const listings = new Map();
+  let pending = new Map();
+  function json(url) {
+    const kept = url.startsWith("/wilayah/") ? listings : pending;
+    if (!kept.has(url)) kept.set(url, fetch(url).then(r => r.ok ? r.json() : null).catch(() => null));
+    return kept.get(url);
   }
   const listing = code => json(code ? `/wilayah/pemilu/ppwp/${chain(code).join("/")}.json` : "/wilayah/pemilu/ppwp/0.json");
   const resultsFile = (contest, code) => code ? `/pemilu/hhcw/${contest}/${chain(code).join("/")}.json` : `/pemilu/hhcw/${contest}.json`;
@@ -109,14 +110,11 @@
     return key.includes("-") ? `No. ${Number(key.split("-")[1])}` : key;
   }
 
+  // The names along the path, from the listings (fetched at once: on 3G each round trip is half a second).
   async function names(code) {
-    const crumbs = [["", t("nasional")]];
-    for (const c of chain(code)) {
-      const parent = c.length === 2 ? "" : chain(code)[chain(code).indexOf(c) - 1];
-      const entry = (await listing(parent) || []).find(r => r.kode === c);
-      crumbs.push([c, entry ? entry.nama : c]);
-    }
-    return crumbs;
+    const codes = chain(code);
+    const listings = await Promise.all(codes.map((c, i) => listing(i ? codes[i - 1] : "")));
+    return [["", t("nasional")], ...codes.map((c, i) => [c, (listings[i] || []).find(r => r.kode === c)?.nama ?? c])];
   }
 
   async function render() {
@@ -132,14 +130,20 @@
     nav.replaceChildren(...CONTESTS.map(([slug, label]) =>
       el("a", slug === contest ? { href: `${base}/${slug}/${code}`, "aria-current": "page" } : { href: `${base}/${slug}/${code}` }, label)),
       el("a", flags ? { href: `#/anomali/${contest}`, "aria-current": "page", id: "flags-link" } : { href: `#/anomali/${contest}`, id: "flags-link" }, t("anomalies")));
+    view.replaceChildren(el("p", { text: t("loading") }));
+    // The path's names, the page's data and the checkpoint line are fetched together.
+    pending = new Map();
+    const manifestLoad = json("/pemilu/snapshot.json");
+    if (flags) json(code ? `/pemilu/anomali/${contest}/${code.slice(0, 2)}.json` : `/pemilu/anomali/${contest}.json`);
+    else json(code.length === 13 ? `/pemilu/hhcw/${contest}/${chain(code).join("/")}.json` : resultsFile(contest, code));
+    if (code.length < 13) listing(code);
     const crumbs = await names(code);
     document.getElementById("crumbs").replaceChildren(...crumbs.flatMap(([c, name], i) =>
       [i ? " › " : "", el("a", { href: `#/${contest}/${c}` }, name)]));
-    view.replaceChildren(el("p", { text: t("loading") }));
     if (flags) await renderFlags(contest, code);
     else if (code.length === 13) await renderTps(contest, code, crumbs.at(-1)[1]);
     else await renderRegion(contest, code, crumbs.at(-1)[1]);
-    const manifest = await json("/pemilu/snapshot.json");
+    const manifest = await manifestLoad;
     if (manifest) document.getElementById("log").textContent =
       `${t("checkpointAt")}: ${manifest.checkpoint.size} · root ${manifest.checkpoint.root} · ${manifest.ts} UTC`;
   }
