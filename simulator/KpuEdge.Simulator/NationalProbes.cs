@@ -187,9 +187,10 @@ public sealed class PublicReadLoad(Uri baseAddress, IReadOnlyList<string> region
                 {
                     using var response = await http.GetAsync(path, cancellationToken);
                     await response.Content.ReadAsByteArrayAsync(cancellationToken);
+                    // Not published yet (a region or TPS whose first form the tree has not reached): counted apart, not timed.
                     if (response.StatusCode == System.Net.HttpStatusCode.NotFound) Interlocked.Increment(ref isTps ? ref _tpsNotFound : ref _notFound);
-                    else if (!response.IsSuccessStatusCode) { Interlocked.Increment(ref _errors); continue; }
-                    (isTps ? tps : region).Add(Stopwatch.GetElapsedTime(at).TotalMilliseconds);
+                    else if (!response.IsSuccessStatusCode) Interlocked.Increment(ref _errors);
+                    else (isTps ? tps : region).Add(Stopwatch.GetElapsedTime(at).TotalMilliseconds);
                 }
                 catch (OperationCanceledException) { break; }
                 catch (HttpRequestException) { Interlocked.Increment(ref _errors); }

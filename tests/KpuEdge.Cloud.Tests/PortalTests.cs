@@ -128,6 +128,52 @@ public sealed class PortalTests(CloudFixture fixture) : IClassFixture<CloudFixtu
     }
 
     [Fact]
+    public async Task A_TPS_counted_from_the_plenarys_correction_checks_the_stations_signature_and_its_numbers()
+    {
+        var tps = CloudFixture.Tree.TpsIn(RegionCode.Parse("3273011001")).ElementAt(2);
+        var device = fixture.NewDevice(tps);
+        var form = device.Next(ContestId.Ppwp, seed: 14);
+        await using (var client = await device.ConnectAsync())
+            Assert.Equal(KpuEdge.Core.Protocol.ReceiptStatus.Accepted, (await client.SubmitAsync(form, ReceiptTimeout)).Status);
+        var kecamatan = tps.Region.AncestorAt(RegionLevel.Kecamatan);
+        var station = new TestStation(fixture.Pki.Pki.IssueDevice($"ppk-{kecamatan}-portal", KpuEdge.Crypto.Pki.KpuRole.Ppk, kecamatan.Value), fixture);
+        var corrected = TestStation.Corrected(form.Submission.Tally, moved: 3);
+        await using (var client = await station.ConnectAsync())
+            Assert.Equal(KpuEdge.Core.Protocol.ReceiptStatus.Accepted, (await client.SubmitStatementAsync(
+                station.Correct(new(tps, ContestId.Ppwp, form.Hash), "Pleno PPK: dihitung ulang dari C.Hasil plano", corrected), ReceiptTimeout)).Status);
+        await fixture.Cloud.BuildPublicTreeAsync();
+
+        var (playwright, browser) = await LocalChromium.LaunchAsync();
+        try
+        {
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync($"{fixture.Cloud.ApiBase}#/ppwp/{tps}");
+            await page.Locator("#check-button").WaitForAsync();
+            Assert.Contains("koreksi PPK", await page.InnerTextAsync("#view"));
+            Assert.Equal("ok", await CheckAsync(page));
+            var steps = await page.Locator("#check-steps li.ok").AllInnerTextsAsync();
+            Assert.Contains(steps, s => s.Contains("stasiun PPK") && s.Contains("dihitung ulang"));
+            Assert.Contains(steps, s => s.Contains("Koreksi PPK tercatat"));
+
+            // The server shows the device's first numbers instead of the counted correction's: red.
+            var path = TpsFilePath(tps);
+            var file = JsonNode.Parse(await File.ReadAllTextAsync(path))!;
+            file["chart"]!["100025"] = form.Submission.Tally.Suara[0].Total;
+            await File.WriteAllTextAsync(path, file.ToJsonString());
+            page = await (await browser.NewContextAsync()).NewPageAsync();
+            await page.GotoAsync($"{fixture.Cloud.ApiBase}#/ppwp/{tps}");
+            await page.Locator("#check-button").WaitForAsync();
+            Assert.Equal("fail", await CheckAsync(page));
+            Assert.Equal("numbers", await page.Locator("#check-steps li.fail").GetAttributeAsync("data-step"));
+        }
+        finally
+        {
+            await browser.DisposeAsync();
+            playwright.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_changed_proof_or_checkpoint_fails_the_check_and_a_second_log_of_the_same_size_raises_the_split_view_alarm()
     {
         var device = await PublishedTpsAsync("3273011002", seed: 12);

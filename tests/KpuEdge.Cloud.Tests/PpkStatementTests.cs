@@ -263,12 +263,7 @@ public sealed class PpkStatementTests(CloudFixture fixture) : IClassFixture<Clou
         Assert.Equal("verified", (await GetAsync($"api/v1/results/ppwp/{tps}")).GetProperty("ppk").GetProperty("status").GetString());
     }
 
-    /// <summary>The tally with <paramref name="moved"/> votes moved from the second choice to the first: every sum stays consistent.</summary>
-    private static C1Tally Corrected(C1Tally t, int moved)
-    {
-        Assert.True(t.Suara[1].Total >= moved, $"choice 2 has {t.Suara[1].Total} votes");
-        return t with { Suara = [.. t.Suara.Select((c, i) => i == 0 ? c with { Total = c.Total + moved } : i == 1 ? c with { Total = c.Total - moved } : c)] };
-    }
+    private static C1Tally Corrected(C1Tally t, int moved) => TestStation.Corrected(t, moved);
 }
 
 /// <summary>A test's PPK station: real certificates, its own chain of signed statements, a real TLS connection.</summary>
@@ -276,6 +271,13 @@ public sealed class TestStation(DeviceCredentials credentials, CloudFixture fixt
 {
     private ulong _sequence;
     private Sha256Hash _previous;
+
+    /// <summary>The tally with <paramref name="moved"/> votes moved from the second choice to the first: every sum stays consistent.</summary>
+    public static C1Tally Corrected(C1Tally t, int moved)
+    {
+        Assert.True(t.Suara[1].Total >= moved, $"choice 2 has {t.Suara[1].Total} votes");
+        return t with { Suara = [.. t.Suara.Select((c, i) => i == 0 ? c with { Total = c.Total + moved } : i == 1 ? c with { Total = c.Total - moved } : c)] };
+    }
 
     public string Id => credentials.DeviceId;
     public RegionCode Kecamatan => RegionCode.Parse(credentials.Identity.Assignment);

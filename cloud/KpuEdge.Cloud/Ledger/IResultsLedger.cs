@@ -307,8 +307,8 @@ public interface IImageIndex
     /// <summary>Every stored page of a TPS's forms.</summary>
     Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default);
 
-    /// <summary>The TPS with a page stored at or after <paramref name="since"/> (the public tree lists their photos again).</summary>
-    Task<IReadOnlyList<TpsCode>> TpsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default);
+    /// <summary>The TPS and contests with a page stored at or after <paramref name="since"/> (the public tree lists their photos again).</summary>
+    Task<IReadOnlyList<(TpsCode Tps, ContestId Contest)>> FormsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

@@ -880,11 +880,11 @@ public sealed class PostgresLedger : IResultsLedger
     public Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
         ImagesAsync("WHERE tps = @tps ORDER BY contest, stored_at, image_hash, page", cancellationToken, ("tps", tps.Value));
 
-    public async Task<IReadOnlyList<TpsCode>> TpsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<(TpsCode Tps, ContestId Contest)>> FormsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
     {
-        var found = new List<TpsCode>();
-        await ReadAsync("SELECT DISTINCT tps FROM images WHERE stored_at >= @since", r => found.Add(TpsCode.Parse(r.GetString(0))),
-            cancellationToken, ("since", since.ToUnixTimeMilliseconds()));
+        var found = new List<(TpsCode, ContestId)>();
+        await ReadAsync("SELECT DISTINCT tps, contest FROM images WHERE stored_at >= @since",
+            r => found.Add((TpsCode.Parse(r.GetString(0)), (ContestId)r.GetInt32(1))), cancellationToken, ("since", since.ToUnixTimeMilliseconds()));
         return found;
     }
 

@@ -872,16 +872,16 @@ public sealed class SqliteLedger : IResultsLedger
     public Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
         Task.FromResult(ReadImages("WHERE tps = $tps ORDER BY contest, stored_at, image_hash, page", ("$tps", tps.Value)));
 
-    public Task<IReadOnlyList<TpsCode>> TpsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<(TpsCode Tps, ContestId Contest)>> FormsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT DISTINCT tps FROM images WHERE stored_at >= $since";
+        command.CommandText = "SELECT DISTINCT tps, contest FROM images WHERE stored_at >= $since";
         command.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
         using var r = command.ExecuteReader();
-        var found = new List<TpsCode>();
-        while (r.Read()) found.Add(TpsCode.Parse(r.GetString(0)));
-        return Task.FromResult<IReadOnlyList<TpsCode>>(found);
+        var found = new List<(TpsCode, ContestId)>();
+        while (r.Read()) found.Add((TpsCode.Parse(r.GetString(0)), (ContestId)r.GetInt32(1)));
+        return Task.FromResult<IReadOnlyList<(TpsCode, ContestId)>>(found);
     }
 
     private IReadOnlyList<StoredImagePage> ReadImages(string where, params (string Name, object Value)[] values)

@@ -61,18 +61,18 @@ public sealed class PublicTreeBuilder(
         var buildStart = time.GetUtcNow();
         if (from == 0) WriteListings();
 
-        var dirty = await DirtyTpsAsync(from, checkpoint.Size, cancellationToken);
-        // Photos are not in the log: a TPS whose pages arrived since the last build lists them now, and one whose pages
+        // Each TPS's form of each contest that a new log entry names; a TPS's other contests stay as written.
+        var dirty = await DirtyFormsAsync(from, checkpoint.Size, cancellationToken);
+        // Photos are not in the log: a form whose pages arrived since the last build lists them now, and one whose pages
         // are still missing when the grace has passed since its numbers is written again, flagged.
         if (manifest?["built_at"]?.GetValue<DateTimeOffset>() is { } lastBuild)
-            foreach (var tps in await ledger.TpsWithImagesStoredSinceAsync(lastBuild - TimeSpan.FromSeconds(5), cancellationToken))
-                if (context.Tree.Contains(tps)) dirty.Add(tps);
+            foreach (var form in await ledger.FormsWithImagesStoredSinceAsync(lastBuild - TimeSpan.FromSeconds(5), cancellationToken))
+                if (context.Tree.Contains(form.Tps)) dirty.Add(form);
         var history = History(manifest, checkpoint);
         if (manifest?["checkpoint"]?["signed_at"]?.GetValue<DateTimeOffset>() is { } lastSigned)
         {
             var grace = TimeSpan.FromMinutes(_thresholds.PhotosGraceMinutes);
-            foreach (var tps in await PhotosDueAsync(SizeAt(history, lastSigned - grace), SizeAt(history, checkpoint.SignedAt - grace), cancellationToken))
-                dirty.Add(tps);
+            dirty.UnionWith(await PhotosDueAsync(SizeAt(history, lastSigned - grace), SizeAt(history, checkpoint.SignedAt - grace), cancellationToken));
         }
 
         var stamp = new Stamp(checkpoint.Size, Convert.ToHexStringLower(checkpoint.Root), Ts(checkpoint.SignedAt), checkpoint.SignedAt);
@@ -80,18 +80,19 @@ public sealed class PublicTreeBuilder(
         var flags = new ConcurrentDictionary<(ContestId, RegionCode), ConcurrentDictionary<TpsCode, IReadOnlyList<Anomaly>>>();
         var patterns = new ConcurrentDictionary<(ContestId, RegionCode), RegionPattern.Shares?>();
         int tpsFiles = 0;
-        await Parallel.ForEachAsync(dirty.GroupBy(t => t.Desa.Parent),
+        await Parallel.ForEachAsync(dirty.GroupBy(f => f.Tps.Desa.Parent),
             new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
             async (kecamatan, ct) =>
             {
                 var statements = (await ledger.StatementsForKecamatanAsync(kecamatan.Key, ct)).Where(s => s.LogIndex < checkpoint.Size).ToList();
-                foreach (var desa in kecamatan.GroupBy(t => t.Desa))
+                foreach (var desa in kecamatan.GroupBy(f => f.Tps.Desa))
                 {
                     var forms = (await ledger.ForDesaAsync(desa.Key, ct)).Where(e => e.LogIndex < checkpoint.Size).ToLookup(e => e.Tps);
-                    foreach (var tps in desa)
+                    foreach (var contests in desa.GroupBy(f => f.Tps, f => f.Contest))
                     {
+                        var tps = contests.Key;
                         var images = await ledger.ImagesForTpsAsync(tps, ct);
-                        foreach (var (contest, totals, anomalies) in await WriteTpsAsync(tps, forms[tps].ToList(), statements, images, stamp,
+                        foreach (var (contest, totals, anomalies) in await WriteTpsAsync(tps, forms[tps].Where(f => contests.Contains(f.Contest)).ToList(), statements, images, stamp,
                                      c => patterns.GetOrAdd((c, tps.Region.AncestorAt(RegionLevel.KabKota)), key => PatternOf(key.Item1, key.Item2))))
                         {
                             changed.GetOrAdd((contest, desa.Key), _ => new())[tps.Region] = totals;
@@ -130,23 +131,24 @@ public sealed class PublicTreeBuilder(
         return build;
     }
 
-    /// <summary>The TPS named by log entries [from, to): their forms, and the forms PPK statements speak of.</summary>
-    private async Task<HashSet<TpsCode>> DirtyTpsAsync(long from, long to, CancellationToken cancellationToken)
+    /// <summary>The forms (TPS and contest) named by log entries [from, to): the submissions, and the forms PPK statements speak of.</summary>
+    private async Task<HashSet<(TpsCode Tps, ContestId Contest)>> DirtyFormsAsync(long from, long to, CancellationToken cancellationToken)
     {
-        var dirty = new HashSet<TpsCode>();
+        var dirty = new HashSet<(TpsCode Tps, ContestId Contest)>();
         await foreach (var entry in ledger.ReadLogAsync(from, to, cancellationToken))
         {
             switch ((LogEntryType)entry[0])
             {
                 case LogEntryType.Submission:
-                    dirty.Add(SignedSubmission.Decode(entry.AsSpan(1).ToArray()).Submission.Tps);
+                    var submission = SignedSubmission.Decode(entry.AsSpan(1).ToArray()).Submission;
+                    dirty.Add((submission.Tps, submission.Contest));
                     break;
                 case LogEntryType.PpkStatement when SignedPpkStatement.Decode(entry.AsSpan(1).ToArray()).Statement is { } s and not KecamatanRecap:
-                    foreach (var form in s.Forms) dirty.Add(form.Tps);
+                    foreach (var form in s.Forms) dirty.Add((form.Tps, form.Contest));
                     break;
             }
         }
-        dirty.RemoveWhere(t => !context.Tree.Contains(t));
+        dirty.RemoveWhere(f => !context.Tree.Contains(f.Tps));
         return dirty;
     }
 
@@ -363,18 +365,18 @@ public sealed class PublicTreeBuilder(
     private static long SizeAt(JsonArray history, DateTimeOffset at) =>
         history.Select(p => (Size: p![0]!.GetValue<long>(), At: p[1]!.GetValue<DateTimeOffset>())).Where(p => p.At <= at).Select(p => p.Size).DefaultIfEmpty(0).Max();
 
-    /// <summary>The TPS of the forms logged in [from, to) whose photo pages are not all stored.</summary>
-    private async Task<HashSet<TpsCode>> PhotosDueAsync(long from, long to, CancellationToken cancellationToken)
+    /// <summary>The forms logged in [from, to) whose photo pages are not all stored.</summary>
+    private async Task<HashSet<(TpsCode Tps, ContestId Contest)>> PhotosDueAsync(long from, long to, CancellationToken cancellationToken)
     {
-        var due = new HashSet<TpsCode>();
+        var due = new HashSet<(TpsCode Tps, ContestId Contest)>();
         if (to <= from) return due;
         await foreach (var entry in ledger.ReadLogAsync(from, to, cancellationToken))
         {
             if ((LogEntryType)entry[0] != LogEntryType.Submission) continue;
             var form = SignedSubmission.Decode(entry.AsSpan(1).ToArray()).Submission;
-            if (due.Contains(form.Tps) || !context.Tree.Contains(form.Tps)) continue;
+            if (due.Contains((form.Tps, form.Contest)) || !context.Tree.Contains(form.Tps)) continue;
             var pages = form.ImageHash.IsEmpty ? [] : await ledger.ImagePagesAsync(form.ImageHash, cancellationToken);
-            if (pages.Count == 0 || pages.Count < pages[0].Pages) due.Add(form.Tps);
+            if (pages.Count == 0 || pages.Count < pages[0].Pages) due.Add((form.Tps, form.Contest));
         }
         return due;
     }

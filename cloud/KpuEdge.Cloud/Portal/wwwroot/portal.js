@@ -11,6 +11,7 @@
       countedBy: "Angka yang dihitung", byDevice: "dari perangkat TPS", byPpk: "koreksi PPK (rapat pleno)", versions: "Versi formulir",
       reason: "Alasan koreksi", ppk: "Status PPK", flags: "Tanda anomali", noFlags: "Tidak ada tanda anomali.", check: "Periksa di browser ini",
       checking: "Memeriksa…", verdictOk: "Semua pemeriksaan berhasil: angka ini ditandatangani perangkat TPS dan tercatat di log transparansi.",
+      verdictOkPpk: "Semua pemeriksaan berhasil: angka ini koreksi pleno yang ditandatangani stasiun PPK, menggantikan formulir perangkat TPS; keduanya tercatat di log transparansi.",
       verdictFail: "PERINGATAN: pemeriksaan gagal. Jangan percaya angka di halaman ini.", checkpointAt: "Data per checkpoint log",
       flagNote: "Tanda anomali tidak pernah mengubah angka; ia meminta orang untuk memeriksa.", statusTrue: "lengkap",
       anomalies: "Anomali", flaggedTps: "TPS bertanda", rule: "Aturan", province: "Provinsi", noneFlagged: "Tidak ada TPS bertanda di sini.",
@@ -28,7 +29,11 @@
         certificate_tps: a => `Sertifikat perangkat bukan untuk TPS ${a.tps} atau tidak berlaku saat ditandatangani.`,
         signature: a => a ? `Tanda tangan Ed25519 perangkat ${a.device} sah (diperiksa dengan WebCrypto).` : "Tanda tangan perangkat TIDAK sah.",
         numbers: a => a ? `Angka di halaman TIDAK sama dengan yang ditandatangani (${a.field}).` : "Angka di halaman sama dengan angka yang ditandatangani.",
-        numbers_ppk: () => "Angka yang dihitung berasal dari koreksi PPK; formulir perangkat diperiksa di atas.",
+        ppk_missing: () => "Koreksi PPK yang dihitung tidak ada di halaman.",
+        ppk_identity: a => `Koreksi PPK bukan untuk formulir TPS ${a.tps} ini.`,
+        ppk_chain: a => `Sertifikat stasiun PPK bukan dari CA KPU untuk kecamatan ${a.kecamatan}.`,
+        ppk_signature: a => a ? `Koreksi pleno ditandatangani stasiun PPK ${a.station} (kecamatan ${a.kecamatan}), sertifikat dari CA KPU: "${a.reason}".` : "Tanda tangan koreksi PPK TIDAK sah.",
+        ppk_inclusion: a => `Koreksi PPK tercatat di log transparansi (entri ${a.index} dari ${a.size}).`,
         checkpoint: a => `Checkpoint log (${a.size} entri) ditandatangani oleh kunci log yang tersemat di halaman.`,
         consistent: a => `Checkpoint ini konsisten dengan ${a.count} checkpoint yang pernah dilihat browser ini.`,
         inclusion: a => a ? `Formulir tercatat di log transparansi (entri ${a.index} dari ${a.size}); bukti inklusi cocok.` : "Bukti inklusi di log TIDAK cocok.",
@@ -46,6 +51,7 @@
       countedBy: "Numbers counted", byDevice: "from the TPS device", byPpk: "PPK correction (plenary)", versions: "Form versions",
       reason: "Correction reason", ppk: "PPK status", flags: "Anomaly flags", noFlags: "No anomaly flags.", check: "Check in this browser",
       checking: "Checking…", verdictOk: "Every check passed: these numbers were signed by the TPS device and are in the transparency log.",
+      verdictOkPpk: "Every check passed: these numbers are the plenary's correction signed by the PPK station, replacing the TPS device's form; both are in the transparency log.",
       verdictFail: "WARNING: a check failed. Do not trust the numbers on this page.", checkpointAt: "Data as of log checkpoint",
       flagNote: "A flag never changes a number; it asks a person to look.", statusTrue: "complete",
       anomalies: "Anomalies", flaggedTps: "Flagged polling stations", rule: "Rule", province: "Province", noneFlagged: "No flagged polling station here.",
@@ -63,7 +69,11 @@
         certificate_tps: a => `The device certificate is not for TPS ${a.tps}, or was not valid when it signed.`,
         signature: a => a ? `Device ${a.device}'s Ed25519 signature is valid (checked with WebCrypto).` : "The device signature is NOT valid.",
         numbers: a => a ? `The numbers on the page are NOT the signed ones (${a.field}).` : "The numbers on the page are the signed ones.",
-        numbers_ppk: () => "The counted numbers are a PPK correction; the device's form is checked above.",
+        ppk_missing: () => "The counted PPK correction is not on the page.",
+        ppk_identity: a => `The PPK correction is not for this TPS ${a.tps}'s form.`,
+        ppk_chain: a => `The PPK station's certificate is not KPU's CA's for kecamatan ${a.kecamatan}.`,
+        ppk_signature: a => a ? `The plenary's correction is signed by PPK station ${a.station} (kecamatan ${a.kecamatan}), certified by KPU's CA: "${a.reason}".` : "The PPK correction's signature is NOT valid.",
+        ppk_inclusion: a => `The PPK correction is in the transparency log (entry ${a.index} of ${a.size}).`,
         checkpoint: a => `Log checkpoint (${a.size} entries) signed by the log key pinned in the page.`,
         consistent: a => `This checkpoint is consistent with the ${a.count} checkpoint(s) this browser has seen.`,
         inclusion: a => a ? `The form is in the transparency log (entry ${a.index} of ${a.size}); the inclusion proof holds.` : "The log inclusion proof does NOT hold.",
@@ -234,7 +244,7 @@
       };
       const ok = await KpuVerify.checkTps(file, say);
       check.querySelector(".verdict")?.remove();
-      check.append(el("p", { class: `verdict ${ok ? "ok" : "fail"}`, role: "status", "data-verdict": ok ? "ok" : "fail", text: ok ? t("verdictOk") : t("verdictFail") }));
+      check.append(el("p", { class: `verdict ${ok ? "ok" : "fail"}`, role: "status", "data-verdict": ok ? "ok" : "fail", text: ok ? t(file.counted_by === "ppk" ? "verdictOkPpk" : "verdictOk") : t("verdictFail") }));
     });
   }
 

@@ -9,6 +9,8 @@ const KpuVerify = (() => {
   const CONTESTS = { ppwp: 1, dpr: 2, dpd: 3, "dprd-prov": 4, "dprd-kab": 5 };
   const IDENTITY_OID = "2.25.281496119122865942644505411048993302857";
   const FORM_DOMAIN = enc.encode("KPU-C1\0");
+  const PPK_DOMAIN = enc.encode("KPU-PPK\0");
+  const CORRECTION = 3;
 
   const b64 = s => Uint8Array.from(atob(s), c => c.charCodeAt(0));
   const hex = a => Array.from(a, b => b.toString(16).padStart(2, "0")).join("");
@@ -52,20 +54,35 @@ const KpuVerify = (() => {
     return value;
   }
 
-  // A signed submission's body, by the layout of crypto/SubmissionCodec.cs and TallyCbor.cs.
+  // The tally layout of crypto/TallyCbor.cs, shared by forms and PPK statements.
+  function decodeTally(t) {
+    const gc = ([l, p, j]) => ({ l, p, j });
+    return {
+      dpt: gc(t[0]), penggunaDpt: gc(t[1]), penggunaDptb: gc(t[2]), penggunaDpk: gc(t[3]), penggunaTotal: gc(t[4]),
+      suara: t[7].map(c => ({ number: c[0], total: c[1] })), sah: t[8], tidakSah: t[9], total: t[10],
+    };
+  }
+
+  // A signed submission's body, by the layout of crypto/SubmissionCodec.cs.
   function decodeForm(wire) {
     const [body, signature] = cbor(wire);
     const f = cbor(body);
-    const t = f[9];
-    const gc = ([l, p, j]) => ({ l, p, j });
     return {
       body, signature, electionId: f[1], contest: f[2], tps: f[3], deviceId: f[4], sequence: f[5], deviceTime: new Date(f[7]),
-      imageHash: hex(f[8]), correctionReason: f[10] ?? null,
-      tally: {
-        dpt: gc(t[0]), penggunaDpt: gc(t[1]), penggunaDptb: gc(t[2]), penggunaDpk: gc(t[3]), penggunaTotal: gc(t[4]),
-        suara: t[7].map(c => ({ number: c[0], total: c[1] })), sah: t[8], tidakSah: t[9], total: t[10],
-      },
+      imageHash: hex(f[8]), correctionReason: f[10] ?? null, tally: decodeTally(f[9]),
     };
+  }
+
+  // A PPK statement's body, by the layout of crypto/Ppk/PpkStatementCodec.cs: the station's certificate travels inside.
+  function decodeStatement(wire) {
+    const [body, signature] = cbor(wire);
+    const f = cbor(body);
+    const statement = { body, signature, kind: f[1], electionId: f[2], station: f[3], kecamatan: f[4], time: new Date(f[7]), certificate: f[8] };
+    if (statement.kind === CORRECTION) {
+      const [[local, contest, hash], reason, tally] = f[9];
+      Object.assign(statement, { tps: f[4] + String(local).padStart(7, "0"), contest, replaces: hex(hash), reason, tally: decodeTally(tally) });
+    }
+    return statement;
   }
 
   // ---- DER / X.509 (just what a KPU certificate needs) ----
@@ -226,6 +243,32 @@ const KpuVerify = (() => {
     return cp;
   }
 
+  /** A certificate from KPU's CA (pinned in the page), of this role and assignment, valid at `at`; its public key's SPKI, or null. */
+  async function chained(der, role, assignment, electionId, at) {
+    const ca = trust.ca.flatMap(pemBlocks).map(certificate);
+    const cert = certificate(der);
+    const issuer = ca.find(c => equal(c.subject, cert.issuer));
+    const root = ca[0];
+    if (!issuer || !await signedBy(cert, issuer) || (issuer !== root && !await signedBy(issuer, root))) return { chain: false };
+    const id = cert.identity;
+    return { chain: true, cert, holds: !!id && id.role === role && id.assignment === assignment && id.electionId === electionId && at >= cert.notBefore && at <= cert.notAfter };
+  }
+
+  async function ed25519(spki, signature, message) {
+    const key = await crypto.subtle.importKey("spki", spki, { name: "Ed25519" }, false, ["verify"]);
+    return crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
+  }
+
+  /** The log entry `type ‖ wire` under a checkpoint signed by the pinned log key, consistent with every one seen before. */
+  async function included(hash, type, wire, say) {
+    const inclusion = await getJson(`/api/v1/log/proof/inclusion?hash=${hash}`);
+    const cp = await observe(inclusion.checkpoint, say);
+    const entry = concat(Uint8Array.of(type), wire);
+    if (!equal(b64(inclusion.entry), entry) || inclusion.tree_size !== cp.size) return null;
+    const root = await rootFromInclusion(inclusion.leaf_index, cp.size, await sha256(concat(Uint8Array.of(0), entry)), inclusion.proof.map(b64));
+    return equal(root, cp.root) ? { index: inclusion.leaf_index, size: cp.size } : null;
+  }
+
   /**
    * Checks a TPS file of the public tree. `say(ok, step, args)` reports each step as it is decided; returns true when
    * every step held. Nothing the server sends is trusted but the bytes it signs: the keys are the page's.
@@ -241,45 +284,55 @@ const KpuVerify = (() => {
       say(true, "decoded", { tps: form.tps });
 
       // The device certificate: chained to KPU's pinned CA, a TPS device's, of this TPS, valid when the form was signed.
-      const ca = trust.ca.flatMap(pemBlocks).map(certificate);
-      const device = certificate(pemBlocks(await (await fetch(file.submission.certificate_url, { cache: "no-store" })).text())[0]);
-      const issuer = ca.find(c => equal(c.subject, device.issuer));
-      const root = ca[0];
-      if (!issuer || !await signedBy(device, issuer) || (issuer !== root && !await signedBy(issuer, root)))
-        return say(false, "chain"), false;
-      if (!device.identity || device.identity.role !== "tps" || device.identity.assignment !== form.tps
-          || device.identity.electionId !== form.electionId || form.deviceTime < device.notBefore || form.deviceTime > device.notAfter)
-        return say(false, "certificate_tps", { tps: form.tps }), false;
+      const pem = await (await fetch(file.submission.certificate_url, { cache: "no-store" })).text();
+      const device = await chained(pemBlocks(pem)[0], "tps", form.tps, form.electionId, form.deviceTime);
+      if (!device.chain) return say(false, "chain"), false;
+      if (!device.holds) return say(false, "certificate_tps", { tps: form.tps }), false;
       say(true, "chain", { tps: form.tps });
-
-      const key = await crypto.subtle.importKey("spki", device.spki, { name: "Ed25519" }, false, ["verify"]);
-      if (!await crypto.subtle.verify({ name: "Ed25519" }, key, form.signature, concat(FORM_DOMAIN, form.body)))
-        return say(false, "signature"), false;
+      if (!await ed25519(device.cert.spki, form.signature, concat(FORM_DOMAIN, form.body))) return say(false, "signature"), false;
       say(true, "signature", { device: form.deviceId });
 
-      // The numbers shown are the signed ones (a PPK's correction is its own signed statement).
+      // The numbers shown are the signed ones: the device's, or the PPK's correction (checked below).
       if (file.counted_by === "device") {
-        const wrong = numbersDiffer(file, form);
+        const wrong = numbersDiffer(file, form.tally);
         if (wrong) return say(false, "numbers", { field: wrong }), false;
         say(true, "numbers");
-      } else say(true, "numbers_ppk");
-
-      const inclusion = await getJson(`/api/v1/log/proof/inclusion?hash=${hash}`);
-      const cp = await observe(inclusion.checkpoint, say);
-      const entry = concat(Uint8Array.of(1), wire);
-      if (!equal(b64(inclusion.entry), entry) || inclusion.tree_size !== cp.size) return say(false, "inclusion"), false;
-      const rootFromProof = await rootFromInclusion(inclusion.leaf_index, cp.size, await sha256(concat(Uint8Array.of(0), entry)), inclusion.proof.map(b64));
-      if (!equal(rootFromProof, cp.root)) return say(false, "inclusion"), false;
-      say(true, "inclusion", { index: inclusion.leaf_index, size: cp.size });
-      return true;
+      }
+      const logged = await included(hash, 1, wire, say);
+      if (!logged) return say(false, "inclusion"), false;
+      say(true, "inclusion", logged);
+      return file.counted_by === "device" || await checkCorrection(file, say);
     } catch (e) {
       say(false, e.alarm || "error", { ...e, message: e.message });
       return false;
     }
   }
 
-  function numbersDiffer(file, form) {
-    const t = form.tally, adm = file.administrasi;
+  /** The PPK's correction the page counts: signed by a station of this TPS's kecamatan, replacing the form above, logged. */
+  async function checkCorrection(file, say) {
+    const stored = file.ppk.statements.find(x => x.hash === file.ppk.counted);
+    if (!stored?.wire) return say(false, "ppk_missing"), false;
+    const wire = b64(stored.wire);
+    const hash = hex(await sha256(wire));
+    const st = decodeStatement(wire);
+    if (hash !== stored.hash || st.kind !== CORRECTION || st.tps !== file.kode || st.contest !== CONTESTS[file.contest]
+        || st.replaces !== file.submission.hash || st.electionId !== trust.election.id)
+      return say(false, "ppk_identity", { tps: file.kode }), false;
+    const station = await chained(st.certificate, "ppk", st.kecamatan, st.electionId, st.time);
+    if (!station.chain || !station.holds) return say(false, "ppk_chain", { kecamatan: st.kecamatan }), false;
+    if (!await ed25519(station.cert.spki, st.signature, concat(PPK_DOMAIN, st.body))) return say(false, "ppk_signature"), false;
+    say(true, "ppk_signature", { station: st.station, kecamatan: st.kecamatan, reason: st.reason });
+    const wrong = numbersDiffer(file, st.tally);
+    if (wrong) return say(false, "numbers", { field: wrong }), false;
+    say(true, "numbers");
+    const logged = await included(hash, 3, wire, say);
+    if (!logged) return say(false, "inclusion"), false;
+    say(true, "ppk_inclusion", logged);
+    return true;
+  }
+
+  function numbersDiffer(file, t) {
+    const adm = file.administrasi;
     const pairs = [["suara_sah", t.sah], ["suara_tidak_sah", t.tidakSah], ["suara_total", t.total]];
     for (const [name, g] of [["pemilih_dpt", t.dpt], ["pengguna_dpt", t.penggunaDpt], ["pengguna_dptb", t.penggunaDptb],
       ["pengguna_non_dpt", t.penggunaDpk], ["pengguna_total", t.penggunaTotal]])
