@@ -31,7 +31,7 @@ public sealed class FormReaderTests(ReaderFixture f)
         Assert.Equal(ContestId.Ppwp, page.Tag.Contest);
         Assert.Equal(1, page.Tag.Page);
         // Registration is right when the fields land on their boxes: nearly every field reads its true value.
-        var decided = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [page], 0.0);
+        var decided = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [page], new FormDecider.Settings(0.0));
         int right = decided.Fields.Count(d => d.HandwritingValue == form.Values[d.Key]);
         Assert.True(right >= decided.Fields.Count - 2, $"{right} of {decided.Fields.Count} fields read right");
     }
@@ -138,13 +138,13 @@ public sealed class FormReaderTests(ReaderFixture f)
         int tens = truth / 10 % 10, wrong = (tens + 3) % 10;
         var misread = WithBox(truthful, key, 1, b => b with { Handwriting = Misread(wrong, tens) });
 
-        var clean = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [truthful], 0.5);
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
+        var clean = Decide(truthful);
+        var scan = Decide(misread);
 
         Assert.True(clean.AutoAccepted);
         Assert.DoesNotContain(clean.Fields, d => d.RepairedByRules);
-        // Σ votes = suara sah breaks; of every one-digit change on the form only pair 2's own tens digit mends it
-        // (for this tally no other pair's tens digit can move by the same amount), so it is taken without a human.
+        // Σ votes = suara sah breaks; mending pair 2's own doubted tens digit is far likelier than any other reading that
+        // keeps the rules (each would change a digit read with near certainty), so it is taken without a human.
         Assert.True(scan.AutoAccepted);
         var field = scan.Fields.Single(d => d.Key == key);
         Assert.True(field.RepairedByRules);
@@ -153,37 +153,58 @@ public sealed class FormReaderTests(ReaderFixture f)
     }
 
     [Fact]
-    public void Proposes_both_digits_when_two_misreads_break_two_different_rules()
+    public void Mends_two_doubted_misreads_that_break_two_different_rules()
     {
-        var tally = f.Tally(ContestId.Ppwp, 41);
-        var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(tally), 41);
-        var page = f.Scanner.Pages.Read(f.Photograph(form, 41)[0], AnyForm);
-        var truthful = page with { Fields = page.Fields.Select(field => Truthful(field, form.Values[field.Key])).ToArray() };
-        // Units digits of DPT L (breaks L + P = total) and of pair 1's votes (breaks Σ votes = suara sah).
-        var wrongs = new Dictionary<string, int> { ["dpt.l"] = 0, ["suara[1].total"] = 0 };
-        var misread = truthful with
+        // Units digits of DPT L (breaks L + P = total) and of pair 1's votes (breaks Σ votes = suara sah), each read
+        // wrongly with the truth as its close runner-up: mending both is far likelier than any other consistent reading.
+        var (form, truthful) = ReadTruthfully(41);
+        var misread = truthful;
+        foreach (var key in new[] { "dpt.l", "suara[1].total" })
         {
-            Fields = truthful.Fields.Select(field => !wrongs.ContainsKey(field.Key) ? field : field with
-            {
-                Boxes = field.Boxes.Select((b, i) =>
-                {
-                    if (i != 2) return b;
-                    int truth = form.Values[field.Key] % 10;
-                    return b with { Handwriting = Misread((truth + 5) % 10, truth) };
-                }).ToArray(),
-            }).ToArray(),
-        };
+            int truth = form.Values[key] % 10;
+            misread = WithBox(misread, key, 2, b => b with { Handwriting = Misread((truth + 5) % 10, truth) });
+        }
 
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
+        var scan = Decide(misread);
+
+        Assert.True(scan.AutoAccepted);
+        Assert.Equal(["dpt.l", "suara[1].total"], scan.Fields.Where(d => d.RepairedByRules).Select(d => d.Key));
+        Assert.All(scan.Fields, d => Assert.Equal(form.Values[d.Key], d.Value));
+    }
+
+    [Fact]
+    public void Flags_a_form_whose_doubted_digits_add_up_to_another_reading_that_keeps_every_rule()
+    {
+        // Pair 1's units read one higher and pair 2's one lower than written, each doubted with the truth as runner-up:
+        // what was read keeps every rule and is wrong; the truth keeps them too and is only a few times less likely.
+        var (form, truthful) = ReadTruthfully(42);
+        int one = form.Values["suara[1].total"] % 10, two = form.Values["suara[2].total"] % 10;
+        int up = one < 9 && two > 0 ? 1 : -1;
+        var read = WithBox(truthful, "suara[1].total", 2, b => b with { Handwriting = Misread(one + up, one) });
+        read = WithBox(read, "suara[2].total", 2, b => b with { Handwriting = Misread(two - up, two) });
+
+        var scan = Decide(read, confident: 0.99);
+
+        Assert.Empty(scan.Violations); // the reading itself breaks nothing
+        Assert.False(scan.AutoAccepted);
+        foreach (var key in new[] { "suara[1].total", "suara[2].total" })
+            Assert.Contains(FieldFlags.LowConfidence, scan.Fields.Single(d => d.Key == key).Flags);
+    }
+
+    [Fact]
+    public void Does_not_mend_without_a_human_a_digit_read_with_near_certainty_however_unique_the_mend()
+    {
+        // Only pengguna_dpt.l's own digit mends its row and its column, but it was read with near certainty: a KPPS's
+        // slip on paper is likelier than such a misread, so the KPPS decides; the mend is proposed.
+        var (form, misread) = OneMisread(70, "pengguna_dpt.l", box: 2, delta: 3);
+        int truth = form.Values["pengguna_dpt.l"] % 10;
+        var sure = WithBox(misread, "pengguna_dpt.l", 2, b => b with { Handwriting = NearlyCertain((truth + 3) % 10) });
+
+        var scan = Decide(sure);
 
         Assert.False(scan.AutoAccepted);
-        foreach (var key in wrongs.Keys)
-        {
-            var field = scan.Fields.Single(d => d.Key == key);
-            Assert.False(field.AutoAccepted);
-            Assert.Equal(form.Values[key], field.Proposed);
-        }
-        Assert.All(scan.Fields, d => Assert.Equal(form.Values[d.Key], d.Proposed));
+        Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
+        Assert.Equal(form.Values["pengguna_dpt.l"], scan.Fields.Single(d => d.Key == "pengguna_dpt.l").Proposed);
     }
 
     [Fact]
@@ -193,7 +214,7 @@ public sealed class FormReaderTests(ReaderFixture f)
         // one cell breaks its row and its column, and only that cell's own digit mends both.
         var (form, misread) = OneMisread(70, "pengguna_dpt.l", box: 2, delta: 3);
 
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
+        var scan = Decide(misread);
 
         Assert.True(scan.AutoAccepted);
         Assert.Empty(scan.Violations);
@@ -204,12 +225,15 @@ public sealed class FormReaderTests(ReaderFixture f)
     }
 
     [Fact]
-    public void Leaves_a_misread_to_a_human_when_another_digit_could_mend_the_rules_as_well()
+    public void Leaves_a_misread_to_a_human_when_another_doubted_digit_could_mend_the_rules_as_well()
     {
-        // DPT is summed only across (L + P = total): raising L's units digit can be mended at L or at the total.
-        var (_, misread) = DptLMisreadMendableAtTheTotal(71);
+        // DPT is summed only across (L + P = total): raising L's units digit can be mended at L or at the total, and the
+        // total's units digit was doubted too, with the mending digit as its runner-up.
+        var (form, misread) = DptLMisreadMendableAtTheTotal(71);
+        int total = form.Values["dpt.total"] % 10, raised = misread.Fields.Single(x => x.Key == "dpt.l").Boxes[2].Handwriting!.Digit - form.Values["dpt.l"] % 10;
+        misread = WithBox(misread, "dpt.total", 2, b => b with { Handwriting = Misread(total, total + raised) });
 
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [misread], 0.5);
+        var scan = Decide(misread);
 
         Assert.False(scan.AutoAccepted);
         Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
@@ -233,7 +257,7 @@ public sealed class FormReaderTests(ReaderFixture f)
             }).ToArray(),
         };
 
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [doubted], 0.99);
+        var scan = Decide(doubted, confident: 0.99);
 
         Assert.True(scan.AutoAccepted);
         var field = Assert.Single(scan.Fields, d => d.RepairedByRules);
@@ -244,37 +268,21 @@ public sealed class FormReaderTests(ReaderFixture f)
     [Fact]
     public void Does_not_choose_between_mends_by_the_far_tails_of_readings_the_classifier_was_sure_of()
     {
-        // The same misread, but read confidently: mending L looks far likelier than mending the total only in the
-        // tails of two confident readings, where the probabilities are not calibrated; the KPPS decides.
+        // The same misread, but read with near certainty like every other digit: mending L or the total differ only in
+        // the far tails of two sure readings, which the floor evens out (they are not calibrated there); the KPPS decides.
         var (_, misread) = DptLMisreadMendableAtTheTotal(71);
         var sure = misread with
         {
             Fields = misread.Fields.Select(field => field with
             {
-                Boxes = field.Boxes.Select(b => b.Handwriting is not { } hw || hw.Confidence < 0.9 ? b : b with { Handwriting = NearlyCertain(hw.Digit) }).ToArray(),
+                Boxes = field.Boxes.Select(b => b.Handwriting is not { } hw ? b : b with { Handwriting = NearlyCertain(hw.Digit) }).ToArray(),
             }).ToArray(),
         };
 
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [sure], 0.5);
+        var scan = Decide(sure);
 
         Assert.False(scan.AutoAccepted);
         Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
-    }
-
-    [Fact]
-    public void Does_not_mend_when_another_digit_on_the_form_is_unsure_too()
-    {
-        // The rules are one checksum: spent on the mend, they cannot also vouch for a second unsure digit (two unsure
-        // misreads of votes and a mend of a third vote once added up to a consistent, wrong form).
-        var (form, misread) = OneMisread(74, "pengguna_dpt.l", box: 2, delta: 3);
-        int units = form.Values["suara[1].total"] % 10;
-        var twoDoubts = WithBox(misread, "suara[1].total", 2, b => b with { Handwriting = Misread(units, (units + 1) % 10) with { Confidence = 0.4 } });
-
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [twoDoubts], 0.5);
-
-        Assert.False(scan.AutoAccepted);
-        Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
-        Assert.Equal(form.Values["pengguna_dpt.l"], scan.Fields.Single(d => d.Key == "pengguna_dpt.l").Proposed);
     }
 
     [Fact]
@@ -285,14 +293,13 @@ public sealed class FormReaderTests(ReaderFixture f)
         PageRead WithStrayBubble(DigitReading? handwriting) =>
             WithBox(truthful, "pengguna_dpt.l", 2, b => b with { Bubble = (units + 3) % 10, Handwriting = handwriting ?? b.Handwriting });
 
-        var sure = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [WithStrayBubble(null)], 0.5);
-        var unsure = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [WithStrayBubble(Misread(units, (units + 3) % 10) with { Confidence = 0.4 })], 0.5);
+        var sure = Decide(WithStrayBubble(null));
+        var unsure = Decide(WithStrayBubble(Misread(units, (units + 3) % 10)), confident: 0.9);
 
         Assert.True(sure.AutoAccepted);
         Assert.True(sure.Fields.Single(d => d.Key == "pengguna_dpt.l").BubblesOverruledByRules);
         Assert.All(sure.Fields, d => Assert.Equal(form.Values[d.Key], d.Value));
-        // handwriting the classifier doubted does not overrule the bubble (the bubble settles it, the rules then break,
-        // and no mend may go against a filled bubble): the KPPS decides
+        // handwriting the classifier doubted does not overrule the bubble, even where the rules side with it: the KPPS decides
         Assert.False(unsure.AutoAccepted);
         Assert.DoesNotContain(unsure.Fields, d => d.BubblesOverruledByRules || d.RepairedByRules);
     }
@@ -300,20 +307,24 @@ public sealed class FormReaderTests(ReaderFixture f)
     [Fact]
     public void Does_not_overrule_bubbles_that_together_keep_the_rules()
     {
-        // Disabled voters L and total both misread one higher, confidently: L + P = total still holds, and so do the
-        // bubbles, which say the truth. Each field's bubbles alone break the row; together they keep it.
+        // Disabled voters L and total both misread higher by the same, with near certainty: L + P = total still holds,
+        // and so do the bubbles, which say the truth. Each field's bubbles alone break the row; together they keep it.
         var (form, truthful) = ReadTruthfully(75);
         int l = form.Values["disabilitas.l"] % 10, total = form.Values["disabilitas.total"] % 10;
         int delta = Enumerable.Range(1, 9).First(d => l + d <= 9 && total + d <= 9);
-        var read = WithBox(truthful, "disabilitas.l", 2, b => b with { Handwriting = Misread(l + delta, l) with { Confidence = 0.99 }, Bubble = l });
-        read = WithBox(read, "disabilitas.total", 2, b => b with { Handwriting = Misread(total + delta, total) with { Confidence = 0.99 }, Bubble = total });
+        var read = WithBox(truthful, "disabilitas.l", 2, b => b with { Handwriting = NearlyCertain(l + delta), Bubble = l });
+        read = WithBox(read, "disabilitas.total", 2, b => b with { Handwriting = NearlyCertain(total + delta), Bubble = total });
 
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [read], 0.5);
+        var scan = Decide(read);
 
         Assert.False(scan.AutoAccepted);
         Assert.DoesNotContain(scan.Fields, d => d.BubblesOverruledByRules);
         Assert.Contains(FieldFlags.BubbleDisagreement, scan.Fields.Single(d => d.Key == "disabilitas.l").Flags);
     }
+
+    /// <summary>The decision on one read PPWP page, with the reader's settings and the given confident threshold.</summary>
+    private FormScan Decide(PageRead page, double confident = 0.5) =>
+        FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [page], new FormDecider.Settings(confident));
 
     private static DigitReading NearlyCertain(int digit) =>
         new(digit, 0.99999, Enumerable.Range(0, 10).Select(d => (d, d == digit ? 0.99999 : 0.00001 / 9)).OrderByDescending(r => r.Item2).ToArray());
@@ -328,7 +339,7 @@ public sealed class FormReaderTests(ReaderFixture f)
         // a second field the reader cannot settle: two bubbles filled in one column
         var ambiguous = WithBox(misread, "surat.diterima", 2, b => b with { Bubble = -1 });
 
-        var scan = FormDecider.Decide(f.Ballot(ContestId.Ppwp), f.Tps, f.Layout(ContestId.Ppwp), [ambiguous], 0.5);
+        var scan = Decide(ambiguous);
 
         Assert.False(scan.AutoAccepted);
         Assert.DoesNotContain(scan.Fields, d => d.RepairedByRules);
@@ -343,8 +354,8 @@ public sealed class FormReaderTests(ReaderFixture f)
         return OneMisread(seed, "dpt.l", box: 2, delta);
     }
 
-    /// <summary>A form read right and confidently except one digit, read <paramref name="delta"/> higher (mod 10),
-    /// confidently, with the truth as runner-up.</summary>
+    /// <summary>A form read right and with near certainty except one digit, read <paramref name="delta"/> higher (mod 10)
+    /// with the truth as its close runner-up.</summary>
     private (FilledForm Form, PageRead Misread) OneMisread(int seed, string key, int box, int delta)
     {
         var (form, truthful) = ReadTruthfully(seed);
@@ -389,7 +400,7 @@ public sealed class FormReaderTests(ReaderFixture f)
     }
 
     /// <summary>A PPWP form filled and photographed, its page read, then every box made to read exactly its truth,
-    /// confidently (bubbles unread).</summary>
+    /// with near certainty (bubbles unread).</summary>
     private (FilledForm Form, PageRead Truthful) ReadTruthfully(int seed)
     {
         var form = f.Fill(ContestId.Ppwp, TallyFields.ToValues(f.Tally(ContestId.Ppwp, seed)), seed);
@@ -412,12 +423,9 @@ public sealed class FormReaderTests(ReaderFixture f)
         {
             int place = (int)Math.Pow(10, field.Boxes.Count - 1 - i);
             bool written = value >= place || place == 1;
-            return new BoxReading(written ? Confident(value / place % 10) : null, null, b.InkFraction);
+            return new BoxReading(written ? NearlyCertain(value / place % 10) : null, null, b.InkFraction);
         }).ToArray(),
     };
-
-    private static DigitReading Confident(int digit) =>
-        new(digit, 0.99, Enumerable.Range(0, 10).Select(d => (d, d == digit ? 0.99 : 0.001)).OrderByDescending(r => r.Item2).ToArray());
 
     private static DigitReading Misread(int wrong, int truth) =>
         new(wrong, 0.7, Enumerable.Range(0, 10).Select(d => (d, d == wrong ? 0.7 : d == truth ? 0.25 : 0.005)).OrderByDescending(r => r.Item2).ToArray());

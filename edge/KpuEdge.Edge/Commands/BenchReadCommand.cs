@@ -29,7 +29,8 @@ public static class BenchReadCommand
         public FieldsToConfirm? FlaggedFieldsPerForm { get; init; }
         /// <summary>The same over the flagged forms only.</summary>
         public FieldsToConfirm? FlaggedFieldsPerFlaggedForm { get; init; }
-        /// <summary>Fields taken by the one-digit rule repair without a human (<see cref="FieldDecision.RepairedByRules"/>).</summary>
+        /// <summary>Fields taken without a human with another value than read: the likeliest reading that keeps every rule
+        /// had another digit there (<see cref="FieldDecision.RepairedByRules"/>).</summary>
         public int FieldsRepairedByRules { get; init; }
         /// <summary>Fields whose disagreeing bubbles the rules overruled (<see cref="FieldDecision.BubblesOverruledByRules"/>).</summary>
         public int FieldsBubblesOverruledByRules { get; init; }
@@ -56,7 +57,7 @@ public static class BenchReadCommand
         {
             Console.WriteLine($"forms {figures.Forms} ({figures.Pages} pages, {settings.Contest}, digits: {figures.Digits})");
             Console.WriteLine($"digit_accuracy {figures.DigitAccuracy:P2} (Sirekap 2024 ≈ 89%)   blank boxes right {figures.BlankAccuracy:P2}");
-            Console.WriteLine($"field_accuracy {figures.FieldAccuracy:P2} (value proposed to the KPPS, rule repairs included; as read before repairs {figures.FieldAccuracyRaw:P2})");
+            Console.WriteLine($"field_accuracy {figures.FieldAccuracy:P2} (value proposed to the KPPS, the rules' reading included; as read {figures.FieldAccuracyRaw:P2})");
             Console.WriteLine($"forms_auto_accepted {figures.FormsAutoAccepted}   forms_flagged {figures.FormsFlagged}   forms_undetected_wrong {figures.FormsUndetectedWrong}");
             Console.WriteLine($"flagged fields by reason: {string.Join(", ", figures.FlagsByReason.Select(p => $"{p.Key} {p.Value}"))}");
             Console.WriteLine($"most frequent misreads (truth→read): {string.Join(", ", figures.Misreads.Select(p => $"{p.Key} {p.Value}"))}");
@@ -205,8 +206,8 @@ public static class BenchReadCommand
             | figure | value | target / reference |
             |---|---:|---|
             | digit_accuracy | {f.DigitAccuracy:P2} | Sirekap 2024 ≈ 89% per digit |
-            | field_accuracy (value the reader proposes, its rule repairs included) | {f.FieldAccuracy:P2} | ≥ 99% |
-            | fields right as read, before rule repairs | {f.FieldAccuracyRaw:P2} | |
+            | field_accuracy (value the reader proposes: the likeliest reading that keeps every rule, where there is one) | {f.FieldAccuracy:P2} | ≥ 99% |
+            | fields right as read (each box's likeliest digit), before the rules | {f.FieldAccuracyRaw:P2} | |
             | forms | {f.Forms} ({f.Pages} pages) | |
             | forms_auto_accepted | {f.FormsAutoAccepted} | |
             | forms_flagged (a human confirms the flagged fields) | {f.FormsFlagged} | |
@@ -214,12 +215,12 @@ public static class BenchReadCommand
             | ms_per_page_median (p95) | {f.MsPerPageMedian:F0} ({f.MsPerPageP95:F0}) | ≤ 250 ms |
             | flagged_fields_per_form: mean (median, p95) — the KPPS's confirmations | {f.FlaggedFieldsPerForm?.Mean:F2} ({f.FlaggedFieldsPerForm?.Median}, {f.FlaggedFieldsPerForm?.P95}) | |
             | flagged_fields_per_flagged_form: mean (median, p95) | {f.FlaggedFieldsPerFlaggedForm?.Mean:F2} ({f.FlaggedFieldsPerFlaggedForm?.Median}, {f.FlaggedFieldsPerFlaggedForm?.P95}) | |
-            | fields_repaired_by_rules (the one single-digit mend of every broken rule, or by far the likeliest; no human) | {f.FieldsRepairedByRules} | |
+            | fields_repaired_by_rules (taken without a human with another value than read: the likeliest reading that keeps every rule, holding ≥ 99.9% of their probability) | {f.FieldsRepairedByRules} | |
             | fields_bubbles_overruled_by_rules (confident handwriting keeps every rule, the bubbles' value breaks one) | {f.FieldsBubblesOverruledByRules} | |
 
             Flagged fields by reason: {string.Join(", ", f.FlagsByReason.Select(p => $"{p.Key} {p.Value}"))}.
             Most frequent digit misreads (truth→read): {string.Join(", ", f.Misreads.Select(p => $"{p.Key} {p.Value}"))}.
-            Flagged forms whose proposed values (rule repairs included) are all right: {f.FormsFlaggedWithRightSuggestion}.
+            Flagged forms whose proposed values (the rules' reading included) are all right: {f.FormsFlaggedWithRightSuggestion}.
 
             """;
         BenchmarkFile.WriteSection(settings.Output!, $"read-{settings.Contest}", body);

@@ -43,7 +43,7 @@ public sealed class FormScanner : IDisposable
                 throw new ScanException(ScanErrors.WrongTps, $"Halaman dari TPS berbeda: {first.Tps} dan {read.Tag.Tps}.");
         }
         var ballot = _election.Ballots(_tree).For(first.Contest, first.Tps)!;
-        return FormDecider.Decide(ballot, first.Tps, _pages.LayoutFor(ballot), reads, _classifier.ConfidentThreshold);
+        return FormDecider.Decide(ballot, first.Tps, _pages.LayoutFor(ballot), reads, new FormDecider.Settings(_classifier.ConfidentThreshold));
     }
 
     public void Dispose()
