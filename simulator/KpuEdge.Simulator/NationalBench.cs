@@ -100,6 +100,7 @@ public static class NationalBench
             {
                 try { await Task.Delay(TimeSpan.FromSeconds(5), progressStop.Token); }
                 catch (OperationCanceledException) { break; }
+                if (!run.IsRunning) continue; // every form answered: the run's table follows
                 long now = Interlocked.Read(ref done);
                 var at = run.Elapsed;
                 var recent = latencies.AsSpan((int)last, (int)(now - last)).ToArray();
@@ -182,24 +183,24 @@ public static class NationalBench
                 }
             });
         run.Stop();
+        var sinceLastReceipt = Stopwatch.StartNew();
+        long logSize = single?.Log.Size ?? 0;
+        // The last forms' way to the nation is measured too: the probe stops once the nation counts them all.
+        var drain = Stopwatch.StartNew();
+        while (drain.Elapsed < TimeSpan.FromSeconds(30) && national.Pending > 0) await Task.Delay(100, cancellationToken);
         // How far the public tree runs behind: from the last receipt until the tree is current to a checkpoint holding every form.
         var treeLag = TimeSpan.Zero;
         if (settings.ReadClients > 0)
         {
-            var caughtUp = Stopwatch.StartNew();
-            long logSize = single!.Log.Size;
-            while (caughtUp.Elapsed < TimeSpan.FromMinutes(30))
+            while (sinceLastReceipt.Elapsed < TimeSpan.FromMinutes(30))
             {
                 using var manifest = await api.GetAsync("pemilu/snapshot.json", cancellationToken);
                 if (manifest.IsSuccessStatusCode && System.Text.Json.JsonDocument.Parse(await manifest.Content.ReadAsStringAsync(cancellationToken))
                         .RootElement.GetProperty("checkpoint").GetProperty("size").GetInt64() >= logSize) break;
                 await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken);
             }
-            treeLag = caughtUp.Elapsed;
+            treeLag = sinceLastReceipt.Elapsed;
         }
-        // The last forms' way to the nation is measured too: the probe stops once the nation counts them all.
-        var drain = Stopwatch.StartNew();
-        while (drain.Elapsed < TimeSpan.FromSeconds(30) && national.Pending > 0) await Task.Delay(100, cancellationToken);
         await progressStop.CancelAsync();
         await Task.WhenAll(progress, probes);
         var toNation = national.Sorted();

@@ -144,14 +144,16 @@ public sealed class ApiLoad(HttpClient api, IReadOnlyList<RegionCode> regions, d
 /// <summary>
 /// The public tree's files read as the public would while the ingest runs: <c>clients</c> readers over keep-alive
 /// connections, each asking for its next file as soon as the last one came (gzip, as browsers ask), four region files
-/// (the nation, provinces, kabupaten/kota and kecamatan of the sample, every contest) to one TPS file. Starts once the
-/// first tree is published; requests/s and latency are kept apart for region and TPS files.
+/// (the nation, provinces, kabupaten/kota and kecamatan of the sample, every contest) to one TPS file; a file not
+/// published yet (404) is asked again only 10 s later. Starts once the first tree is published; files served per
+/// second and latency are kept apart for region and TPS files.
 /// </summary>
 public sealed class PublicReadLoad(Uri baseAddress, IReadOnlyList<string> regionFiles, IReadOnlyList<string> tpsFiles, int clients, int seed)
 {
     public sealed record Figures(long Requests, double PerSecond, double P50, double P99, long NotYetPublished);
 
     private readonly ConcurrentBag<List<double>> _region = [], _tps = [];
+    private readonly ConcurrentDictionary<string, long> _absentUntil = new(StringComparer.Ordinal);
     private long _errors, _notFound, _tpsNotFound;
     private TimeSpan _elapsed;
 
@@ -181,14 +183,30 @@ public sealed class PublicReadLoad(Uri baseAddress, IReadOnlyList<string> region
             while (!cancellationToken.IsCancellationRequested)
             {
                 bool isTps = tpsFiles.Count > 0 && random.Next(5) == 0;
-                var path = isTps ? tpsFiles[random.Next(tpsFiles.Count)] : regionFiles[random.Next(regionFiles.Count)];
+                string path = "";
+                // A reader who found nothing there comes back later, as a person would: the rate measures files served.
+                for (int tries = 0; tries < 8 && path.Length == 0; tries++)
+                {
+                    var pick = isTps ? tpsFiles[random.Next(tpsFiles.Count)] : regionFiles[random.Next(regionFiles.Count)];
+                    if (!_absentUntil.TryGetValue(pick, out long until) || Stopwatch.GetTimestamp() >= until) path = pick;
+                }
+                if (path.Length == 0)
+                {
+                    try { await Task.Delay(50, cancellationToken); }
+                    catch (OperationCanceledException) { break; }
+                    continue;
+                }
                 long at = Stopwatch.GetTimestamp();
                 try
                 {
                     using var response = await http.GetAsync(path, cancellationToken);
                     await response.Content.ReadAsByteArrayAsync(cancellationToken);
                     // Not published yet (a region or TPS whose first form the tree has not reached): counted apart, not timed.
-                    if (response.StatusCode == System.Net.HttpStatusCode.NotFound) Interlocked.Increment(ref isTps ? ref _tpsNotFound : ref _notFound);
+                    if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+                    {
+                        Interlocked.Increment(ref isTps ? ref _tpsNotFound : ref _notFound);
+                        _absentUntil[path] = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
+                    }
                     else if (!response.IsSuccessStatusCode) Interlocked.Increment(ref _errors);
                     else (isTps ? tps : region).Add(Stopwatch.GetElapsedTime(at).TotalMilliseconds);
                 }
