@@ -213,7 +213,9 @@ public sealed class PublicTreeBuilder(
                 {
                     status = PpkFormStatus.Text(ppk.Review),
                     counted = ppk.Counted?.ToString(),
-                    statements = ppk.Statements.Select(x => PpkApi.StatementJson(x, withWire: true)),
+                    // A correction's signed bytes, for the reader's browser to check the numbers it counts; a verification
+                    // may name 500 forms, and is at the API (statements/{hash}) rather than copied into each of them.
+                    statements = ppk.Statements.Select(x => PpkApi.StatementJson(x, withWire: x.Kind == PpkStatementKind.Correction)),
                 }, Json),
                 ["versions"] = JsonSerializer.SerializeToNode(versions.TakeLast(VersionsListed).Select(v => new
                 {
