@@ -9,9 +9,10 @@ namespace KpuEdge.Cloud.Api;
 
 /// <summary>
 /// Serves the public tree (<see cref="PublicTreeBuilder"/>) under <c>/pemilu/</c> and <c>/wilayah/</c> as a CDN would:
-/// only paths <see cref="PublicTreePaths.TryResolve"/> maps onto a file of the tree, the gzip twin written beside each
-/// file when the client takes gzip, an ETag from the file's size and time (304 when it matches), and a short cache
-/// lifetime for results (a build every few seconds), a long one for the region listings (they never change).
+/// only paths <see cref="PublicTreePaths.TryResolve"/> maps onto a file of the tree; gzip when the client takes it (the
+/// twin written beside a region file, a TPS file compressed as it is sent); an ETag from the file's size and time (304
+/// when it matches); a short cache lifetime for results (a build every few seconds), a day for the region listings. The
+/// NIST SP 1500-100 and CSV exports are made of the same files.
 /// </summary>
 public static class PublicTreeApi
 {
