@@ -2,7 +2,6 @@ using System.IO.Compression;
 using KpuEdge.Cloud.Public;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
-using KpuEdge.Core.Protocol;
 using Microsoft.Net.Http.Headers;
 
 namespace KpuEdge.Cloud.Api;
@@ -34,11 +33,11 @@ public static class PublicTreeApi
             if (!TryExportArguments(contest, region, reader, out var c, out var r, out var error)) return error;
             var rows = r.Level + 1;
             if (level is not null && !Enum.TryParse(level, ignoreCase: true, out rows))
-                return Error(400, $"Unknown level '{level}'; one of provinsi, kabkota, kecamatan, desa, tps.");
+                return ApiErrors.Error(400, $"Unknown level '{level}'; one of provinsi, kabkota, kecamatan, desa, tps.");
             if (rows <= r.Level || rows > RegionLevel.Tps)
-                return Error(400, $"Level {rows.ToString().ToLowerInvariant()} does not lie below {r.Level.ToString().ToLowerInvariant()} {r}.");
+                return ApiErrors.Error(400, $"Level {rows.ToString().ToLowerInvariant()} does not lie below {r.Level.ToString().ToLowerInvariant()} {r}.");
             if (reader.CountWithin(r, rows - 1) is var files && files > PublicTreeReader.MaxFilesPerExport)
-                return Error(400, $"Too wide: {files} regions' files for {rows.ToString().ToLowerInvariant()} rows in {r} (at most {PublicTreeReader.MaxFilesPerExport}); ask per province or kab/kota.");
+                return ApiErrors.Error(400, $"Too wide: {files} regions' files for {rows.ToString().ToLowerInvariant()} rows in {r} (at most {PublicTreeReader.MaxFilesPerExport}); ask per province or kab/kota.");
             http.Response.Headers.CacheControl = ResultsCacheControl;
             http.Response.Headers.ContentDisposition = $"attachment; filename=\"kpu-{c.Slug()}-{r}-{rows.ToString().ToLowerInvariant()}.csv\"";
             return Results.Text(CsvExport.Write(reader, c, r, rows), "text/csv; charset=utf-8");
@@ -52,33 +51,32 @@ public static class PublicTreeApi
         error = Results.Empty;
         if (!Contests.TryParseSlug(contest, out contestId))
         {
-            error = Error(400, $"Unknown contest '{contest}'; one of {string.Join(", ", Contests.All.Select(c => c.Slug()))}.");
+            error = ApiErrors.Error(400, $"Unknown contest '{contest}'; one of {string.Join(", ", Contests.All.Select(c => c.Slug()))}.");
             return false;
         }
         if (!RegionCode.TryParse(region, out code))
         {
-            error = Error(400, $"'{region}' is not a region code (2, 4, 6, 10 or 13 digits, or 0 for the nation).");
+            error = ApiErrors.Error(400, $"'{region}' is not a region code (2, 4, 6, 10 or 13 digits, or 0 for the nation).");
             return false;
         }
         var tree = reader.Context.Tree;
         bool known = code.Level == RegionLevel.Tps ? tree.Contains(TpsCode.Parse(code.Value)) : tree.TryGet(code, out _);
         if (!known)
         {
-            error = Error(404, $"No region {region}.");
+            error = ApiErrors.Error(404, $"No region {region}.");
             return false;
         }
         return true;
     }
 
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, KpuJson.Api, statusCode: status);
 
     private static IResult Serve(HttpContext http, string requestPath, string root)
     {
         if (!PublicTreePaths.TryResolve(requestPath, out var relative, out var problem))
-            return Error(400, problem);
+            return ApiErrors.Error(400, problem);
         var file = new FileInfo(Path.Combine(root, relative));
         if (!file.Exists)
-            return Error(404, $"/{requestPath} has not been published (nothing counted there yet, or no such region).");
+            return ApiErrors.Error(404, $"/{requestPath} has not been published (nothing counted there yet, or no such region).");
         var headers = http.Response.Headers;
         var etag = new EntityTagHeaderValue($"\"{file.Length:x}-{file.LastWriteTimeUtc.Ticks:x}\"");
         headers.ETag = etag.ToString();

@@ -68,13 +68,10 @@ public static class PortalPages
             "text/html; charset=utf-8");
     }
 
-    /// <summary>Scripts and styles from the portal only; data from this origin; photos from this origin.</summary>
+    /// <summary>The screens' headers (scripts and styles from this origin only, no framing), cached as the portal's pages may be.</summary>
     private static void Headers(HttpResponse response, string cacheControl)
     {
-        response.Headers["X-Content-Type-Options"] = "nosniff";
-        response.Headers["X-Frame-Options"] = "DENY";
-        response.Headers["Content-Security-Policy"] =
-            "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
-        response.Headers["Cache-Control"] = cacheControl;
+        ScreenAssets.SecureHeaders(response);
+        response.Headers.CacheControl = cacheControl;
     }
 }

@@ -27,7 +27,7 @@ public static class NistExport
         foreach (var child in children)
             units.Add(Unit(reader, contest, child, rows?[child.Value] is JsonObject row ? Totals(row) : null, null));
 
-        var keys = published?.ChoiceKeys.ToList() ?? DefaultKeys(contest, election);
+        var keys = published?.ChoiceKeys.ToList() ?? PublicTotals.Empty(contest, election).Votes.Select(v => v.Key).ToList();
         var selections = new JsonArray();
         var candidates = new JsonArray();
         var parties = new JsonArray();
@@ -126,11 +126,6 @@ public static class NistExport
         if (parties.Count > 0) report["Party"] = parties;
         return report;
     }
-
-    private static List<string> DefaultKeys(ContestId contest, ElectionDefinition election) =>
-        contest == ContestId.Ppwp ? election.PpwpPairs.Select(p => p.PublicKey).ToList()
-        : contest.IsPartyContest() ? election.Parties.Select(p => p.PublicKey).ToList()
-        : [];
 
     private sealed record UnitTotals(long Registered, long Participated, long Reported);
 
