@@ -115,6 +115,7 @@ public static class CloudHost
         services.AddSingleton<KpuEdge.Cloud.Public.PublicTreeBuilder>();
         services.AddSingleton<KpuEdge.Cloud.Public.PublicTreeMonitor>();
         services.AddSingleton<KpuEdge.Cloud.Public.PublicTreeReader>();
+        services.AddSingleton<KpuEdge.Cloud.Public.PublicFileCache>();
         services.AddHostedService(sp => sp.GetRequiredService<KpuEdge.Cloud.Public.PublicTreeMonitor>());
         services.AddSingleton<RecapService>();
         services.AddSingleton<SubmissionChecker>();

@@ -33,6 +33,9 @@ public sealed class CloudOptions
     /// <summary>How often the public tree is brought up to the newest checkpoint; zero or less: never (it is built on demand).</summary>
     public TimeSpan PublicTreeInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How much of the public tree a node holds in memory to serve it (bytes, LRU); the files stay the truth.</summary>
+    public long PublicCacheBytes { get; set; } = 256L << 20;
+
     /// <summary>
     /// A device registry file (JSON) written by provisioning or the simulator, imported into the ledger's registry at start
     /// and again when it changes; the registry itself lives in the ledger's database.

@@ -118,10 +118,10 @@ public static class NationalBench
         var national = new NationalLatencyProbe(api, TimeSpan.FromMilliseconds(250));
         var apiLoad = new ApiLoad(api, sample.SelectMany(k => (RegionCode[])[RegionCode.Parse(k.Key[..2]), RegionCode.Parse(k.Key[..4]), RegionCode.Parse(k.Key)])
             .Distinct().Prepend(RegionCode.Nasional).ToArray(), settings.ApiRate, settings.Seed);
-        var readers = new PublicReadLoad(nodes[^1].ApiBase,
-            sample.SelectMany(k => (RegionCode[])[RegionCode.Parse(k.Key[..2]), RegionCode.Parse(k.Key[..4]), RegionCode.Parse(k.Key)]).Distinct()
-                .Prepend(RegionCode.Nasional).SelectMany(r => Contests.All.Select(c => KpuEdge.Cloud.Public.PublicTreePaths.Region(c, r))).ToArray(),
-            sample.SelectMany(k => k).Select(t => KpuEdge.Cloud.Public.PublicTreePaths.Tps(ContestId.Ppwp, t)).ToArray(), settings.ReadClients, settings.Seed);
+        var regionFiles = sample.SelectMany(k => (RegionCode[])[RegionCode.Parse(k.Key[..2]), RegionCode.Parse(k.Key[..4]), RegionCode.Parse(k.Key)]).Distinct()
+            .Prepend(RegionCode.Nasional).SelectMany(r => Contests.All.Select(c => KpuEdge.Cloud.Public.PublicTreePaths.Region(c, r))).ToArray();
+        var tpsFiles = sample.SelectMany(k => k).Select(t => KpuEdge.Cloud.Public.PublicTreePaths.Tps(ContestId.Ppwp, t)).ToArray();
+        var readers = new PublicReadLoad(nodes[^1].ApiBase, regionFiles, tpsFiles, settings.ReadClients, settings.Seed);
         var probes = Task.WhenAll(national.RunAsync(progressStop.Token), apiLoad.RunAsync(progressStop.Token), readers.RunAsync(progressStop.Token));
         var pacer = new Pacer(settings.Rate);
 
@@ -206,6 +206,18 @@ public static class NationalBench
         var toNation = national.Sorted();
         var (apiRequests, apiP50, apiP99) = apiLoad.Figures();
         var (regionReads, tpsReads) = readers.Results();
+        // The read path alone: the same readers for 20 s once the ingest is over and the tree current (what a node
+        // serves when reading is all it does).
+        PublicReadLoad.Figures? regionAlone = null, tpsAlone = null;
+        long readErrors = readers.Errors;
+        if (settings.ReadClients > 0)
+        {
+            var alone = new PublicReadLoad(nodes[^1].ApiBase, regionFiles, tpsFiles, settings.ReadClients, settings.Seed + 1);
+            using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
+                await alone.RunAsync(stop.Token);
+            (regionAlone, tpsAlone) = alone.Results();
+            readErrors += alone.Errors;
+        }
 
         // The whole public tree written again from the ledger into an empty folder (as after losing it, or for a mirror),
         // by the node's own builder code beside the node's periodic one; then the portal as a reader on a phone over 3G sees it.
@@ -296,6 +308,8 @@ public static class NationalBench
         {
             table.AddRow($"Public tree, {settings.ReadClients} readers: region files", ReadLine(regionReads));
             table.AddRow("Public tree: TPS files", ReadLine(tpsReads));
+            table.AddRow("Public tree, read alone: region files", ReadLine(regionAlone!));
+            table.AddRow("Public tree, read alone: TPS files", ReadLine(tpsAlone!));
             table.AddRow("Public tree current to every form, after the last receipt", $"{treeLag.TotalSeconds:F1} s");
             table.AddRow("Public tree written again from the ledger", rebuild!.Line);
             table.AddRow("Portal on 3G, CPU 4× slower (cold)", Markup.Escape(PortalLine(portal!)));
@@ -327,6 +341,8 @@ public static class NationalBench
             {(settings.ReadClients > 0 ? $"""
             | public tree during the run, {settings.ReadClients} readers, region files (nation, provinces, kab/kota, kecamatan; 5 contests; gzip) | {ReadLine(regionReads)} |
             | public tree during the run: TPS files | {ReadLine(tpsReads)} |
+            | public tree read alone (20 s after the ingest), region files | {ReadLine(regionAlone!)} |
+            | public tree read alone: TPS files | {ReadLine(tpsAlone!)} |
             | the public tree current to every form (a build every 5 s), after the last receipt | {treeLag.TotalSeconds:F1} s |
             | public tree written again from the ledger into an empty folder (every TPS, region, listing and flag file) | {rebuild!.Line} |
             | the portal over Chrome DevTools' "3G" (562.5 ms, 1.44 Mbit/s down) with the CPU 4× slower, each page cold | {PortalLine(portal!)} |
@@ -344,7 +360,7 @@ public static class NationalBench
             + (settings.ReadClients > 0 ? ", the public reading the tree" : "");
         BenchmarkFile.WriteSection(settings.Output, key, $"## {title} (`kpu-sim bench national`)\n\n" + md);
         console.MarkupLine($"Recorded in {Markup.Escape(settings.Output)}.");
-        return problems.Count == 0 && failed == 0 && rejected.IsEmpty && readers.Errors == 0 ? 0 : 1;
+        return problems.Count == 0 && failed == 0 && rejected.IsEmpty && readErrors == 0 ? 0 : 1;
     }
 
     private sealed record PublicTreeRebuild(TimeSpan Elapsed, int TpsFiles, int RegionFiles, long LogSize, long Bytes)

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using KpuEdge.Cloud.Public;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
@@ -8,9 +7,9 @@ namespace KpuEdge.Cloud.Api;
 
 /// <summary>
 /// Serves the public tree (<see cref="PublicTreeBuilder"/>) under <c>/pemilu/</c> and <c>/wilayah/</c> as a CDN would:
-/// only paths <see cref="PublicTreePaths.TryResolve"/> maps onto a file of the tree; gzip when the client takes it (the
-/// twin written beside a region file, a TPS file compressed as it is sent); an ETag from the file's size and time (304
-/// when it matches); a short cache lifetime for results (a build every few seconds), a day for the region listings. The
+/// only paths <see cref="PublicTreePaths.TryResolve"/> maps onto a file of the tree, from memory while the file is
+/// unchanged (<see cref="PublicFileCache"/>); gzip when the client takes it (the twin written beside a region file, a TPS
+/// file compressed once per version); an ETag from the file's size and time (304 when it matches); a short cache lifetime for results (a build every few seconds), a day for the region listings. The
 /// NIST SP 1500-100 and CSV exports are made of the same files.
 /// </summary>
 public static class PublicTreeApi
@@ -20,8 +19,8 @@ public static class PublicTreeApi
 
     public static void MapPublicTree(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/pemilu/{**path}", (HttpContext http, string? path, PublicTreeBuilder tree) => Serve(http, "pemilu/" + path, tree.Root));
-        app.MapGet("/wilayah/{**path}", (HttpContext http, string? path, PublicTreeBuilder tree) => Serve(http, "wilayah/" + path, tree.Root));
+        app.MapGet("/pemilu/{**path}", (HttpContext http, string? path, PublicTreeBuilder tree, PublicFileCache files) => Serve(http, "pemilu/" + path, tree.Root, files));
+        app.MapGet("/wilayah/{**path}", (HttpContext http, string? path, PublicTreeBuilder tree, PublicFileCache files) => Serve(http, "wilayah/" + path, tree.Root, files));
         app.MapGet("/api/v1/export/nist/{contest}/{region}", (HttpContext http, string contest, string region, PublicTreeReader reader) =>
         {
             if (!TryExportArguments(contest, region, reader, out var c, out var r, out var error)) return error;
@@ -70,31 +69,23 @@ public static class PublicTreeApi
     }
 
 
-    private static IResult Serve(HttpContext http, string requestPath, string root)
+    private static IResult Serve(HttpContext http, string requestPath, string root, PublicFileCache files)
     {
         if (!PublicTreePaths.TryResolve(requestPath, out var relative, out var problem))
             return ApiErrors.Error(400, problem);
-        var file = new FileInfo(Path.Combine(root, relative));
-        if (!file.Exists)
+        if (files.Get(Path.Combine(root, relative)) is not { } file)
             return ApiErrors.Error(404, $"/{requestPath} has not been published (nothing counted there yet, or no such region).");
         var headers = http.Response.Headers;
-        var etag = new EntityTagHeaderValue($"\"{file.Length:x}-{file.LastWriteTimeUtc.Ticks:x}\"");
-        headers.ETag = etag.ToString();
+        var etag = new EntityTagHeaderValue(file.ETag);
+        headers.ETag = file.ETag;
         headers.CacheControl = relative.StartsWith("wilayah/", StringComparison.Ordinal) ? ListingCacheControl : ResultsCacheControl;
         headers.Vary = HeaderNames.AcceptEncoding;
         headers.AccessControlAllowOrigin = "*";
         if (http.Request.GetTypedHeaders().IfNoneMatch.Any(t => t.Compare(etag, useStrongComparison: false)))
             return Results.StatusCode(StatusCodes.Status304NotModified);
         if (!http.Request.Headers.AcceptEncoding.ToString().Contains("gzip", StringComparison.OrdinalIgnoreCase))
-            return Results.File(file.FullName, "application/json; charset=utf-8");
+            return Results.Bytes(file.Plain, "application/json; charset=utf-8");
         headers.ContentEncoding = "gzip";
-        var gzip = new FileInfo(file.FullName + ".gz");
-        if (gzip.Exists) return Results.File(gzip.FullName, "application/json; charset=utf-8");
-        // A TPS file has no twin: compressed now (a few kilobytes).
-        var compressed = new MemoryStream();
-        using (var zip = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
-        using (var source = file.OpenRead())
-            source.CopyTo(zip);
-        return Results.Bytes(compressed.ToArray(), "application/json; charset=utf-8");
+        return Results.Bytes(file.Gzip, "application/json; charset=utf-8");
     }
 }

@@ -459,13 +459,16 @@ public sealed class PublicTreeBuilder(
         var folder = Path.GetDirectoryName(path)!;
         if (_folders.TryAdd(folder, 0)) Directory.CreateDirectory(folder);
         var temp = $"{path}.{Environment.CurrentManagedThreadId}.tmp";
+        // The twin goes first: whoever sees the new file finds a twin at least as new (PublicFileCache relies on it).
+        if (gzipTwin)
+        {
+            using (var gz = File.Create(temp))
+            using (var zip = new GZipStream(gz, CompressionLevel.Fastest))
+                zip.Write(bytes);
+            File.Move(temp, path + ".gz", overwrite: true);
+        }
         File.WriteAllBytes(temp, bytes);
         File.Move(temp, path, overwrite: true);
-        if (!gzipTwin) return;
-        using (var gz = File.Create(temp))
-        using (var zip = new GZipStream(gz, CompressionLevel.Fastest))
-            zip.Write(bytes);
-        File.Move(temp, path + ".gz", overwrite: true);
     }
 
     private static string Ts(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
