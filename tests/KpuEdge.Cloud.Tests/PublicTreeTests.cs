@@ -101,7 +101,9 @@ public sealed class PublicTreeTests(CloudFixture fixture) : IClassFixture<CloudF
         Assert.Equal(build.ToSize, manifest.GetProperty("checkpoint").GetProperty("size").GetInt64());
         Assert.Contains(fixture.Cloud.Log.Latest.Note.Split('\n')[0], manifest.GetProperty("checkpoint").GetProperty("note").GetString());
 
-        // A correction later: the next build rewrites that TPS and its regions only, and the tree follows.
+        // A correction later: the next build rewrites that TPS and its regions only, and the tree follows (the node's
+        // in-memory copy of a file it served before serves no longer).
+        Assert.Equal(1, (await GetJsonAsync($"pemilu/hhcw/ppwp/13/1371/137101/{b.Tps.Desa}/{b.Tps}.json")).GetProperty("versions_total").GetInt32());
         await SendAsync(b, new SignedSubmissionSpec(ContestId.Ppwp, 5, "Salah salin angka pasangan 1"));
         var next = await fixture.Cloud.BuildPublicTreeAsync();
         Assert.NotNull(next);
@@ -249,6 +251,63 @@ public sealed class PublicTreeTests(CloudFixture fixture) : IClassFixture<CloudF
             Assert.True((int)response.StatusCode == status, $"{bad}: {(int)response.StatusCode}");
             Assert.Contains("error", await response.Content.ReadAsStringAsync());
         }
+    }
+
+    [Fact]
+    public async Task Kpu_verify_proves_a_csv_export_against_the_log_and_finds_a_changed_number_root_or_row()
+    {
+        // A desa of Kota Bandung of its own: a device's two versions, a PPK's plenary correction of another TPS, DPD too.
+        const string desa = "3273021001";
+        var a = fixture.NewDevice(TpsIn(desa, 0));
+        var b = fixture.NewDevice(TpsIn(desa, 1));
+        await SendAsync(a, new SignedSubmissionSpec(ContestId.Ppwp, 21), new SignedSubmissionSpec(ContestId.Dpd, 21),
+            new SignedSubmissionSpec(ContestId.Ppwp, 22, "Salah salin jumlah suara sah"));
+        var form = b.Next(ContestId.Ppwp, seed: 23);
+        await using (var client = await b.ConnectAsync())
+            Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitAsync(form, ReceiptTimeout)).Status);
+        var kecamatan = b.Tps.Region.AncestorAt(RegionLevel.Kecamatan);
+        var station = new TestStation(fixture.Pki.Pki.IssueDevice($"ppk-{kecamatan}-export", KpuEdge.Crypto.Pki.KpuRole.Ppk, kecamatan.Value), fixture);
+        await using (var client = await station.ConnectAsync())
+            Assert.Equal(ReceiptStatus.Accepted, (await client.SubmitStatementAsync(station.Correct(new(b.Tps, ContestId.Ppwp, form.Hash),
+                "Pleno PPK: dihitung ulang", TestStation.Corrected(form.Submission.Tally, moved: 4)), ReceiptTimeout)).Status);
+        Assert.NotNull(await fixture.Cloud.BuildPublicTreeAsync());
+
+        var verifier = new KpuEdge.Verify.Verifier(fixture.Http);
+        Task<KpuEdge.Verify.VerificationReport> VerifyAsync(string csv) => verifier.VerifyExportAsync(fixture.Cloud.ApiBase, fixture.Pki.LogKey, csv);
+        static string Describe(KpuEdge.Verify.VerificationReport r) => string.Join("\n", r.Checks.Select(c => $"{c.Name} {c.Status} {c.Error} {c.Detail}")) + r.ErrorDetail;
+
+        // Genuine exports at three levels and two contests: every row the log's count, the checkpoint the log's own.
+        var tpsRows = await fixture.Http.GetStringAsync($"api/v1/export/csv/ppwp/{desa}");
+        foreach (var csv in new[] { tpsRows, await fixture.Http.GetStringAsync("api/v1/export/csv/ppwp/3273?level=desa"),
+                     await fixture.Http.GetStringAsync($"api/v1/export/csv/dpd/{desa}"), await fixture.Http.GetStringAsync("api/v1/export/csv/ppwp/32") })
+        {
+            var report = await VerifyAsync(csv);
+            Assert.True(report.Ok, csv.Split('\n')[0] + "\n" + Describe(report));
+            Assert.Equal(["export_format", "checkpoint_signature", "entries", "root", "checkpoint", "numbers", "tps_total"], report.Checks.Select(c => c.Name));
+        }
+        var genuine = await VerifyAsync(tpsRows);
+        Assert.Equal("2", genuine.Facts["forms_counted"]);
+        Assert.Equal("1", genuine.Facts["ppk_corrections_counted"]);
+
+        // One vote moved in a row: the row and column named.
+        var lines = tpsRows.Split('\n');
+        int row = Array.FindIndex(lines, l => l.StartsWith(b.Tps.Value));
+        var cells = lines[row].Split(',');
+        cells[2] = (long.Parse(cells[2]) + 1).ToString();
+        var changed = await VerifyAsync(string.Join('\n', lines.Select((l, i) => i == row ? string.Join(',', cells) : l)));
+        Assert.False(changed.Ok);
+        Assert.Equal("export_mismatch", changed["numbers"]!.Error);
+        Assert.Contains($"{b.Tps} 100025", changed["numbers"]!.Detail);
+        // A row left out: the counted TPS without a row is named.
+        var dropped = await VerifyAsync(string.Join('\n', lines.Where((_, i) => i != row)));
+        Assert.Contains($"{b.Tps} has 1 counted forms but no row", dropped["numbers"]!.Detail);
+        // A checkpoint the log never had: its root differs from what the entries hash to.
+        var forged = await VerifyAsync(tpsRows.Replace(lines[1][(lines[1].IndexOf("root=") + 5)..][..64], new string('a', 64)));
+        Assert.Equal(KpuEdge.Crypto.Transparency.LogErrors.RootMismatch, forged["root"]!.Error);
+        // Not an export at all.
+        var garbage = await VerifyAsync("kode,nama\n1,2\n");
+        Assert.Equal("bad_export", garbage["export_format"]!.Error);
+        Assert.Equal(1, garbage.ExitCode);
     }
 }
 

@@ -191,8 +191,25 @@ public static class Cli
             return Emit(await verifier.VerifyDhasilAsync(uri, logKey, anchors, h, ct), asJson, stdout);
         });
 
+        var exportFile = new Argument<string>("FILE") { Description = "A CSV export (GET /api/v1/export/csv/{contest}/{region}) as downloaded" };
+        var export = new Command("export", "Check a CSV export against the log: its checkpoint is the log's (entries hash to its root, a prefix of the signed tree), and every row is the log's count.")
+            { exportFile, log, key, json };
+        export.SetAction(async (parse, ct) =>
+        {
+            var report = new VerificationReport("export");
+            bool asJson = parse.GetValue(json);
+            if (!TryLogAndKey(parse.GetValue(log)!, parse.GetValue(key)!, report, out var uri, out var logKey)
+                || !TryReadText(parse.GetValue(exportFile)!, report, out string? csv))
+                return Emit(report, asJson, stdout);
+            bool showProgress = !asJson && ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+            var progress = showProgress ? new Progress<(long Done, long Total)>(p => stderr.Write($"\r  {p.Done:N0} / {p.Total:N0} entries")) : null;
+            report = await verifier.VerifyExportAsync(uri, logKey, csv, progress, ct);
+            if (showProgress) stderr.WriteLine();
+            return Emit(report, asJson, stdout);
+        });
+
         var root = new RootCommand("kpu-verify: check KPU election results yourself — signed submissions, device certificates, PPK statements, the transparency log.")
-            { submission, inclusion, consistency, qr, image, dhasil, audit };
+            { submission, inclusion, consistency, qr, image, dhasil, export, audit };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

@@ -318,51 +318,20 @@ public sealed partial class Verifier(HttpClient http)
         var malformed = new List<string>();
         var seen = new Dictionary<string, long>(StringComparer.Ordinal);
         var duplicates = new List<string>();
-        while (tree.Size < checkpoint.Size)
-        {
-            long start = tree.Size, end = Math.Min(checkpoint.Size, start + AuditPageSize);
-            EntriesAnswer page;
-            try
+        if (!await ReadEntriesAsync(client, checkpoint.Size, report, (index, entry) =>
             {
-                page = await client.EntriesAsync(start, end, cancellationToken);
-            }
-            catch (LogApiException e) when (e.Status is not null)
-            {
-                return Done(report, Check.Fail("entries", LogErrors.RootMismatch, $"The log does not serve entries {start}..{end - 1} of the {checkpoint.Size} it signed: {e.Message}"));
-            }
-            catch (LogApiException e)
-            {
-                return report.CannotCheck("log_unreachable", e.Message);
-            }
-            if (page.Start != start)
-                return Done(report, Check.Fail("entries", LogErrors.RootMismatch, $"Asked for entries from {start}; the log answered from {page.Start}."));
-            if (page.Entries.Length == 0)
-                return Done(report, Check.Fail("entries", LogErrors.RootMismatch, $"The log signed {checkpoint.Size} entries but serves only {start}."));
-            foreach (string text in page.Entries.Take((int)(end - start)))
-            {
-                long index = tree.Size;
-                byte[] entry;
-                try
-                {
-                    entry = Convert.FromBase64String(text);
-                }
-                catch (FormatException)
-                {
-                    return Done(report, Check.Fail("entries", LogErrors.MalformedEntry, $"Entry {index} is not base64."));
-                }
                 tree.Append(entry);
                 if (!LogEntry.TryDecode(entry, out var decoded, out string? error))
                 {
                     if (malformed.Count < 10) malformed.Add($"{index} ({error})");
-                    continue;
+                    return;
                 }
                 if (decoded.Type == LogEntryType.Submission) submissions++;
                 else revocations++;
                 string leaf = Convert.ToHexStringLower(SHA256.HashData(entry));
                 if (!seen.TryAdd(leaf, index) && duplicates.Count < 10) duplicates.Add($"{index} = {seen[leaf]}");
-            }
-            progress?.Report((tree.Size, checkpoint.Size));
-        }
+            }, progress, cancellationToken))
+            return report;
         report.Add(Check.Pass("entries", $"Downloaded all {checkpoint.Size} entries."));
         var root = tree.Root(checkpoint.Size);
         report.Add(root.AsSpan().SequenceEqual(checkpoint.RootHash)
@@ -378,6 +347,62 @@ public sealed partial class Verifier(HttpClient http)
         report.Fact("submissions", submissions);
         report.Fact("revocations", revocations);
         return report;
+    }
+
+    /// <summary>
+    /// Every entry [0, <paramref name="size"/>) the log serves, page by page, each to <paramref name="each"/> in index
+    /// order. False (with a failed "entries" check, or "cannot check" when the log is unreachable) when it does not serve
+    /// them all; the caller compares what they hash to with a signed root.
+    /// </summary>
+    private static async Task<bool> ReadEntriesAsync(LogClient client, long size, VerificationReport report, Action<long, byte[]> each,
+        IProgress<(long Done, long Total)>? progress, CancellationToken cancellationToken)
+    {
+        long next = 0;
+        while (next < size)
+        {
+            long start = next, end = Math.Min(size, start + AuditPageSize);
+            EntriesAnswer page;
+            try
+            {
+                page = await client.EntriesAsync(start, end, cancellationToken);
+            }
+            catch (LogApiException e) when (e.Status is not null)
+            {
+                report.Add(Check.Fail("entries", LogErrors.RootMismatch, $"The log does not serve entries {start}..{end - 1} of the {size} it signed: {e.Message}"));
+                return false;
+            }
+            catch (LogApiException e)
+            {
+                report.CannotCheck("log_unreachable", e.Message);
+                return false;
+            }
+            if (page.Start != start)
+            {
+                report.Add(Check.Fail("entries", LogErrors.RootMismatch, $"Asked for entries from {start}; the log answered from {page.Start}."));
+                return false;
+            }
+            if (page.Entries.Length == 0)
+            {
+                report.Add(Check.Fail("entries", LogErrors.RootMismatch, $"The log signed {size} entries but serves only {start}."));
+                return false;
+            }
+            foreach (string text in page.Entries.Take((int)(end - start)))
+            {
+                byte[] entry;
+                try
+                {
+                    entry = Convert.FromBase64String(text);
+                }
+                catch (FormatException)
+                {
+                    report.Add(Check.Fail("entries", LogErrors.MalformedEntry, $"Entry {next} is not base64."));
+                    return false;
+                }
+                each(next++, entry);
+            }
+            progress?.Report((next, size));
+        }
+        return true;
     }
 
     /// <summary>Adds the inclusion checks; returns the entry when it is proven in a signed tree and is the one asked about.</summary>
