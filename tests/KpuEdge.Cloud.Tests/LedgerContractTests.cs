@@ -545,6 +545,9 @@ public abstract class LedgerContractTests : IAsyncLifetime
         Assert.Equal([Page(image, 1, Tps[0], ContestId.Ppwp, "a/1"), Page(image, 2, Tps[0], ContestId.Ppwp, "a/2")], await Ledger.ImagePagesAsync(image));
         Assert.Equal(["a/1", "a/2", "b/1"], (await Ledger.ImagesForTpsAsync(Tps[0])).Select(p => p.Path));
         Assert.Empty(await Ledger.ImagesForTpsAsync(Tps[2]));
+        Assert.Equal(Tps[0].Desa, Tps[1].Desa); // the first TPS of Kota Padang share a desa
+        Assert.Equal(["a/1", "a/2", "b/1", "c/1"], (await Ledger.ImagesForDesaAsync(Tps[0].Desa)).Select(p => p.Path));
+        Assert.Empty(await Ledger.ImagesForDesaAsync(RegionCode.Parse("9171011001")));
     }
 
     [Fact]

@@ -12,8 +12,9 @@ namespace KpuEdge.Verify;
 
 /// <summary>
 /// A CSV export of the public tree (<c>GET /api/v1/export/csv/{contest}/{region}</c>), read back: the contest, region and
-/// row level its first comment line names, the checkpoint (size and root) its second names, what each choice column is
-/// (<c># {key} = {ballot number} {name}</c>; a DPD column's key is its candidate's key), and its rows.
+/// row level its first comment line names, the newest checkpoint (size and root) its second names, what each choice
+/// column is (<c># {key} = {ballot number} {name}</c>; a DPD column's key is its candidate's key), and its rows, each
+/// with the log size it is the count at (its <c>checkpoint</c> column, at most the newest).
 /// </summary>
 public sealed record CsvExportFile(ContestId Contest, RegionCode Region, RegionLevel Level, long Size, byte[] Root,
     IReadOnlyList<CsvExportFile.Column> Choices, IReadOnlyList<CsvExportFile.Row> Rows)
@@ -21,8 +22,9 @@ public sealed record CsvExportFile(ContestId Contest, RegionCode Region, RegionL
     /// <summary>A choice column: its public key (the header's) and the recap key its votes are counted under.</summary>
     public sealed record Column(string PublicKey, string RecapKey);
 
-    /// <summary>A row: its region (or TPS) code and every number column by name; a blank cell (nothing counted) is null.</summary>
-    public sealed record Row(string Code, IReadOnlyDictionary<string, long?> Numbers);
+    /// <summary>A row: its region (or TPS) code, every number column by name (a blank cell, nothing counted, is null), and
+    /// the log size it is the count at.</summary>
+    public sealed record Row(string Code, IReadOnlyDictionary<string, long?> Numbers, long Size);
 
     /// <summary>The administrative columns, in file order, that the log decides.</summary>
     public static readonly string[] Administrative = ["suara_sah", "suara_tidak_sah", "suara_total", "pemilih_dpt_j", "pengguna_total_j", "tps_dilaporkan"];
@@ -65,8 +67,8 @@ public sealed record CsvExportFile(ContestId Contest, RegionCode Region, RegionL
                 .FromText(string.Join('\n', lines[header..]));
             var names = reader.Header.ColNames;
             if (names.Count < 2 + Administrative.Length || names[0] != "kode" || names[1] != "nama"
-                || !Administrative.All(a => names.Contains(a)))
-                return Fail($"The header is not kode,nama,<choices>,{string.Join(',', Administrative)},tps_total.", out problem);
+                || !Administrative.All(a => names.Contains(a)) || !names.Contains("checkpoint"))
+                return Fail($"The header is not kode,nama,<choices>,{string.Join(',', Administrative)},tps_total,checkpoint.", out problem);
             foreach (var key in names.Skip(2).TakeWhile(n => n != Administrative[0]))
             {
                 // A pair's or party's column names its ballot number first in its label; a DPD candidate's key is its recap key.
@@ -85,7 +87,9 @@ public sealed record CsvExportFile(ContestId Contest, RegionCode Region, RegionL
                     else if (long.TryParse(cell, NumberStyles.None, CultureInfo.InvariantCulture, out long n)) numbers[name] = n;
                     else return Fail($"Line {row.LineNumberFrom}: '{cell}' in column {name} is not a count.", out problem);
                 }
-                rows.Add(new Row(row["kode"].ToString(), numbers));
+                if (!long.TryParse(row["checkpoint"].Span, NumberStyles.None, CultureInfo.InvariantCulture, out long rowSize) || rowSize > size)
+                    return Fail($"Line {row.LineNumberFrom}: checkpoint '{row["checkpoint"].Span}' is not a log size up to the export's {size}.", out problem);
+                rows.Add(new Row(row["kode"].ToString(), numbers, rowSize));
             }
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException or KeyNotFoundException)
@@ -109,8 +113,9 @@ public sealed partial class Verifier
     /// <summary>
     /// `kpu-verify export`: a CSV export against the log. The checkpoint it names must be the log's own — the entries
     /// the log serves up to its size hash to its root, and that tree is proven a prefix of the newest checkpoint signed
-    /// with your key — and every row must be what those entries count: per TPS the newest version of the device's form
-    /// (by sequence, then log order), or the PPK's newest plenary correction of it, summed into the row's region.
+    /// with your key — and every row must be what the entries before its own size (its <c>checkpoint</c> column) count:
+    /// per TPS the newest version of the device's form (by sequence, then log order), or the PPK's newest plenary
+    /// correction of it, summed into the row's region.
     /// Signatures are not checked here (<c>audit</c>, <c>inclusion</c> and <c>dhasil</c> do); TPS totals come from
     /// KPU's registry, not the log.
     /// </summary>
@@ -162,7 +167,7 @@ public sealed partial class Verifier
         }
         if (!report.Add(await ProveConsistencyAsync(client, export, latest, cancellationToken))) return report;
 
-        var mismatches = count.Compare();
+        var mismatches = count.Finish();
         report.Fact("forms_counted", count.FormsCounted);
         report.Fact("ppk_corrections_counted", count.CorrectionsCounted);
         report.Add(mismatches.Count == 0
@@ -194,48 +199,88 @@ public sealed partial class Verifier
         return Check.Pass("checkpoint", $"The export's tree of {export.Size} entries is a prefix of the signed tree of {latest.Size} (consistency proof checked).");
     }
 
-    /// <summary>The log's entries counted into an export's rows.</summary>
-    private sealed class ExportCount(CsvExportFile export)
+    /// <summary>
+    /// The log's entries counted into an export's rows: as the entries stream past in index order, each row is compared
+    /// with the count of the entries before its own size (the state the file it came from was written at).
+    /// </summary>
+    private sealed class ExportCount
     {
+        private readonly CsvExportFile _export;
         private readonly Dictionary<TpsCode, (ulong Sequence, long Index, SignedSubmission Form)> _newest = [];
         private readonly Dictionary<TpsCode, List<SignedPpkStatement>> _statements = [];
+        private readonly Queue<IGrouping<long, CsvExportFile.Row>> _due;
+        private readonly List<string> _differences = [];
+
+        public ExportCount(CsvExportFile export)
+        {
+            _export = export;
+            _due = new(export.Rows.GroupBy(r => r.Size).OrderBy(g => g.Key));
+            Reach(0);
+        }
 
         public int FormsCounted { get; private set; }
         public int CorrectionsCounted { get; private set; }
 
         public void Add(long index, byte[] entry)
         {
+            Reach(index);
             if (!LogEntry.TryDecode(entry, out var decoded, out _)) return; // `audit` reports undecodable entries
             if (decoded.Submission is { } signed)
             {
                 var s = signed.Submission;
-                if (s.Contest != export.Contest || !export.Region.Contains(s.Tps.Region)) return;
+                if (s.Contest != _export.Contest || !_export.Region.Contains(s.Tps.Region)) return;
                 if (!_newest.TryGetValue(s.Tps, out var held) || (s.Sequence, index).CompareTo((held.Sequence, held.Index)) > 0)
                     _newest[s.Tps] = (s.Sequence, index, signed);
             }
             else if (decoded.Statement is { Statement: not KecamatanRecap } statement)
             {
-                foreach (var tps in statement.Statement.Forms.Where(f => f.Contest == export.Contest && export.Region.Contains(f.Tps.Region))
+                foreach (var tps in statement.Statement.Forms.Where(f => f.Contest == _export.Contest && _export.Region.Contains(f.Tps.Region))
                              .Select(f => f.Tps).Distinct())
                     (_statements.TryGetValue(tps, out var list) ? list : _statements[tps] = []).Add(statement);
             }
         }
 
-        /// <summary>Each row's numbers against the count; a line per difference.</summary>
-        public List<string> Compare()
+        /// <summary>After the last entry: the rows at the export's own size, rows missing, votes without a column; a line per difference.</summary>
+        public List<string> Finish()
         {
+            var sums = Count(out int forms, out int corrections);
+            (FormsCounted, CorrectionsCounted) = (forms, corrections);
+            while (_due.TryDequeue(out var rows)) Compare(rows, sums);
+            var listed = _export.Rows.Select(r => r.Code).ToHashSet(StringComparer.Ordinal);
+            foreach (var missing in sums.Keys.Where(code => !listed.Contains(code)).Order(StringComparer.Ordinal))
+                _differences.Add($"{missing} has {sums[missing]["tps_dilaporkan"]} counted forms but no row");
+            // Votes for a choice no column shows (a count the export left out).
+            var shown = _export.Choices.Select(c => c.RecapKey).Concat(CsvExportFile.Administrative).ToHashSet(StringComparer.Ordinal);
+            foreach (var (code, sum) in sums.OrderBy(s => s.Key, StringComparer.Ordinal))
+                foreach (var (choice, votes) in sum.Where(v => !shown.Contains(v.Key) && v.Value != 0))
+                    _differences.Add($"{code}: {votes} votes for choice {choice}, which has no column");
+            return _differences;
+        }
+
+        /// <summary>The entries before <paramref name="size"/> are counted: the rows at that size are compared now.</summary>
+        private void Reach(long size)
+        {
+            if (!_due.TryPeek(out var next) || next.Key != size) return;
+            var sums = Count(out _, out _);
+            while (_due.TryPeek(out next) && next.Key == size) Compare(_due.Dequeue(), sums);
+        }
+
+        /// <summary>Each row's sums of the forms counted so far: per TPS its newest version, or the PPK's correction of it.</summary>
+        private Dictionary<string, Dictionary<string, long>> Count(out int forms, out int corrections)
+        {
+            forms = corrections = 0;
             var sums = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
             foreach (var (tps, newest) in _newest)
             {
-                var status = PpkFormStatus.Of(tps, export.Contest, newest.Form.Hash, _statements.GetValueOrDefault(tps) ?? [], x => x);
+                var status = PpkFormStatus.Of(tps, _export.Contest, newest.Form.Hash, _statements.GetValueOrDefault(tps) ?? [], x => x);
                 ITallyNumbers tally = status.Correction?.Tally ?? newest.Form.Submission.Tally;
-                FormsCounted++;
-                if (status.CountedByPpk) CorrectionsCounted++;
-                string row = export.Level == RegionLevel.Tps ? tps.Value : tps.Region.AncestorAt(export.Level).Value;
+                forms++;
+                if (status.CountedByPpk) corrections++;
+                string row = _export.Level == RegionLevel.Tps ? tps.Value : tps.Region.AncestorAt(_export.Level).Value;
                 var sum = sums.TryGetValue(row, out var held) ? held : sums[row] = new(StringComparer.Ordinal);
                 foreach (var choice in tally.Suara)
                 {
-                    string recapKey = export.Contest == ContestId.Dpd ? $"{tps.Value[..2]}-{choice.Number:D2}" : choice.Number.ToString(CultureInfo.InvariantCulture);
+                    string recapKey = _export.Contest == ContestId.Dpd ? $"{tps.Value[..2]}-{choice.Number:D2}" : choice.Number.ToString(CultureInfo.InvariantCulture);
                     Increase(sum, recapKey, choice.Total);
                 }
                 Increase(sum, "suara_sah", tally.SuaraSah);
@@ -245,34 +290,23 @@ public sealed partial class Verifier
                 Increase(sum, "pengguna_total_j", tally.PenggunaTotal.Total);
                 Increase(sum, "tps_dilaporkan", 1);
             }
+            return sums;
+        }
 
-            var differences = new List<string>();
-            var listed = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var row in export.Rows)
+        private void Compare(IEnumerable<CsvExportFile.Row> rows, Dictionary<string, Dictionary<string, long>> sums)
+        {
+            foreach (var row in rows)
             {
-                listed.Add(row.Code);
                 var sum = sums.GetValueOrDefault(row.Code);
-                foreach (var column in export.Choices)
-                    Compare(row, column.PublicKey, sum?.GetValueOrDefault(column.RecapKey) ?? 0, differences);
-                foreach (var name in CsvExportFile.Administrative)
-                    Compare(row, name, sum?.GetValueOrDefault(name) ?? 0, differences);
+                foreach (var column in _export.Choices.Select(c => (c.PublicKey, c.RecapKey)).Concat(CsvExportFile.Administrative.Select(a => (a, a))))
+                {
+                    long shown = row.Numbers[column.Item1] ?? 0, counted = sum?.GetValueOrDefault(column.Item2) ?? 0;
+                    if (shown != counted)
+                        _differences.Add($"{row.Code} {column.Item1}: the export says {shown}, the log counts {counted} at size {row.Size}");
+                }
             }
-            foreach (var missing in sums.Keys.Where(code => !listed.Contains(code)).Order(StringComparer.Ordinal))
-                differences.Add($"{missing} has {sums[missing]["tps_dilaporkan"]} counted forms but no row");
-            // Votes for a choice no column shows (a count the export left out).
-            var shown = export.Choices.Select(c => c.RecapKey).Concat(CsvExportFile.Administrative).ToHashSet(StringComparer.Ordinal);
-            foreach (var (code, sum) in sums.OrderBy(s => s.Key, StringComparer.Ordinal))
-                foreach (var (choice, votes) in sum.Where(v => !shown.Contains(v.Key) && v.Value != 0))
-                    differences.Add($"{code}: {votes} votes for choice {choice}, which has no column");
-            return differences;
         }
 
         private static void Increase(Dictionary<string, long> sum, string key, long by) => sum[key] = sum.GetValueOrDefault(key) + by;
-
-        private static void Compare(CsvExportFile.Row row, string column, long counted, List<string> differences)
-        {
-            long shown = row.Numbers[column] ?? 0;
-            if (shown != counted) differences.Add($"{row.Code} {column}: the export says {shown}, the log counts {counted}");
-        }
     }
 }

@@ -307,6 +307,9 @@ public interface IImageIndex
     /// <summary>Every stored page of a TPS's forms.</summary>
     Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default);
 
+    /// <summary>Every stored page of the forms of a desa's TPS, by TPS (one query where the public tree writes a desa).</summary>
+    Task<IReadOnlyList<StoredImagePage>> ImagesForDesaAsync(RegionCode desa, CancellationToken cancellationToken = default);
+
     /// <summary>The TPS and contests with a page stored at or after <paramref name="since"/> (the public tree lists their photos again).</summary>
     Task<IReadOnlyList<(TpsCode Tps, ContestId Contest)>> FormsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default);
 }

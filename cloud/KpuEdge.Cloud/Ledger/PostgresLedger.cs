@@ -880,6 +880,12 @@ public sealed class PostgresLedger : IResultsLedger
     public Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
         ImagesAsync("WHERE tps = @tps ORDER BY contest, stored_at, image_hash, page", cancellationToken, ("tps", tps.Value));
 
+    public Task<IReadOnlyList<StoredImagePage>> ImagesForDesaAsync(RegionCode desa, CancellationToken cancellationToken = default)
+    {
+        var (from, to) = PpkSql.DesaRange(desa);
+        return ImagesAsync("WHERE tps >= @from AND tps < @to ORDER BY tps, contest, stored_at, image_hash, page", cancellationToken, ("from", from), ("to", to));
+    }
+
     public async Task<IReadOnlyList<(TpsCode Tps, ContestId Contest)>> FormsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
     {
         var found = new List<(TpsCode, ContestId)>();

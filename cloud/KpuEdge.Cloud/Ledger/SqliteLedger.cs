@@ -872,6 +872,10 @@ public sealed class SqliteLedger : IResultsLedger
     public Task<IReadOnlyList<StoredImagePage>> ImagesForTpsAsync(TpsCode tps, CancellationToken cancellationToken = default) =>
         Task.FromResult(ReadImages("WHERE tps = $tps ORDER BY contest, stored_at, image_hash, page", ("$tps", tps.Value)));
 
+    public Task<IReadOnlyList<StoredImagePage>> ImagesForDesaAsync(RegionCode desa, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReadImages("WHERE tps >= $from AND tps < $to ORDER BY tps, contest, stored_at, image_hash, page",
+            ("$from", desa.Value), ("$to", desa.Value + ":")));
+
     public Task<IReadOnlyList<(TpsCode Tps, ContestId Contest)>> FormsWithImagesStoredSinceAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
     {
         using var connection = OpenReader();

@@ -66,7 +66,10 @@ public sealed class PublicTreeReader(PublicTreeBuilder builder, RecapContext con
 
 /// <summary>
 /// CSV of a contest: one row per region at a level inside a region (its children unless asked); the lines starting with
-/// <c>#</c> before the header name the checkpoint the numbers are from and what each choice column is.
+/// <c>#</c> before the header name the newest checkpoint the numbers are from and what each choice column is. Each row's
+/// <c>checkpoint</c> column is the log size of the file it was read from (0: no file, nothing counted there): the row is
+/// the log's count at that size, which holds even for an export read while a build was writing the tree
+/// (<c>kpu-verify export</c> checks each row at its own size).
 /// </summary>
 public static class CsvExport
 {
@@ -78,25 +81,25 @@ public static class CsvExport
         var csv = new StringBuilder();
         long size = parent?.Size ?? 0;
         string root = parent?.Root ?? "";
-        var rows = new List<(RegionCode Code, JsonObject? Row)>();
+        var rows = new List<(RegionCode Code, JsonObject? Row, long Size)>();
         // A level's rows live in the files of the level above it.
         foreach (var holder in reader.Within(region, level - 1))
         {
             var file = holder == region ? parent : reader.Read(contest, holder);
             if (file is not null && file.Size > size) (size, root) = (file.Size, file.Root);
             foreach (var child in reader.Context.Tree.ChildrenOf(holder))
-                rows.Add((child, file?.Table?[child.Value] as JsonObject));
+                rows.Add((child, file?.Table?[child.Value] as JsonObject, file?.Size ?? 0));
         }
         csv.Append("# KpuEdge ").Append(election.ElectionId).Append(' ').Append(contest.Slug()).Append(", region ").Append(region)
             .Append(", level ").Append(level.ToString().ToLowerInvariant()).Append('\n');
         csv.Append("# checkpoint size=").Append(size).Append(" root=").Append(root)
-            .Append(" (each row as published at or before it: GET /api/v1/log/checkpoint, /pemilu/snapshot.json)\n");
+            .Append(" (the newest; each row is the log's count at the size in its checkpoint column: GET /api/v1/log/checkpoint, /pemilu/snapshot.json)\n");
         // Columns are the choices' public keys (as the JSON files key them); what each is, in a line of its own.
         foreach (var key in keys) csv.Append("# ").Append(key).Append(" = ").Append(ChoiceLabel(election, contest, key).ReplaceLineEndings(" ")).Append('\n');
         csv.Append("kode,nama");
         foreach (var key in keys) csv.Append(',').Append(Field(key));
-        csv.Append(",suara_sah,suara_tidak_sah,suara_total,pemilih_dpt_j,pengguna_total_j,tps_dilaporkan,tps_total\n");
-        foreach (var (code, row) in rows)
+        csv.Append(",suara_sah,suara_tidak_sah,suara_total,pemilih_dpt_j,pengguna_total_j,tps_dilaporkan,tps_total,checkpoint\n");
+        foreach (var (code, row, rowSize) in rows)
         {
             csv.Append(code.Value).Append(',').Append(Field(Name(reader, code)));
             foreach (var key in keys) csv.Append(',').Append(Number(row?[key]));
@@ -104,7 +107,7 @@ public static class CsvExport
             foreach (var name in (string[])["suara_sah", "suara_tidak_sah", "suara_total", "pemilih_dpt_j", "pengguna_total_j"])
                 csv.Append(',').Append(Number(adm?[name]));
             csv.Append(',').Append(row?["tps_reported"]?.GetValue<long>() ?? 0)
-                .Append(',').Append(reader.Context.TpsExpected(contest, code)).Append('\n');
+                .Append(',').Append(reader.Context.TpsExpected(contest, code)).Append(',').Append(rowSize).Append('\n');
         }
         return csv.ToString();
     }

@@ -16,7 +16,7 @@ public sealed class PublicFileCache(IOptions<CloudOptions> options) : IDisposabl
     /// <summary>A file larger than this is served from disk each time (no tree file comes near it).</summary>
     public const int MaxEntryBytes = 4 << 20;
 
-    /// <summary>One version of a file: its ETag, its bytes and their gzip.</summary>
+    /// <summary>One version of a file: its ETag, its bytes and their gzip (compressed once a version, a node).</summary>
     public sealed record Entry(string ETag, byte[] Plain, byte[] Gzip, long Length, long WriteTicks);
 
     private readonly MemoryCache _entries = new(new MemoryCacheOptions { SizeLimit = options.Value.PublicCacheBytes });
@@ -31,10 +31,8 @@ public sealed class PublicFileCache(IOptions<CloudOptions> options) : IDisposabl
         byte[] plain;
         try { plain = File.ReadAllBytes(path); }
         catch (FileNotFoundException) { return null; }
-        // The gzip twin is written before the file it belongs to, so it is at least as new as the bytes just read.
-        byte[] gzip;
-        try { gzip = File.ReadAllBytes(path + ".gz"); }
-        catch (FileNotFoundException) { gzip = Compress(plain); }
+        // Compressed here rather than read from a gzip twin: most files have none, and one read of the file is one version.
+        var gzip = Compress(plain);
         var entry = new Entry($"\"{length:x}-{ticks:x}\"", plain, gzip, length, ticks);
         long size = plain.Length + gzip.Length + path.Length * 2L + 64;
         if (size <= MaxEntryBytes) _entries.Set(path, entry, new MemoryCacheEntryOptions { Size = size });

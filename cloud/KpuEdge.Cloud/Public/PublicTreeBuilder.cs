@@ -49,7 +49,8 @@ public sealed class PublicTreeBuilder(
     /// <summary>Folders known to exist (a build writes thousands of files into the same few).</summary>
     private readonly ConcurrentDictionary<string, byte> _folders = new(StringComparer.Ordinal);
 
-    public string Root => options.Value.PublicDirectory;
+    /// <summary>The tree's folder, made absolute once (each file served is looked up under it).</summary>
+    public string Root { get; } = Path.GetFullPath(options.Value.PublicDirectory);
 
     /// <summary>Brings the tree up to <paramref name="checkpoint"/>; null when it already is.</summary>
     public async Task<PublicTreeBuild?> BuildAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken = default)
@@ -88,10 +89,11 @@ public sealed class PublicTreeBuilder(
                 foreach (var desa in kecamatan.GroupBy(f => f.Tps.Desa))
                 {
                     var forms = (await ledger.ForDesaAsync(desa.Key, ct)).Where(e => e.LogIndex < checkpoint.Size).ToLookup(e => e.Tps);
+                    var desaImages = (await ledger.ImagesForDesaAsync(desa.Key, ct)).ToLookup(p => p.Tps);
                     foreach (var contests in desa.GroupBy(f => f.Tps, f => f.Contest))
                     {
                         var tps = contests.Key;
-                        var images = await ledger.ImagesForTpsAsync(tps, ct);
+                        var images = desaImages[tps].ToList();
                         foreach (var (contest, totals, anomalies) in await WriteTpsAsync(tps, forms[tps].Where(f => contests.Contains(f.Contest)).ToList(), statements, images, stamp,
                                      c => patterns.GetOrAdd((c, tps.Region.AncestorAt(RegionLevel.KabKota)), key => PatternOf(key.Item1, key.Item2))))
                         {
@@ -252,7 +254,8 @@ public sealed class PublicTreeBuilder(
             curve.Add(new JsonArray(stamp.Ts, sum.TpsReported));
         if (curve.Count > CurvePoints) curve = Thin(curve);
         file["kurva"] = curve;
-        Write(relative, file);
+        // A desa's file (83,000 of them a contest, rewritten as their TPS report) goes without a twin, as TPS files do.
+        Write(relative, file, gzipTwin: region.Level < RegionLevel.Desa);
         return sum;
     }
 
@@ -459,7 +462,7 @@ public sealed class PublicTreeBuilder(
         var folder = Path.GetDirectoryName(path)!;
         if (_folders.TryAdd(folder, 0)) Directory.CreateDirectory(folder);
         var temp = $"{path}.{Environment.CurrentManagedThreadId}.tmp";
-        // The twin goes first: whoever sees the new file finds a twin at least as new (PublicFileCache relies on it).
+        // The twin goes first: whoever sees the new file finds a twin at least as new.
         if (gzipTwin)
         {
             using (var gz = File.Create(temp))
