@@ -158,9 +158,13 @@ async function act(path, body) {
   }
 }
 
+let recapAsked = 0;
 async function loadRecap() {
   const contest = $('dhasil-contest').value;
+  const asked = ++recapAsked;
   const data = await call('/dhasil/' + contest);
+  // Switched contest again while this one was on its way: only the newest answer is shown.
+  if (asked !== recapAsked) return;
   $('dhasil-summary').textContent = data.included.length + ' formulir terverifikasi atau dikoreksi akan dijumlahkan; ' + data.left.length + ' belum.';
   if (data.totals) renderTable($('dhasil-totals'), numbersRows(data.totals)); else $('dhasil-totals').replaceChildren();
   $('sign-dhasil').disabled = !data.totals || me.role !== 'operator';
