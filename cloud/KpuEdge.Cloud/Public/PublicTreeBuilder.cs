@@ -453,7 +453,8 @@ public sealed class PublicTreeBuilder(
     /// Writes a file, and its gzip twin unless told not to, each through a temporary file renamed into place: a reader sees
     /// the old or the new, whole. TPS files go without a twin: four million of them, each read now and then, are
     /// compressed when asked for; writing them is what a build of the nation spends its time on (a file and its rename).
-    /// The listings of kecamatan and desa (90,000 files, written once) go without one too.
+    /// Desa region files (rewritten as their TPS report) and the listings of kecamatan and desa (90,000 files, written
+    /// once) go without one too; a node compresses what it serves itself (<see cref="PublicFileCache"/>).
     /// </summary>
     private void Write(string relative, JsonNode content, bool gzipTwin = true)
     {
