@@ -133,17 +133,7 @@ public sealed partial class Verifier
         report.Fact("rows", export.Rows.Count);
 
         var client = new LogClient(http, log);
-        string note;
-        try
-        {
-            note = await client.CheckpointAsync(cancellationToken);
-        }
-        catch (LogApiException e)
-        {
-            return report.CannotCheck("log_unreachable", e.Message);
-        }
-        if (!report.Add(ToCheck("checkpoint_signature", LogVerification.VerifyCheckpoint(note, key, out var signed)))) return report;
-        var latest = signed!.Checkpoint;
+        if (await LatestCheckpointAsync(client, key, report, cancellationToken) is not { } latest) return report;
         if (export.Size > latest.Size)
             return Done(report, Check.Fail("checkpoint", LogErrors.RootMismatch, $"The export names a tree of {export.Size} entries; the newest signed checkpoint has {latest.Size}."));
 

@@ -297,18 +297,7 @@ public sealed partial class Verifier(HttpClient http)
     {
         var report = new VerificationReport("audit");
         var client = new LogClient(http, log);
-        string note;
-        try
-        {
-            note = await client.CheckpointAsync(cancellationToken);
-        }
-        catch (LogApiException e)
-        {
-            return report.CannotCheck("log_unreachable", e.Message);
-        }
-        var signature = LogVerification.VerifyCheckpoint(note, key, out var signedCheckpoint);
-        if (!report.Add(ToCheck("checkpoint_signature", signature))) return report;
-        var checkpoint = signedCheckpoint!.Checkpoint;
+        if (await LatestCheckpointAsync(client, key, report, cancellationToken) is not { } checkpoint) return report;
         report.Fact("origin", checkpoint.Origin);
         report.Fact("tree_size", checkpoint.Size);
         report.Fact("root", Convert.ToBase64String(checkpoint.RootHash));
@@ -347,6 +336,23 @@ public sealed partial class Verifier(HttpClient http)
         report.Fact("submissions", submissions);
         report.Fact("revocations", revocations);
         return report;
+    }
+
+    /// <summary>The log's newest checkpoint, its signature checked with your key (a "checkpoint_signature" check); null
+    /// when unreachable ("cannot check") or not signed by that key.</summary>
+    private static async Task<Checkpoint?> LatestCheckpointAsync(LogClient client, NoteVerifierKey key, VerificationReport report, CancellationToken cancellationToken)
+    {
+        string note;
+        try
+        {
+            note = await client.CheckpointAsync(cancellationToken);
+        }
+        catch (LogApiException e)
+        {
+            report.CannotCheck("log_unreachable", e.Message);
+            return null;
+        }
+        return report.Add(ToCheck("checkpoint_signature", LogVerification.VerifyCheckpoint(note, key, out var signed))) ? signed!.Checkpoint : null;
     }
 
     /// <summary>
