@@ -2,14 +2,16 @@ using System.Text.Json;
 using KpuEdge.Core.Elections;
 using KpuEdge.Core.Regions;
 using KpuEdge.TestSupport;
+using KpuEdge.Verify;
 using Spectre.Console;
 
 namespace KpuEdge.Simulator;
 
 /// <summary>
 /// The demo's public view: the public tree written from the log at a fresh checkpoint, its national and provincial
-/// files equal to the live recap for every contest, and the exports (NIST SP 1500-100, CSV) answering and naming that
-/// checkpoint. The portal at the cloud's address reads the same files.
+/// files equal to the live recap for every contest, the exports (NIST SP 1500-100, CSV) answering and naming that
+/// checkpoint, and a province's CSV proven against the log (<c>kpu-verify export</c>). The portal at the cloud's
+/// address reads the same files.
 /// </summary>
 public static class PublicStep
 {
@@ -35,10 +37,15 @@ public static class PublicStep
         using var csv = await http.GetAsync($"api/v1/export/csv/ppwp/{provinces[0]}", cancellationToken);
         bool exports = nist?.GetProperty("Notes").GetString()?.Contains($"size {build?.ToSize}") == true && csv.IsSuccessStatusCode;
         if (!exports) problems.Add("the exports did not name the tree's checkpoint");
+        // As a monitor would: the province's CSV recounted from the log with kpu-verify's own code and the log key only.
+        else if (await new Verifier(http).VerifyExportAsync(cloud.ApiBase, cloud.Pki.LogKey, await csv.Content.ReadAsStringAsync(cancellationToken),
+                     cancellationToken: cancellationToken) is { Ok: false } report)
+            problems.Add("kpu-verify export: " + string.Join("; ", report.Checks.Where(c => !c.Ok).Select(c => c.Detail)) + report.ErrorDetail);
 
         console.MarkupLine(problems.Count == 0
             ? $"[green]Public tree[/] at log checkpoint {build?.ToSize:N0}: {build?.TpsFiles:N0} TPS files, {build?.RegionFiles:N0} region files in " +
-              $"{build?.Elapsed.TotalSeconds:F1} s, nation and provinces equal to the recap (5 contests); NIST and CSV exports name the checkpoint. " +
+              $"{build?.Elapsed.TotalSeconds:F1} s, nation and provinces equal to the recap (5 contests); NIST and CSV exports name the checkpoint, " +
+              $"and kpu-verify recounts the CSV from the log. " +
               $"The portal: {cloud.ApiBase}"
             : "[red]Public tree:[/] " + Markup.Escape(string.Join("; ", problems.Take(5))));
         return problems.Count == 0;
