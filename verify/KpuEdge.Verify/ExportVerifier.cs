@@ -251,22 +251,28 @@ public sealed partial class Verifier
         private void Reach(long size)
         {
             if (!_due.TryPeek(out var next) || next.Key != size) return;
-            var sums = Count(out _, out _);
-            while (_due.TryPeek(out next) && next.Key == size) Compare(_due.Dequeue(), sums);
+            var rows = _due.Dequeue().ToList();
+            // Only the TPS of these rows are counted now (an export of desa rows holds a checkpoint per kecamatan file).
+            var sums = Count(out _, out _, rows.Select(r => r.Code).ToHashSet(StringComparer.Ordinal));
+            Compare(rows, sums);
         }
 
-        /// <summary>Each row's sums of the forms counted so far: per TPS its newest version, or the PPK's correction of it.</summary>
-        private Dictionary<string, Dictionary<string, long>> Count(out int forms, out int corrections)
+        /// <summary>
+        /// Each row's sums of the forms counted so far (of the rows in <paramref name="only"/> when given): per TPS its
+        /// newest version, or the PPK's correction of it.
+        /// </summary>
+        private Dictionary<string, Dictionary<string, long>> Count(out int forms, out int corrections, HashSet<string>? only = null)
         {
             forms = corrections = 0;
             var sums = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
             foreach (var (tps, newest) in _newest)
             {
+                string row = _export.Level == RegionLevel.Tps ? tps.Value : tps.Region.AncestorAt(_export.Level).Value;
+                if (only is not null && !only.Contains(row)) continue;
                 var status = PpkFormStatus.Of(tps, _export.Contest, newest.Form.Hash, _statements.GetValueOrDefault(tps) ?? [], x => x);
                 ITallyNumbers tally = status.Correction?.Tally ?? newest.Form.Submission.Tally;
                 forms++;
                 if (status.CountedByPpk) corrections++;
-                string row = _export.Level == RegionLevel.Tps ? tps.Value : tps.Region.AncestorAt(_export.Level).Value;
                 var sum = sums.TryGetValue(row, out var held) ? held : sums[row] = new(StringComparer.Ordinal);
                 foreach (var choice in tally.Suara)
                 {
